@@ -1,0 +1,15 @@
+//! konnect-plugin-operator: makes Kong Konnect carry the Kong plugins a cluster declares.
+//!
+//! The pipeline is visible in the module tree:
+//! resolve (I/O) -> [`translate`] (pure) -> sync (I/O, [`controller`]) -> report.
+//! [`konnect`] is the narrow HTTP client; [`emulator`] stands in for Konnect in tests and demos;
+//! [`schema`] validates plugin configurations with Kong's schema format; [`crd`] holds the
+//! Kong-compatible custom resources.
+#![forbid(unsafe_code)]
+
+pub mod controller;
+pub mod crd;
+pub mod emulator;
+pub mod konnect;
+pub mod schema;
+pub mod translate;
