@@ -74,11 +74,20 @@ fn diff(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<Difference>) {
     }
 }
 
-#[derive(Debug)]
 enum Difference {
     Missing(String),
     Added(String),
     Changed(String, Value, Value),
+}
+
+impl std::fmt::Debug for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(path) => write!(f, "Missing({path:?})"),
+            Self::Added(path) => write!(f, "Added({path:?})"),
+            Self::Changed(path, ours, theirs) => write!(f, "Changed({path:?}, ours {ours}, Kong's {theirs})"),
+        }
+    }
 }
 
 #[test]

@@ -17,7 +17,8 @@
 //! What does not run: no controller-manager, scheduler or kubelet, so no garbage collection, no
 //! namespace deletion, no default ServiceAccounts, no Pods. Tests get a fresh namespace each from
 //! [`TestCluster::namespace`] and never delete namespaces.
-#![allow(dead_code)]
+// Each test binary uses a different part of this module.
+#![allow(dead_code, unused_imports)]
 
 mod controlplane;
 
