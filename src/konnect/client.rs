@@ -1,0 +1,957 @@
+//! [`KonnectClient`]: one method per Konnect operation the operator uses, over a single
+//! request path that applies the shared budget, retries, timeouts, metrics and tracing.
+//!
+//! Retry policy, and why: a 429 means Konnect did not process the request, so any call is
+//! retried after the (client-wide) pause. 5xx and transport errors leave the outcome unknown,
+//! so only idempotent calls (GET, PUT, DELETE) are retried, with exponential backoff and
+//! jitter; a POST (group membership) is reported to the caller instead. 4xx other than 429 is
+//! never retried: the same body would fail the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, TryStreamExt};
+use rand::Rng;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::budget::Budget;
+use super::config::{ClientConfig, ServerUrl};
+use super::error::{self, Error};
+use super::metrics::{ClientMetrics, NoopMetrics};
+use super::models::{Consumer, ConsumerGroup, ControlPlane, Entity, Page, Plugin, Route, Service};
+
+/// The `User-Agent` every request carries.
+pub const USER_AGENT: &str = concat!("konnect-plugin-operator/", env!("CARGO_PKG_VERSION"));
+
+/// Largest page Konnect serves; used by the `list_all_*` calls.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Makes `ring` the process-wide rustls crypto provider. reqwest is built without a provider
+/// so that kube's `ring` is the only one in the binary; any `reqwest::Client` built before this
+/// call panics. Idempotent: a second install returns Err and changes nothing, which is fine.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A core entity with its own collection under `/control-planes/{cp}/core-entities/`.
+pub trait CoreEntity: Entity + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Path segment of the collection, e.g. `consumer_groups`.
+    const COLLECTION: &'static str;
+    /// Singular name used in metrics, spans and error text, e.g. `consumer_group`.
+    const KIND: &'static str;
+    /// Some GETs wrap the entity in an object under this key (`{"consumer_group": {...}}`).
+    const WRAPPER: Option<&'static str> = None;
+}
+
+impl CoreEntity for Service {
+    const COLLECTION: &'static str = "services";
+    const KIND: &'static str = "service";
+}
+impl CoreEntity for Route {
+    const COLLECTION: &'static str = "routes";
+    const KIND: &'static str = "route";
+}
+impl CoreEntity for Consumer {
+    const COLLECTION: &'static str = "consumers";
+    const KIND: &'static str = "consumer";
+}
+impl CoreEntity for ConsumerGroup {
+    const COLLECTION: &'static str = "consumer_groups";
+    const KIND: &'static str = "consumer_group";
+    const WRAPPER: Option<&'static str> = Some("consumer_group");
+}
+impl CoreEntity for Plugin {
+    const COLLECTION: &'static str = "plugins";
+    const KIND: &'static str = "plugin";
+}
+
+/// Tag filter of a list call. Tags may not contain `,` or `/` (Konnect forbids them, and they
+/// are the AND / OR separators).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TagFilter {
+    /// Entities carrying every tag (`tags=a,b`).
+    All(Vec<String>),
+    /// Entities carrying at least one tag (`tags=a/b`).
+    Any(Vec<String>),
+}
+
+impl TagFilter {
+    fn to_query(&self) -> Result<String, Error> {
+        let (tags, sep) = match self {
+            Self::All(t) => (t, ","),
+            Self::Any(t) => (t, "/"),
+        };
+        if tags.is_empty() {
+            return Err(Error::invalid("a tag filter needs at least one tag"));
+        }
+        if let Some(bad) = tags
+            .iter()
+            .find(|t| t.is_empty() || t.contains(',') || t.contains('/'))
+        {
+            return Err(Error::invalid(format!(
+                "tag {bad:?} cannot be used in a filter (empty, or contains ',' or '/')"
+            )));
+        }
+        Ok(tags.join(sep))
+    }
+}
+
+/// Parameters of one list call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Page size, 1..=1000 (Konnect's default is 100).
+    pub size: Option<u32>,
+    /// The opaque `offset` of the previous page.
+    pub offset: Option<String>,
+    pub tags: Option<TagFilter>,
+    /// `filter[name][eq]`: only on the top-level lists whose spec takes it (services, routes,
+    /// consumers, plugins). Other endpoints would ignore it, so it is refused there.
+    pub name: Option<String>,
+}
+
+impl ListQuery {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn size(mut self, size: u32) -> Self {
+        self.size = Some(size);
+        self
+    }
+    pub fn offset(mut self, offset: impl Into<String>) -> Self {
+        self.offset = Some(offset.into());
+        self
+    }
+    pub fn tags(mut self, tags: TagFilter) -> Self {
+        self.tags = Some(tags);
+        self
+    }
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    fn to_pairs(&self, name_allowed: bool) -> Result<Vec<(String, String)>, Error> {
+        let mut q = Vec::new();
+        if let Some(size) = self.size {
+            if !(1..=MAX_PAGE_SIZE).contains(&size) {
+                return Err(Error::invalid(format!(
+                    "page size {size} is outside 1..={MAX_PAGE_SIZE}"
+                )));
+            }
+            q.push(("size".to_owned(), size.to_string()));
+        }
+        if let Some(offset) = &self.offset {
+            q.push(("offset".to_owned(), offset.clone()));
+        }
+        if let Some(tags) = &self.tags {
+            q.push(("tags".to_owned(), tags.to_query()?));
+        }
+        if let Some(name) = &self.name {
+            if !name_allowed {
+                return Err(Error::invalid(
+                    "this list endpoint does not take a name filter",
+                ));
+            }
+            q.push(("filter[name][eq]".to_owned(), name.clone()));
+        }
+        Ok(q)
+    }
+}
+
+/// The parent of a scoped plugin list (`services/{id}/plugins`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginParent {
+    Service(String),
+    Route(String),
+    Consumer(String),
+    ConsumerGroup(String),
+}
+
+impl PluginParent {
+    fn segments(&self) -> [&str; 2] {
+        match self {
+            Self::Service(id) => ["services", id],
+            Self::Route(id) => ["routes", id],
+            Self::Consumer(id) => ["consumers", id],
+            Self::ConsumerGroup(id) => ["consumer_groups", id],
+        }
+    }
+}
+
+/// One HTTP call as the request path sees it.
+struct Call<'a> {
+    op: &'static str,
+    entity: &'static str,
+    id: Option<&'a str>,
+    method: Method,
+    path: Vec<String>,
+    query: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Call<'_> {
+    fn what(&self) -> String {
+        match self.id {
+            Some(id) => format!("{} {id}", self.entity),
+            None => self.entity.to_owned(),
+        }
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    server: ServerUrl,
+    auth: HeaderValue,
+    /// Kept only to scrub it from error text echoed by a server.
+    secret: String,
+    budget: Budget,
+    metrics: Arc<dyn ClientMetrics>,
+    max_retries: u32,
+    backoff_base: Duration,
+    backoff_max: Duration,
+}
+
+/// The Konnect client. Cheap to clone; all clones share one budget.
+#[derive(Clone)]
+pub struct KonnectClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for KonnectClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KonnectClient")
+            .field("server", &self.inner.server.to_string())
+            .field("budget", &self.inner.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KonnectClient {
+    pub fn new(cfg: ClientConfig) -> Result<Self, Error> {
+        Self::with_metrics(cfg, Arc::new(NoopMetrics))
+    }
+
+    pub fn with_metrics(cfg: ClientConfig, metrics: Arc<dyn ClientMetrics>) -> Result<Self, Error> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", cfg.token.expose()))
+            .map_err(|_| Error::invalid("the Konnect token is not a valid header value"))?;
+        // reqwest and hyper redact sensitive headers in their Debug output.
+        auth.set_sensitive(true);
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(cfg.request_timeout)
+            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(cfg.max_concurrency.max(1))
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                server: cfg.server,
+                auth,
+                secret: cfg.token.expose().to_owned(),
+                budget: Budget::new(cfg.requests_per_minute, cfg.max_concurrency),
+                metrics,
+                max_retries: cfg.max_retries,
+                backoff_base: cfg.backoff_base,
+                backoff_max: cfg.backoff_max,
+            }),
+        })
+    }
+
+    pub fn server(&self) -> &ServerUrl {
+        &self.inner.server
+    }
+
+    /// The shared budget (e.g. to expose the current 429 pause in readiness).
+    pub fn budget(&self) -> &Budget {
+        &self.inner.budget
+    }
+
+    /// A handle on one control plane's core entities.
+    pub fn control_plane(&self, id: impl Into<String>) -> ControlPlaneClient {
+        ControlPlaneClient {
+            client: self.clone(),
+            cp: id.into(),
+        }
+    }
+
+    /// `GET /control-planes/{id}`.
+    pub async fn get_control_plane(&self, id: &str) -> Result<ControlPlane, Error> {
+        let call = Call {
+            op: "get",
+            entity: "control_plane",
+            id: Some(id),
+            method: Method::GET,
+            path: vec!["control-planes".into(), id.into()],
+            query: Vec::new(),
+            body: None,
+        };
+        decode(&self.execute(call).await?)
+    }
+
+    /// `GET /control-planes?filter[name][eq]={name}`; `None` when no control plane has it.
+    pub async fn find_control_plane_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<ControlPlane>, Error> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            data: Vec<ControlPlane>,
+        }
+        let call = Call {
+            op: "list",
+            entity: "control_plane",
+            id: None,
+            method: Method::GET,
+            path: vec!["control-planes".into()],
+            query: vec![("filter[name][eq]".into(), name.into())],
+            body: None,
+        };
+        let list: List = decode(&self.execute(call).await?)?;
+        // The filter is server-side; check again so a lenient server cannot hand us another
+        // control plane.
+        Ok(list.data.into_iter().find(|cp| cp.name == name))
+    }
+
+    /// Sends `call`, applying budget, retries and metrics; returns the 2xx body.
+    async fn execute(&self, call: Call<'_>) -> Result<Vec<u8>, Error> {
+        let span = tracing::debug_span!(
+            "konnect_request",
+            op = call.op,
+            entity = call.entity,
+            id = call.id.unwrap_or(""),
+            method = %call.method,
+            status = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        self.execute_inner(&call, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn execute_inner(&self, call: &Call<'_>, span: &tracing::Span) -> Result<Vec<u8>, Error> {
+        let inner = &self.inner;
+        let idempotent = call.method != Method::POST;
+        let mut url = inner.server.join(&call.path);
+        if !call.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(call.query.iter());
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            span.record("attempts", attempt);
+            let permit = inner.budget.acquire().await;
+            inner.metrics.budget_wait(permit.waited);
+            let started = Instant::now();
+            let outcome = self.send_once(call, url.clone()).await;
+            drop(permit);
+            let latency = started.elapsed();
+            let err = match outcome {
+                Ok((status, retry_after, body)) => {
+                    inner
+                        .metrics
+                        .request(call.op, call.entity, Some(status.as_u16()), latency);
+                    span.record("status", status.as_u16());
+                    if status.is_success() {
+                        tracing::debug!(status = status.as_u16(), ?latency, "konnect request done");
+                        return Ok(body);
+                    }
+                    let err = error::from_response(
+                        status.as_u16(),
+                        &body,
+                        retry_after.as_deref(),
+                        &call.what(),
+                    );
+                    if let Some(wait) = err.retry_after() {
+                        inner.metrics.rate_limited();
+                        inner.budget.pause_for(wait);
+                    }
+                    err
+                }
+                Err(e) => {
+                    inner.metrics.request(call.op, call.entity, None, latency);
+                    Error::transport(&e)
+                }
+            };
+            let err = err.redact(&inner.secret);
+            let may_retry = match &err {
+                Error::RateLimited { .. } => true,
+                Error::Server { .. } | Error::Transport { .. } => idempotent,
+                _ => false,
+            };
+            if !may_retry || attempt > inner.max_retries {
+                tracing::debug!(error = %err, attempt, "konnect request failed");
+                return Err(err);
+            }
+            match err.retry_after() {
+                // The budget holds every caller until the pause ends.
+                Some(wait) => {
+                    tracing::info!(attempt, retry_after = ?wait, "konnect rate limit hit, pausing the client")
+                }
+                None => {
+                    let delay = self.backoff(attempt);
+                    tracing::debug!(error = %err, attempt, ?delay, "retrying konnect request");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// One attempt: status, `Retry-After`, body. Reading the body is part of the attempt (and
+    /// of its timeout).
+    async fn send_once(
+        &self,
+        call: &Call<'_>,
+        url: url::Url,
+    ) -> Result<(StatusCode, Option<String>, Vec<u8>), reqwest::Error> {
+        let mut req = self
+            .inner
+            .http
+            .request(call.method.clone(), url)
+            .header(AUTHORIZATION, self.inner.auth.clone())
+            .header(ACCEPT, "application/json");
+        if let Some(body) = &call.body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp.bytes().await?.to_vec();
+        Ok((status, retry_after, body))
+    }
+
+    /// Exponential backoff with "equal jitter": half the delay fixed, half random, so that
+    /// callers failing together spread out but still back off.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.inner.backoff_base;
+        let exp = base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(self.inner.backoff_max);
+        let half = exp / 2;
+        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+        half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+    }
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| Error::Decode {
+        message: e.to_string(),
+    })
+}
+
+fn decode_entity<T: CoreEntity>(body: &[u8]) -> Result<T, Error> {
+    let mut value: serde_json::Value = decode(body)?;
+    if let Some(key) = T::WRAPPER
+        && let Some(inner) = value.get_mut(key)
+    {
+        value = inner.take();
+    }
+    serde_json::from_value(value).map_err(|e| Error::Decode {
+        message: format!("{}: {e}", T::KIND),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|e| Error::invalid(format!("cannot encode body: {e}")))
+}
+
+/// The core entities of one control plane.
+#[derive(Clone, Debug)]
+pub struct ControlPlaneClient {
+    client: KonnectClient,
+    cp: String,
+}
+
+impl ControlPlaneClient {
+    pub fn id(&self) -> &str {
+        &self.cp
+    }
+
+    fn path<S: AsRef<str>>(&self, rest: &[S]) -> Vec<String> {
+        let mut p = vec![
+            "control-planes".to_owned(),
+            self.cp.clone(),
+            "core-entities".to_owned(),
+        ];
+        p.extend(rest.iter().map(|s| s.as_ref().to_owned()));
+        p
+    }
+
+    /// `GET {collection}/{id}`.
+    pub async fn get<T: CoreEntity>(&self, id: &str) -> Result<T, Error> {
+        let call = Call {
+            op: "get",
+            entity: T::KIND,
+            id: Some(id),
+            method: Method::GET,
+            path: self.path(&[T::COLLECTION, id]),
+            query: Vec::new(),
+            body: None,
+        };
+        decode_entity(&self.client.execute(call).await?)
+    }
+
+    /// `PUT {collection}/{id}`: creates or replaces. The entity must carry its id.
+    pub async fn upsert<T: CoreEntity>(&self, entity: &T) -> Result<T, Error> {
+        let id = entity
+            .id()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Error::invalid(format!("cannot upsert a {} without id", T::KIND)))?;
+        let call = Call {
+            op: "upsert",
+            entity: T::KIND,
+            id: Some(id),
+            method: Method::PUT,
+            path: self.path(&[T::COLLECTION, id]),
+            query: Vec::new(),
+            body: Some(encode(entity)?),
+        };
+        decode_entity(&self.client.execute(call).await?)
+    }
+
+    /// `DELETE {collection}/{id}`. Konnect answers 204 also when the entity did not exist.
+    pub async fn delete<T: CoreEntity>(&self, id: &str) -> Result<(), Error> {
+        let call = Call {
+            op: "delete",
+            entity: T::KIND,
+            id: Some(id),
+            method: Method::DELETE,
+            path: self.path(&[T::COLLECTION, id]),
+            query: Vec::new(),
+            body: None,
+        };
+        self.client.execute(call).await.map(drop)
+    }
+
+    /// One page of `GET {collection}`.
+    pub async fn list<T: CoreEntity>(&self, query: &ListQuery) -> Result<Page<T>, Error> {
+        let name_allowed = T::COLLECTION != ConsumerGroup::COLLECTION;
+        self.list_at(self.path(&[T::COLLECTION]), T::KIND, query, name_allowed)
+            .await
+    }
+
+    async fn list_at<T: DeserializeOwned>(
+        &self,
+        path: Vec<String>,
+        entity: &'static str,
+        query: &ListQuery,
+        name_allowed: bool,
+    ) -> Result<Page<T>, Error> {
+        let call = Call {
+            op: "list",
+            entity,
+            id: None,
+            method: Method::GET,
+            path,
+            query: query.to_pairs(name_allowed)?,
+            body: None,
+        };
+        decode(&self.client.execute(call).await?)
+    }
+
+    /// Every entity of a collection matching `query` (its size defaults to 1000, its offset is
+    /// where to start), page after page.
+    pub fn stream<T: CoreEntity>(
+        &self,
+        query: ListQuery,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        let name_allowed = T::COLLECTION != ConsumerGroup::COLLECTION;
+        self.pages(self.path(&[T::COLLECTION]), T::KIND, query, name_allowed)
+    }
+
+    /// Pages through `path`: a stream of entities, failing once if a page fails. Stops when a
+    /// page has no offset, and refuses an offset that repeats (a server bug would otherwise
+    /// loop forever).
+    fn pages<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: Vec<String>,
+        entity: &'static str,
+        mut query: ListQuery,
+        name_allowed: bool,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        query.size = Some(query.size.unwrap_or(MAX_PAGE_SIZE));
+        let this = self.clone();
+        let state = Some((this, path, query));
+        futures::stream::try_unfold(state, move |state| async move {
+            let Some((this, path, mut query)) = state else {
+                return Ok(None);
+            };
+            let page: Page<T> = this
+                .list_at(path.clone(), entity, &query, name_allowed)
+                .await?;
+            let next = match page.offset.filter(|o| !o.is_empty()) {
+                Some(o) if query.offset.as_deref() == Some(o.as_str()) => {
+                    return Err(Error::Decode {
+                        message: format!("{entity} list returned the same offset twice"),
+                    });
+                }
+                Some(o) => {
+                    query.offset = Some(o);
+                    Some((this, path, query))
+                }
+                None => None,
+            };
+            Ok(Some((page.data, next)))
+        })
+        .map_ok(|data| futures::stream::iter(data.into_iter().map(Ok)))
+        .try_flatten()
+    }
+
+    /// Collects [`Self::stream`].
+    pub async fn list_all<T: CoreEntity>(&self, tags: Option<TagFilter>) -> Result<Vec<T>, Error> {
+        self.stream(ListQuery {
+            tags,
+            ..ListQuery::default()
+        })
+        .try_collect()
+        .await
+    }
+
+    // --- services
+
+    pub async fn get_service(&self, id: &str) -> Result<Service, Error> {
+        self.get(id).await
+    }
+    pub async fn upsert_service(&self, service: &Service) -> Result<Service, Error> {
+        self.upsert(service).await
+    }
+    pub async fn delete_service(&self, id: &str) -> Result<(), Error> {
+        self.delete::<Service>(id).await
+    }
+    pub async fn list_services(&self, query: &ListQuery) -> Result<Page<Service>, Error> {
+        self.list(query).await
+    }
+    pub async fn list_all_services(&self, tags: Option<TagFilter>) -> Result<Vec<Service>, Error> {
+        self.list_all(tags).await
+    }
+
+    // --- routes
+
+    pub async fn get_route(&self, id: &str) -> Result<Route, Error> {
+        self.get(id).await
+    }
+    pub async fn upsert_route(&self, route: &Route) -> Result<Route, Error> {
+        self.upsert(route).await
+    }
+    pub async fn delete_route(&self, id: &str) -> Result<(), Error> {
+        self.delete::<Route>(id).await
+    }
+    pub async fn list_routes(&self, query: &ListQuery) -> Result<Page<Route>, Error> {
+        self.list(query).await
+    }
+    pub async fn list_all_routes(&self, tags: Option<TagFilter>) -> Result<Vec<Route>, Error> {
+        self.list_all(tags).await
+    }
+
+    // --- consumers
+
+    pub async fn get_consumer(&self, id: &str) -> Result<Consumer, Error> {
+        self.get(id).await
+    }
+    pub async fn upsert_consumer(&self, consumer: &Consumer) -> Result<Consumer, Error> {
+        self.upsert(consumer).await
+    }
+    pub async fn delete_consumer(&self, id: &str) -> Result<(), Error> {
+        self.delete::<Consumer>(id).await
+    }
+    pub async fn list_consumers(&self, query: &ListQuery) -> Result<Page<Consumer>, Error> {
+        self.list(query).await
+    }
+    pub async fn list_all_consumers(
+        &self,
+        tags: Option<TagFilter>,
+    ) -> Result<Vec<Consumer>, Error> {
+        self.list_all(tags).await
+    }
+
+    // --- consumer groups and membership
+
+    pub async fn get_consumer_group(&self, id: &str) -> Result<ConsumerGroup, Error> {
+        self.get(id).await
+    }
+    pub async fn upsert_consumer_group(
+        &self,
+        group: &ConsumerGroup,
+    ) -> Result<ConsumerGroup, Error> {
+        self.upsert(group).await
+    }
+    pub async fn delete_consumer_group(&self, id: &str) -> Result<(), Error> {
+        self.delete::<ConsumerGroup>(id).await
+    }
+    pub async fn list_consumer_groups(
+        &self,
+        query: &ListQuery,
+    ) -> Result<Page<ConsumerGroup>, Error> {
+        self.list(query).await
+    }
+    pub async fn list_all_consumer_groups(
+        &self,
+        tags: Option<TagFilter>,
+    ) -> Result<Vec<ConsumerGroup>, Error> {
+        self.list_all(tags).await
+    }
+
+    /// `POST consumer_groups/{group}/consumers` with `{"consumer": id}`. Not idempotent on
+    /// Konnect's side (a second add is refused), so it is not retried after a 5xx.
+    pub async fn add_consumer_to_group(
+        &self,
+        group_id: &str,
+        consumer_id: &str,
+    ) -> Result<(), Error> {
+        let call = Call {
+            op: "add",
+            entity: "consumer_group_member",
+            id: Some(consumer_id),
+            method: Method::POST,
+            path: self.path(&["consumer_groups", group_id, "consumers"]),
+            query: Vec::new(),
+            body: Some(encode(&serde_json::json!({ "consumer": consumer_id }))?),
+        };
+        self.client.execute(call).await.map(drop)
+    }
+
+    /// `DELETE consumer_groups/{group}/consumers/{consumer}`.
+    pub async fn remove_consumer_from_group(
+        &self,
+        group_id: &str,
+        consumer_id: &str,
+    ) -> Result<(), Error> {
+        let call = Call {
+            op: "remove",
+            entity: "consumer_group_member",
+            id: Some(consumer_id),
+            method: Method::DELETE,
+            path: self.path(&["consumer_groups", group_id, "consumers", consumer_id]),
+            query: Vec::new(),
+            body: None,
+        };
+        self.client.execute(call).await.map(drop)
+    }
+
+    /// One page of `GET consumer_groups/{group}/consumers`.
+    pub async fn list_group_consumers(
+        &self,
+        group_id: &str,
+        query: &ListQuery,
+    ) -> Result<Page<Consumer>, Error> {
+        self.list_at(
+            self.path(&["consumer_groups", group_id, "consumers"]),
+            "consumer_group_member",
+            query,
+            false,
+        )
+        .await
+    }
+
+    /// Every consumer of a group.
+    pub async fn list_all_group_consumers(&self, group_id: &str) -> Result<Vec<Consumer>, Error> {
+        self.pages(
+            self.path(&["consumer_groups", group_id, "consumers"]),
+            "consumer_group_member",
+            ListQuery::default(),
+            false,
+        )
+        .try_collect()
+        .await
+    }
+
+    /// One page of `GET consumers/{consumer}/consumer_groups`.
+    pub async fn list_consumer_groups_of(
+        &self,
+        consumer_id: &str,
+        query: &ListQuery,
+    ) -> Result<Page<ConsumerGroup>, Error> {
+        self.list_at(
+            self.path(&["consumers", consumer_id, "consumer_groups"]),
+            "consumer_group",
+            query,
+            false,
+        )
+        .await
+    }
+
+    // --- plugins
+
+    pub async fn get_plugin(&self, id: &str) -> Result<Plugin, Error> {
+        self.get(id).await
+    }
+    /// `PUT plugins/{id}`; the scope is in the body (`service`, `route`, `consumer`,
+    /// `consumer_group`), none for a global plugin.
+    pub async fn upsert_plugin(&self, plugin: &Plugin) -> Result<Plugin, Error> {
+        self.upsert(plugin).await
+    }
+    pub async fn delete_plugin(&self, id: &str) -> Result<(), Error> {
+        self.delete::<Plugin>(id).await
+    }
+    /// Top-level list; `query.name` becomes `filter[name][eq]`.
+    pub async fn list_plugins(&self, query: &ListQuery) -> Result<Page<Plugin>, Error> {
+        self.list(query).await
+    }
+    pub async fn list_all_plugins(&self, tags: Option<TagFilter>) -> Result<Vec<Plugin>, Error> {
+        self.list_all(tags).await
+    }
+    /// One page of the plugins scoped to `parent`.
+    pub async fn list_plugins_for(
+        &self,
+        parent: &PluginParent,
+        query: &ListQuery,
+    ) -> Result<Page<Plugin>, Error> {
+        let [kind, id] = parent.segments();
+        self.list_at(
+            self.path(&[kind, id, "plugins"]),
+            Plugin::KIND,
+            query,
+            false,
+        )
+        .await
+    }
+    /// Every plugin scoped to `parent`.
+    pub async fn list_all_plugins_for(
+        &self,
+        parent: &PluginParent,
+        tags: Option<TagFilter>,
+    ) -> Result<Vec<Plugin>, Error> {
+        let [kind, id] = parent.segments();
+        self.pages(
+            self.path(&[kind, id, "plugins"]),
+            Plugin::KIND,
+            ListQuery {
+                tags,
+                ..ListQuery::default()
+            },
+            false,
+        )
+        .try_collect()
+        .await
+    }
+
+    /// `GET schemas/plugins/{name}`: the `{"fields": [...]}` schema in Kong's format.
+    pub async fn get_plugin_schema(&self, name: &str) -> Result<serde_json::Value, Error> {
+        let call = Call {
+            op: "get",
+            entity: "plugin_schema",
+            id: Some(name),
+            method: Method::GET,
+            path: self.path(&["schemas", "plugins", name]),
+            query: Vec::new(),
+            body: None,
+        };
+        decode(&self.client.execute(call).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::konnect::config::Token;
+
+    fn client() -> KonnectClient {
+        let mut cfg = ClientConfig::new(
+            ServerUrl::parse("http://127.0.0.1:9/v2").unwrap(),
+            Token::new("kpat_unit").unwrap(),
+        );
+        cfg.backoff_base = Duration::from_millis(100);
+        cfg.backoff_max = Duration::from_millis(1000);
+        KonnectClient::new(cfg).unwrap()
+    }
+
+    #[test]
+    fn tag_filters_render_and_reject_separators() {
+        let all = ListQuery::new()
+            .size(10)
+            .tags(TagFilter::All(vec!["a".into(), "k8s-uid:1".into()]));
+        assert_eq!(
+            all.to_pairs(true).unwrap(),
+            vec![
+                ("size".to_owned(), "10".to_owned()),
+                ("tags".to_owned(), "a,k8s-uid:1".to_owned())
+            ]
+        );
+        let any = ListQuery::new().tags(TagFilter::Any(vec!["a".into(), "b".into()]));
+        assert_eq!(any.to_pairs(true).unwrap()[0].1, "a/b");
+        assert!(
+            ListQuery::new()
+                .tags(TagFilter::Any(vec!["a/b".into()]))
+                .to_pairs(true)
+                .is_err()
+        );
+        assert!(
+            ListQuery::new()
+                .tags(TagFilter::All(vec![]))
+                .to_pairs(true)
+                .is_err()
+        );
+        assert!(ListQuery::new().size(0).to_pairs(true).is_err());
+        assert!(ListQuery::new().size(1001).to_pairs(true).is_err());
+        assert!(ListQuery::new().name("x").to_pairs(false).is_err());
+        assert_eq!(
+            ListQuery::new().name("cors").to_pairs(true).unwrap()[0],
+            ("filter[name][eq]".to_owned(), "cors".to_owned())
+        );
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let c = client();
+        for _ in 0..50 {
+            let d1 = c.backoff(1);
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
+            let d3 = c.backoff(3);
+            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
+            let d30 = c.backoff(30);
+            assert!(d30 >= Duration::from_millis(500) && d30 <= Duration::from_millis(1000));
+        }
+    }
+
+    #[test]
+    fn consumer_group_get_is_unwrapped() {
+        let wrapped = br#"{"consumer_group":{"id":"g","name":"gold"},"consumers":[]}"#;
+        let g: ConsumerGroup = decode_entity(wrapped).unwrap();
+        assert_eq!(g.name, "gold");
+        let bare = br#"{"id":"g","name":"gold"}"#;
+        let g: ConsumerGroup = decode_entity(bare).unwrap();
+        assert_eq!(g.id.as_deref(), Some("g"));
+    }
+
+    #[test]
+    fn paths_are_scoped_to_the_control_plane() {
+        let cp = client().control_plane("cp1");
+        assert_eq!(
+            cp.path(&["plugins", "p"]),
+            vec!["control-planes", "cp1", "core-entities", "plugins", "p"]
+        );
+        assert_eq!(PluginParent::Route("r".into()).segments(), ["routes", "r"]);
+    }
+
+    #[tokio::test]
+    async fn upsert_without_id_is_refused_before_any_request() {
+        let cp = client().control_plane("cp1");
+        let err = cp
+            .upsert_plugin(&Plugin {
+                name: "cors".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn debug_of_the_client_hides_the_token() {
+        let c = client();
+        assert!(!format!("{c:?}").contains("kpat_unit"));
+        assert!(USER_AGENT.starts_with("konnect-plugin-operator/"));
+    }
+}

@@ -1,0 +1,990 @@
+//! Contract tests of the Konnect client against the Konnect emulator, over real HTTP on
+//! loopback. Each test spawns its own emulator, so they run in parallel without sharing state.
+//! What the client did is read both from its own metrics and from the emulator's request
+//! counters (`/_emulator/stats`), so a retry the client did not make, or made twice, shows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use konnect_plugin_operator::emulator::{self, EmulatorConfig, EmulatorHandle};
+use konnect_plugin_operator::konnect::models::{
+    Consumer, ConsumerGroup, ForeignKey, Plugin, Route, Service,
+};
+use konnect_plugin_operator::konnect::{
+    ClientConfig, ClientMetrics, ConstraintKind, ControlPlaneClient, DetailType, Error,
+    InMemoryMetrics, KonnectClient, ListQuery, PluginParent, ServerUrl, TagFilter, Token,
+};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+// ---------------------------------------------------------------- fixtures
+
+fn uuid(n: u128) -> String {
+    uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 | n).to_string()
+}
+
+async fn emulator(cfg: EmulatorConfig) -> EmulatorHandle {
+    emulator::spawn(cfg).await.expect("emulator starts")
+}
+
+fn config(emu: &EmulatorHandle) -> ClientConfig {
+    let mut cfg = ClientConfig::new(
+        ServerUrl::parse(&emu.base_url()).expect("emulator URL"),
+        Token::new(emu.token()).expect("token"),
+    );
+    // Fast retries: the tests assert counts and order, not timings.
+    cfg.backoff_base = Duration::from_millis(5);
+    cfg.backoff_max = Duration::from_millis(50);
+    cfg.requests_per_minute = 600_000;
+    cfg.request_timeout = Duration::from_secs(10);
+    cfg
+}
+
+struct Setup {
+    emu: EmulatorHandle,
+    client: KonnectClient,
+    cp: ControlPlaneClient,
+    metrics: Arc<InMemoryMetrics>,
+}
+
+async fn setup_with(emu_cfg: EmulatorConfig, tweak: impl FnOnce(&mut ClientConfig)) -> Setup {
+    let emu = emulator(emu_cfg).await;
+    let mut cfg = config(&emu);
+    tweak(&mut cfg);
+    let metrics = Arc::new(InMemoryMetrics::new());
+    let client = KonnectClient::with_metrics(cfg, metrics.clone()).expect("client");
+    let cp_id = emu
+        .control_plane_id("default")
+        .expect("default control plane");
+    let cp = client.control_plane(cp_id);
+    Setup {
+        emu,
+        client,
+        cp,
+        metrics,
+    }
+}
+
+async fn setup() -> Setup {
+    setup_with(EmulatorConfig::default(), |_| {}).await
+}
+
+/// Plain HTTP to the emulator's control endpoints (not through the client under test).
+fn raw() -> reqwest::Client {
+    konnect_plugin_operator::konnect::install_crypto_provider();
+    reqwest::Client::new()
+}
+
+async fn stats(emu: &EmulatorHandle) -> Value {
+    raw()
+        .get(format!("http://{}/_emulator/stats", emu.addr()))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats json")
+}
+
+async fn set_faults(emu: &EmulatorHandle, faults: Value) {
+    let resp = raw()
+        .put(format!("http://{}/_emulator/faults", emu.addr()))
+        .json(&faults)
+        .send()
+        .await
+        .expect("faults");
+    assert!(
+        resp.status().is_success(),
+        "faults refused: {}",
+        resp.status()
+    );
+}
+
+/// Requests the emulator counted for `method` on a path template ending in `suffix`, with
+/// `status` (any status when `None`).
+fn counted(stats: &Value, method: &str, suffix: &str, status: Option<u16>) -> u64 {
+    stats["requests"]
+        .as_array()
+        .expect("requests array")
+        .iter()
+        .filter(|r| r["method"] == method)
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with(suffix)))
+        .filter(|r| status.is_none_or(|s| r["status"] == s))
+        .map(|r| r["count"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+fn service(n: u128, name: &str) -> Service {
+    Service {
+        id: Some(uuid(n)),
+        name: Some(name.into()),
+        host: format!("{name}.example.internal"),
+        port: Some(8080),
+        protocol: Some("http".into()),
+        tags: Some(vec!["managed-by:konnect-plugin-operator".into()]),
+        ..Default::default()
+    }
+}
+
+fn consumer(n: u128, username: &str, tags: &[&str]) -> Consumer {
+    Consumer {
+        id: Some(uuid(n)),
+        username: Some(username.into()),
+        tags: Some(tags.iter().map(|t| (*t).to_owned()).collect()),
+        ..Default::default()
+    }
+}
+
+fn cors_plugin(n: u128) -> Plugin {
+    Plugin {
+        id: Some(uuid(n)),
+        name: "cors".into(),
+        config: json!({"origins": ["https://example.com"]}),
+        tags: Some(vec!["t1".into()]),
+        ..Default::default()
+    }
+}
+
+// ---------------------------------------------------------------- round trips
+
+#[tokio::test]
+async fn control_planes_by_id_and_by_name() {
+    let s = setup_with(
+        EmulatorConfig {
+            control_planes: vec!["default".into(), "staging".into()],
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    let staging_id = s.emu.control_plane_id("staging").expect("staging");
+    let cp = s.client.get_control_plane(&staging_id).await.unwrap();
+    assert_eq!(cp.name, "staging");
+    assert_eq!(cp.id, staging_id);
+    let found = s
+        .client
+        .find_control_plane_by_name("staging")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|c| c.id), Some(staging_id));
+    assert_eq!(
+        s.client.find_control_plane_by_name("nope").await.unwrap(),
+        None
+    );
+    let err = s.client.get_control_plane(&uuid(999)).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn services_and_routes_round_trip() {
+    let s = setup().await;
+    let svc = service(1, "orders");
+    let stored = s.cp.upsert_service(&svc).await.unwrap();
+    assert_eq!(stored.id, svc.id);
+    assert_eq!(stored.host, svc.host);
+    assert!(stored.created_at.is_some(), "server fills created_at");
+    assert_eq!(s.cp.get_service(&uuid(1)).await.unwrap().name, svc.name);
+
+    // PUT again replaces.
+    let mut changed = svc.clone();
+    changed.port = Some(9090);
+    assert_eq!(
+        s.cp.upsert_service(&changed).await.unwrap().port,
+        Some(9090)
+    );
+
+    let route = Route {
+        id: Some(uuid(2)),
+        name: Some("orders-route".into()),
+        service: Some(ForeignKey::new(uuid(1))),
+        paths: Some(vec!["/orders".into()]),
+        headers: Some(BTreeMap::from([("x-a".to_owned(), vec!["1".to_owned()])])),
+        strip_path: Some(false),
+        ..Default::default()
+    };
+    let stored = s.cp.upsert_route(&route).await.unwrap();
+    assert_eq!(stored.service, route.service);
+    assert_eq!(stored.headers, route.headers);
+    assert_eq!(s.cp.get_route(&uuid(2)).await.unwrap().paths, route.paths);
+
+    let services = s.cp.list_services(&ListQuery::new()).await.unwrap();
+    assert_eq!(services.data.len(), 1);
+    let routes = s.cp.list_all_routes(None).await.unwrap();
+    assert_eq!(routes.len(), 1);
+    let by_name =
+        s.cp.list_services(&ListQuery::new().name("orders"))
+            .await
+            .unwrap();
+    assert_eq!(by_name.data.len(), 1);
+
+    s.cp.delete_route(&uuid(2)).await.unwrap();
+    s.cp.delete_service(&uuid(1)).await.unwrap();
+    // Deleting what does not exist is a success (204), as on Konnect.
+    s.cp.delete_service(&uuid(1)).await.unwrap();
+    assert!(matches!(
+        s.cp.get_service(&uuid(1)).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(s.cp.list_all_services(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn consumers_groups_and_membership_round_trip() {
+    let s = setup().await;
+    let alice = consumer(1, "alice", &["a"]);
+    let bob = consumer(2, "bob", &["a"]);
+    s.cp.upsert_consumer(&alice).await.unwrap();
+    s.cp.upsert_consumer(&bob).await.unwrap();
+    assert_eq!(
+        s.cp.get_consumer(&uuid(1))
+            .await
+            .unwrap()
+            .username
+            .as_deref(),
+        Some("alice")
+    );
+    let group = ConsumerGroup {
+        id: Some(uuid(10)),
+        name: "gold".into(),
+        tags: Some(vec!["tier".into()]),
+        ..Default::default()
+    };
+    let stored = s.cp.upsert_consumer_group(&group).await.unwrap();
+    assert_eq!(stored.name, "gold");
+    // GET wraps the group in {"consumer_group": ...}; the client unwraps it.
+    let got = s.cp.get_consumer_group(&uuid(10)).await.unwrap();
+    assert_eq!(got.id, group.id);
+    assert_eq!(got.name, "gold");
+    assert_eq!(
+        s.cp.list_consumer_groups(&ListQuery::new())
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1
+    );
+
+    s.cp.add_consumer_to_group(&uuid(10), &uuid(1))
+        .await
+        .unwrap();
+    s.cp.add_consumer_to_group(&uuid(10), &uuid(2))
+        .await
+        .unwrap();
+    let members: BTreeSet<_> =
+        s.cp.list_all_group_consumers(&uuid(10))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|c| c.id)
+            .collect();
+    assert_eq!(members, BTreeSet::from([uuid(1), uuid(2)]));
+    let groups_of_alice =
+        s.cp.list_consumer_groups_of(&uuid(1), &ListQuery::new())
+            .await
+            .unwrap();
+    assert_eq!(groups_of_alice.data[0].id, group.id);
+
+    s.cp.remove_consumer_from_group(&uuid(10), &uuid(1))
+        .await
+        .unwrap();
+    let page =
+        s.cp.list_group_consumers(&uuid(10), &ListQuery::new())
+            .await
+            .unwrap();
+    assert_eq!(
+        page.data
+            .iter()
+            .filter_map(|c| c.id.clone())
+            .collect::<Vec<_>>(),
+        vec![uuid(2)]
+    );
+
+    s.cp.delete_consumer_group(&uuid(10)).await.unwrap();
+    s.cp.delete_consumer(&uuid(1)).await.unwrap();
+    assert_eq!(s.cp.list_all_consumers(None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn plugins_global_and_scoped_round_trip() {
+    let s = setup().await;
+    s.cp.upsert_service(&service(1, "svc")).await.unwrap();
+    s.cp.upsert_route(&Route {
+        id: Some(uuid(2)),
+        name: Some("r".into()),
+        service: Some(ForeignKey::new(uuid(1))),
+        paths: Some(vec!["/r".into()]),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    s.cp.upsert_consumer(&consumer(3, "carol", &[]))
+        .await
+        .unwrap();
+    s.cp.upsert_consumer_group(&ConsumerGroup {
+        id: Some(uuid(4)),
+        name: "g".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let global = cors_plugin(100);
+    let stored = s.cp.upsert_plugin(&global).await.unwrap();
+    assert_eq!(stored.name, "cors");
+    assert_eq!(stored.config["origins"], json!(["https://example.com"]));
+    assert_eq!(stored.service, None);
+
+    let scopes = [
+        (101, PluginParent::Service(uuid(1))),
+        (102, PluginParent::Route(uuid(2))),
+        (103, PluginParent::Consumer(uuid(3))),
+        (104, PluginParent::ConsumerGroup(uuid(4))),
+    ];
+    for (n, parent) in &scopes {
+        let mut p = Plugin {
+            id: Some(uuid(*n)),
+            name: "request-termination".into(),
+            config: json!({"status_code": 418}),
+            ..Default::default()
+        };
+        match parent {
+            PluginParent::Service(id) => p.service = Some(ForeignKey::new(id.clone())),
+            PluginParent::Route(id) => p.route = Some(ForeignKey::new(id.clone())),
+            PluginParent::Consumer(id) => p.consumer = Some(ForeignKey::new(id.clone())),
+            PluginParent::ConsumerGroup(id) => {
+                p.consumer_group = Some(ForeignKey::new(id.clone()));
+                // Not every plugin may sit on a consumer group; rate limiting may.
+                p.name = "rate-limiting".into();
+                p.config = json!({"minute": 5});
+            }
+        }
+        let stored = s.cp.upsert_plugin(&p).await.unwrap();
+        assert_eq!(stored.id, p.id);
+        let listed =
+            s.cp.list_plugins_for(parent, &ListQuery::new())
+                .await
+                .unwrap();
+        assert_eq!(
+            listed
+                .data
+                .iter()
+                .filter_map(|p| p.id.clone())
+                .collect::<Vec<_>>(),
+            vec![uuid(*n)],
+            "scoped list of {parent:?}"
+        );
+        assert_eq!(
+            s.cp.list_all_plugins_for(parent, None).await.unwrap().len(),
+            1
+        );
+    }
+    assert_eq!(
+        s.cp.get_plugin(&uuid(102)).await.unwrap().route,
+        Some(ForeignKey::new(uuid(2)))
+    );
+    assert_eq!(s.cp.list_all_plugins(None).await.unwrap().len(), 5);
+    let cors =
+        s.cp.list_plugins(&ListQuery::new().name("cors"))
+            .await
+            .unwrap();
+    assert_eq!(
+        cors.data
+            .iter()
+            .filter_map(|p| p.id.clone())
+            .collect::<Vec<_>>(),
+        vec![uuid(100)]
+    );
+
+    // Deleting a route removes the plugins scoped to it (cascade).
+    s.cp.delete_route(&uuid(2)).await.unwrap();
+    assert!(matches!(
+        s.cp.get_plugin(&uuid(102)).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    s.cp.delete_plugin(&uuid(100)).await.unwrap();
+    assert_eq!(s.cp.list_all_plugins(None).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn plugin_schema_is_served_in_kong_format() {
+    let s = setup().await;
+    let schema = s.cp.get_plugin_schema("cors").await.unwrap();
+    assert!(schema["fields"].is_array(), "{schema}");
+    let err = s.cp.get_plugin_schema("no-such-plugin").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound { .. } | Error::BadRequest { .. } | Error::Validation { .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn generic_stream_follows_pages() {
+    let s = setup().await;
+    for n in 0..25 {
+        s.cp.upsert_consumer(&consumer(n, &format!("u{n}"), &["s"]))
+            .await
+            .unwrap();
+    }
+    let ids: Vec<String> =
+        s.cp.stream::<Consumer>(ListQuery::new().size(10))
+            .map_ok(|c| c.id.unwrap_or_default())
+            .try_collect()
+            .await
+            .unwrap();
+    assert_eq!(ids.len(), 25);
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 25);
+    // 3 pages of 10, 10, 5.
+    assert_eq!(
+        counted(&stats(&s.emu).await, "GET", "/consumers", Some(200)),
+        3
+    );
+}
+
+// ---------------------------------------------------------------- error classes
+
+#[tokio::test]
+async fn validation_errors_carry_field_paths_and_are_not_retried() {
+    let s = setup().await;
+    let bad = Plugin {
+        id: Some(uuid(1)),
+        name: "rate-limiting".into(),
+        config: json!({"minute": "many", "policy": "nowhere"}),
+        ..Default::default()
+    };
+    let err = s.cp.upsert_plugin(&bad).await.unwrap_err();
+    let Error::Validation { details, .. } = &err else {
+        panic!("expected a validation error, got {err:?}");
+    };
+    let fields: Vec<_> = details.iter().filter_map(|d| d.field.as_deref()).collect();
+    assert!(
+        fields.iter().any(|f| f.starts_with("config.")),
+        "field paths: {fields:?}"
+    );
+    assert!(details.iter().all(|d| !d.messages.is_empty()));
+    assert!(!err.is_retryable());
+
+    // An unknown plugin is refused the way Konnect refuses it, also exactly once.
+    let unknown = Plugin {
+        id: Some(uuid(2)),
+        name: "no-such-plugin".into(),
+        ..Default::default()
+    };
+    let err = s.cp.upsert_plugin(&unknown).await.unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err:?}");
+
+    let st = stats(&s.emu).await;
+    assert_eq!(counted(&st, "PUT", "/plugins/{pluginId}", Some(400)), 2);
+    assert_eq!(counted(&st, "PUT", "/plugins/{pluginId}", None), 2);
+    assert_eq!(s.metrics.count("upsert", "plugin", Some(400)), 2);
+}
+
+#[tokio::test]
+async fn unique_and_foreign_constraints() {
+    let s = setup().await;
+    s.cp.upsert_service(&service(1, "same")).await.unwrap();
+    let err = s.cp.upsert_service(&service(2, "same")).await.unwrap_err();
+    let Error::Constraint {
+        kind: ConstraintKind::Unique,
+        details,
+        ..
+    } = &err
+    else {
+        panic!("expected a unique constraint error, got {err:?}");
+    };
+    assert_eq!(details[0].field.as_deref(), Some("name"));
+    assert_eq!(details[0].kind, DetailType::Reference);
+    assert_eq!(err.reason(), "KonnectUniqueConstraint");
+
+    let orphan = Route {
+        id: Some(uuid(3)),
+        name: Some("orphan".into()),
+        service: Some(ForeignKey::new(uuid(404))),
+        paths: Some(vec!["/o".into()]),
+        ..Default::default()
+    };
+    let err = s.cp.upsert_route(&orphan).await.unwrap_err();
+    let Error::Constraint {
+        kind: ConstraintKind::Foreign,
+        details,
+        ..
+    } = &err
+    else {
+        panic!("expected a foreign constraint error, got {err:?}");
+    };
+    assert_eq!(details[0].field.as_deref(), Some("service.id"));
+
+    // A second plugin of the same name on the same scope.
+    s.cp.upsert_plugin(&cors_plugin(10)).await.unwrap();
+    let err = s.cp.upsert_plugin(&cors_plugin(11)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Constraint {
+                kind: ConstraintKind::Unique,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // Deleting a service that a route still uses is refused with the foreign form.
+    s.cp.upsert_route(&Route {
+        service: Some(ForeignKey::new(uuid(1))),
+        ..orphan.clone()
+    })
+    .await
+    .unwrap();
+    let err = s.cp.delete_service(&uuid(1)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Constraint {
+                kind: ConstraintKind::Foreign,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn not_found_names_the_entity() {
+    let s = setup().await;
+    let err = s.cp.get_plugin(&uuid(7)).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }));
+    assert!(err.to_string().contains(&uuid(7)), "{err}");
+    assert!(!err.is_retryable());
+    // An unknown control plane is a 404 too.
+    let err = s
+        .client
+        .control_plane(uuid(8))
+        .list_services(&ListQuery::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_unauthorized_and_never_shown() {
+    let emu = emulator(EmulatorConfig::default()).await;
+    let mut cfg = config(&emu);
+    cfg.token = Token::new("kpat_canary_wrong_token").unwrap();
+    let metrics = Arc::new(InMemoryMetrics::new());
+    let client = KonnectClient::with_metrics(cfg, metrics.clone()).unwrap();
+    let cp = client.control_plane(emu.control_plane_id("default").unwrap());
+    let err = cp.list_services(&ListQuery::new()).await.unwrap_err();
+    assert!(matches!(err, Error::Unauthorized), "{err:?}");
+    assert!(!format!("{err} {err:?} {client:?}").contains("canary"));
+    let err = client
+        .find_control_plane_by_name("default")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unauthorized), "{err:?}");
+    // 401 is not retried.
+    assert_eq!(metrics.total_requests(), 2);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_for_idempotent_calls() {
+    let s = setup_with(
+        EmulatorConfig {
+            error_rate: 0.4,
+            seed: 7,
+            ..Default::default()
+        },
+        |c| c.max_retries = 20,
+    )
+    .await;
+    for n in 0..20 {
+        s.cp.upsert_consumer(&consumer(n, &format!("u{n}"), &[]))
+            .await
+            .unwrap();
+    }
+    for n in 0..20 {
+        s.cp.get_consumer(&uuid(n)).await.unwrap();
+    }
+    let st = stats(&s.emu).await;
+    let put_ok = counted(&st, "PUT", "/consumers/{consumerId}", Some(200));
+    let put_500 = counted(&st, "PUT", "/consumers/{consumerId}", Some(500));
+    let get_ok = counted(&st, "GET", "/consumers/{consumerId}", Some(200));
+    let get_500 = counted(&st, "GET", "/consumers/{consumerId}", Some(500));
+    // Every call succeeded exactly once; the 500s in between were retried.
+    assert_eq!(put_ok, 20);
+    assert_eq!(get_ok, 20);
+    assert!(put_500 + get_500 > 0, "the seed injects some 500s");
+    assert_eq!(s.metrics.count("upsert", "consumer", Some(500)), put_500);
+    assert_eq!(s.metrics.count("get", "consumer", Some(500)), get_500);
+}
+
+#[tokio::test]
+async fn server_errors_are_not_retried_for_post() {
+    let s = setup_with(EmulatorConfig::default(), |c| c.max_retries = 5).await;
+    s.cp.upsert_consumer(&consumer(1, "a", &[])).await.unwrap();
+    s.cp.upsert_consumer_group(&ConsumerGroup {
+        id: Some(uuid(2)),
+        name: "g".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    set_faults(&s.emu, json!({"error_rate": 1.0})).await;
+    let err =
+        s.cp.add_consumer_to_group(&uuid(2), &uuid(1))
+            .await
+            .unwrap_err();
+    assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
+    assert!(
+        err.is_retryable(),
+        "retryable in principle, but not for a POST"
+    );
+    let st = stats(&s.emu).await;
+    assert_eq!(
+        counted(
+            &st,
+            "POST",
+            "/consumer_groups/{consumerGroupId}/consumers",
+            None
+        ),
+        1
+    );
+    // Retries give up after max_retries for idempotent calls.
+    let err = s.cp.get_consumer(&uuid(1)).await.unwrap_err();
+    assert!(matches!(err, Error::Server { .. }), "{err:?}");
+    let st = stats(&s.emu).await;
+    assert_eq!(counted(&st, "GET", "/consumers/{consumerId}", Some(500)), 6);
+}
+
+#[tokio::test]
+async fn timeouts_are_transport_errors() {
+    let s = setup_with(
+        EmulatorConfig {
+            latency_ms: 400,
+            ..Default::default()
+        },
+        |c| {
+            c.request_timeout = Duration::from_millis(100);
+            c.max_retries = 2;
+        },
+    )
+    .await;
+    let err = s.cp.get_service(&uuid(1)).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { timeout: true, .. }),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert_eq!(err.reason(), "KonnectUnreachable");
+    // First attempt and two retries, none answered.
+    assert_eq!(s.metrics.count("get", "service", None), 3);
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_for_gets() {
+    let s = setup_with(
+        EmulatorConfig {
+            drop_rate: 0.3,
+            seed: 3,
+            ..Default::default()
+        },
+        |c| c.max_retries = 20,
+    )
+    .await;
+    // PUT is idempotent: a dropped answer after the write took effect is harmless to repeat.
+    for n in 0..15 {
+        s.cp.upsert_consumer(&consumer(n, &format!("d{n}"), &[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.cp.list_all_consumers(None).await.unwrap().len(), 15);
+    let st = stats(&s.emu).await;
+    assert!(st["dropped"].as_u64().unwrap_or(0) > 0, "{st}");
+    // Every dropped PUT was seen by the client as a failed attempt (a reused pooled
+    // connection the emulator had killed may add a few more).
+    assert!(
+        s.metrics.count("upsert", "consumer", None)
+            >= counted(&st, "PUT", "/consumers/{consumerId}", Some(0))
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_transport_error() {
+    // Bind then drop a listener: nothing listens on that port afterwards.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cfg = ClientConfig::new(
+        ServerUrl::parse(&format!("http://127.0.0.1:{port}/v2")).unwrap(),
+        Token::new("kpat_canary_unreachable").unwrap(),
+    );
+    cfg.max_retries = 1;
+    cfg.backoff_base = Duration::from_millis(1);
+    let client = KonnectClient::new(cfg).unwrap();
+    let err = client.get_control_plane("x").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { timeout: false, .. }),
+        "{err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains("canary"));
+}
+
+// ---------------------------------------------------------------- rate limiting
+
+/// Records when each attempt was sent and what it got.
+#[derive(Default)]
+struct Timeline {
+    events: Mutex<Vec<(Instant, Instant, Option<u16>)>>,
+    inner: InMemoryMetrics,
+}
+
+impl ClientMetrics for Timeline {
+    fn request(
+        &self,
+        op: &'static str,
+        entity: &'static str,
+        status: Option<u16>,
+        latency: Duration,
+    ) {
+        let now = Instant::now();
+        self.events
+            .lock()
+            .unwrap()
+            .push((now - latency, now, status));
+        self.inner.request(op, entity, status, latency);
+    }
+    fn rate_limited(&self) {
+        self.inner.rate_limited();
+    }
+    fn budget_wait(&self, waited: Duration) {
+        self.inner.budget_wait(waited);
+    }
+}
+
+#[tokio::test]
+async fn a_429_pauses_every_concurrent_caller_until_retry_after() {
+    // 240/min: a token every 250 ms, so the emulator's Retry-After is 1 s (rounded up).
+    let emu = emulator(EmulatorConfig {
+        rate_limit_per_minute: Some(240),
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = config(&emu);
+    cfg.max_retries = 50;
+    cfg.max_concurrency = 8;
+    let timeline = Arc::new(Timeline::default());
+    let client = KonnectClient::with_metrics(cfg, timeline.clone()).unwrap();
+    let cp = client.control_plane(emu.control_plane_id("default").unwrap());
+
+    // Drain the emulator's bucket, then have 8 callers make 2 requests each.
+    let started = Instant::now();
+    futures::stream::iter(0..240)
+        .map(|_| {
+            let cp = cp.clone();
+            async move { cp.list_services(&ListQuery::new().size(1)).await }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let cp = cp.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..2 {
+                cp.list_services(&ListQuery::new().size(1)).await?;
+            }
+            Ok::<_, Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let elapsed = started.elapsed();
+
+    let events = timeline.events.lock().unwrap().clone();
+    let limited: Vec<Instant> = events
+        .iter()
+        .filter(|e| e.2 == Some(429))
+        .map(|e| e.1)
+        .collect();
+    assert!(!limited.is_empty(), "the budget ran out at least once");
+    // No request left the client while a pause was in force: for every 429 received at t,
+    // nothing was sent in (t, t + 1 s).
+    for t in &limited {
+        for (sent, _, status) in &events {
+            if *sent > *t {
+                assert!(
+                    *sent >= *t + Duration::from_secs(1),
+                    "a request ({status:?}) was sent {:?} after a 429",
+                    *sent - *t
+                );
+            }
+        }
+    }
+    assert!(elapsed >= Duration::from_secs(1));
+    let st = stats(&emu).await;
+    assert_eq!(
+        st["rate_limited"].as_u64(),
+        Some(timeline.inner.rate_limited_count())
+    );
+    assert_eq!(
+        counted(&st, "GET", "/services", Some(200)),
+        240 + 16,
+        "every call eventually succeeded exactly once"
+    );
+    assert!(timeline.inner.total_budget_wait() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn a_429_without_retries_left_surfaces_with_retry_after() {
+    let s = setup_with(
+        EmulatorConfig {
+            rate_limit_per_minute: Some(2),
+            ..Default::default()
+        },
+        |c| c.max_retries = 0,
+    )
+    .await;
+    s.cp.list_services(&ListQuery::new()).await.unwrap();
+    s.cp.list_services(&ListQuery::new()).await.unwrap();
+    let err = s.cp.list_services(&ListQuery::new()).await.unwrap_err();
+    let wait = err.retry_after().expect("429 carries Retry-After");
+    assert!(
+        wait >= Duration::from_secs(1) && wait <= Duration::from_secs(30),
+        "{wait:?}"
+    );
+    assert!(err.is_retryable());
+    // The whole client is paused now.
+    assert!(s.client.budget().paused_until().is_some());
+    assert_eq!(s.metrics.rate_limited_count(), 1);
+}
+
+// ---------------------------------------------------------------- paging and tags
+
+#[tokio::test]
+async fn paging_through_2500_entities_yields_each_exactly_once() {
+    let s = setup().await;
+    let total = 2500u128;
+    futures::stream::iter(0..total)
+        .map(|n| {
+            let cp = s.cp.clone();
+            async move {
+                cp.upsert_consumer(&consumer(n, &format!("user-{n}"), &["bulk"]))
+                    .await
+            }
+        })
+        .buffer_unordered(8)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+
+    let all = s.cp.list_all_consumers(None).await.unwrap();
+    let mut seen = BTreeMap::<String, usize>::new();
+    for c in &all {
+        *seen.entry(c.id.clone().unwrap()).or_default() += 1;
+    }
+    assert_eq!(all.len(), 2500);
+    assert!(seen.values().all(|n| *n == 1), "duplicates in the listing");
+    let expected: BTreeSet<String> = (0..total).map(uuid).collect();
+    assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    // size=1000 pages: 1000, 1000, 500.
+    assert_eq!(
+        counted(&stats(&s.emu).await, "GET", "/consumers", Some(200)),
+        3
+    );
+
+    // Manual paging with a page size of 300 agrees.
+    let mut query = ListQuery::new().size(300);
+    let mut manual = Vec::new();
+    loop {
+        let page = s.cp.list_consumers(&query).await.unwrap();
+        assert!(page.data.len() <= 300);
+        manual.extend(page.data.into_iter().filter_map(|c| c.id));
+        match page.offset {
+            Some(o) => query.offset = Some(o),
+            None => break,
+        }
+    }
+    assert_eq!(manual.len(), 2500);
+    assert_eq!(manual.into_iter().collect::<BTreeSet<_>>(), expected);
+}
+
+#[tokio::test]
+async fn tag_filters_and_or() {
+    let s = setup().await;
+    let mut tags_of = BTreeMap::new();
+    for n in 0..30u128 {
+        let mut tags = vec!["all"];
+        if n % 2 == 0 {
+            tags.push("even");
+        }
+        if n % 3 == 0 {
+            tags.push("three");
+        }
+        if n % 5 == 0 {
+            tags.push("k8s-namespace:five");
+        }
+        s.cp.upsert_consumer(&consumer(n, &format!("t{n}"), &tags))
+            .await
+            .unwrap();
+        tags_of.insert(uuid(n), tags);
+    }
+    let expect = |pred: &dyn Fn(&Vec<&str>) -> bool| -> BTreeSet<String> {
+        tags_of
+            .iter()
+            .filter(|(_, t)| pred(t))
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    let ids =
+        |v: Vec<Consumer>| -> BTreeSet<String> { v.into_iter().filter_map(|c| c.id).collect() };
+
+    let and =
+        s.cp.list_all_consumers(Some(TagFilter::All(vec!["even".into(), "three".into()])))
+            .await
+            .unwrap();
+    assert_eq!(
+        ids(and),
+        expect(&|t| t.contains(&"even") && t.contains(&"three"))
+    );
+    let or =
+        s.cp.list_all_consumers(Some(TagFilter::Any(vec!["even".into(), "three".into()])))
+            .await
+            .unwrap();
+    assert_eq!(
+        ids(or),
+        expect(&|t| t.contains(&"even") || t.contains(&"three"))
+    );
+    let with_colon =
+        s.cp.list_all_consumers(Some(TagFilter::All(vec!["k8s-namespace:five".into()])))
+            .await
+            .unwrap();
+    assert_eq!(
+        ids(with_colon),
+        expect(&|t| t.contains(&"k8s-namespace:five"))
+    );
+    let none =
+        s.cp.list_all_consumers(Some(TagFilter::All(vec!["even".into(), "nope".into()])))
+            .await
+            .unwrap();
+    assert!(none.is_empty());
+    // Tag filters page like everything else.
+    let paged: Vec<Consumer> =
+        s.cp.stream(ListQuery::new().size(4).tags(TagFilter::Any(vec![
+            "three".into(),
+            "k8s-namespace:five".into(),
+        ])))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(paged),
+        expect(&|t| t.contains(&"three") || t.contains(&"k8s-namespace:five"))
+    );
+}
