@@ -1,0 +1,360 @@
+//! What every `/v2` request passes before a handler: counters, added latency, the request
+//! budget, bearer-token auth and injected faults.
+//!
+//! Owns the fault settings (changeable at `/_emulator/faults`), the seeded randomness that
+//! decides which request fails, the token bucket, and the per-(method, path template, status)
+//! counters of `/_emulator/stats`. It never logs the Authorization header or a token.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::conn::ConnTag;
+use super::errors::{ApiError, Problem};
+use super::{Ctx, lock};
+
+/// The injectable faults; the body of `GET/PUT /_emulator/faults`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    pub error_rate: f64,
+    pub latency_ms: u64,
+    pub drop_rate: f64,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+/// Refuses rates outside 0..=1 (NaN included).
+pub fn check_faults(f: &Faults) -> Result<(), String> {
+    for (name, v) in [("error_rate", f.error_rate), ("drop_rate", f.drop_rate)] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{name} must be between 0 and 1, got {v}"));
+        }
+    }
+    Ok(())
+}
+
+impl Faults {
+    /// Applies a partial update: absent keys stay, `rate_limit_per_minute: null` lifts the limit.
+    pub fn merged(&self, patch: &Value) -> Result<Faults, String> {
+        let Some(obj) = patch.as_object() else {
+            return Err("body must be a JSON object".into());
+        };
+        let mut f = self.clone();
+        for (k, v) in obj {
+            let bad = || format!("invalid value for {k}: {v}");
+            match k.as_str() {
+                "error_rate" => f.error_rate = v.as_f64().ok_or_else(bad)?,
+                "drop_rate" => f.drop_rate = v.as_f64().ok_or_else(bad)?,
+                "latency_ms" => f.latency_ms = v.as_u64().ok_or_else(bad)?,
+                "rate_limit_per_minute" => {
+                    f.rate_limit_per_minute = match v {
+                        Value::Null => None,
+                        _ => Some(
+                            v.as_u64()
+                                .and_then(|n| u32::try_from(n).ok())
+                                .ok_or_else(bad)?,
+                        ),
+                    }
+                }
+                _ => return Err(format!("unknown fault setting {k}")),
+            }
+        }
+        check_faults(&f)?;
+        Ok(f)
+    }
+}
+
+/// A status of 0 in the counters means the connection was reset without a response.
+pub const DROPPED: u16 = 0;
+
+#[derive(Default)]
+struct Counters {
+    by_key: BTreeMap<(String, String, u16), u64>,
+}
+
+/// Gate state shared by all requests.
+pub struct Gate {
+    faults: Mutex<Faults>,
+    limiter: Mutex<Option<Arc<DefaultDirectRateLimiter>>>,
+    rng: Mutex<StdRng>,
+    counters: Mutex<Counters>,
+    tokens: Vec<String>,
+}
+
+fn limiter_for(per_minute: Option<u32>) -> Option<Arc<DefaultDirectRateLimiter>> {
+    let n = NonZeroU32::new(per_minute?)?;
+    Some(Arc::new(RateLimiter::direct(Quota::per_minute(n))))
+}
+
+impl Gate {
+    pub fn new(faults: Faults, seed: u64, tokens: Vec<String>) -> Gate {
+        Gate {
+            limiter: Mutex::new(limiter_for(faults.rate_limit_per_minute)),
+            faults: Mutex::new(faults),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            counters: Mutex::new(Counters::default()),
+            tokens,
+        }
+    }
+
+    pub fn faults(&self) -> Faults {
+        lock(&self.faults).clone()
+    }
+
+    /// Replaces the fault settings; a changed budget starts full.
+    pub fn set_faults(&self, f: Faults) {
+        let mut cur = lock(&self.faults);
+        if cur.rate_limit_per_minute != f.rate_limit_per_minute {
+            *lock(&self.limiter) = limiter_for(f.rate_limit_per_minute);
+        }
+        *cur = f;
+    }
+
+    pub fn reset(&self, f: Faults, seed: u64) {
+        *lock(&self.limiter) = limiter_for(f.rate_limit_per_minute);
+        *lock(&self.faults) = f;
+        *lock(&self.rng) = StdRng::seed_from_u64(seed);
+        *lock(&self.counters) = Counters::default();
+    }
+
+    fn record(&self, method: &str, template: &str, status: u16) {
+        *lock(&self.counters)
+            .by_key
+            .entry((method.to_string(), template.to_string(), status))
+            .or_insert(0) += 1;
+    }
+
+    /// The body of `GET /_emulator/stats`.
+    pub fn stats_json(&self) -> Value {
+        let c = lock(&self.counters);
+        let mut total = 0u64;
+        let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+        let requests: Vec<Value> = c
+            .by_key
+            .iter()
+            .map(|((method, path, status), count)| {
+                total += count;
+                *by_status.entry(status.to_string()).or_insert(0) += count;
+                json!({"method": method, "path": path, "status": status, "count": count})
+            })
+            .collect();
+        json!({
+            "requests": requests,
+            "total": total,
+            "by_status": by_status,
+            "rate_limited": by_status.get("429").copied().unwrap_or(0),
+            "dropped": by_status.get(&DROPPED.to_string()).copied().unwrap_or(0),
+        })
+    }
+
+    /// `None` when a request may pass; otherwise how long until the bucket has a token.
+    fn take_budget(&self) -> Option<(Duration, u32)> {
+        let limiter = lock(&self.limiter).clone()?;
+        let limit = lock(&self.faults).rate_limit_per_minute.unwrap_or(0);
+        match limiter.check() {
+            Ok(()) => None,
+            Err(not_until) => Some((
+                not_until.wait_time_from(DefaultClock::default().now()),
+                limit,
+            )),
+        }
+    }
+
+    fn authorized(&self, req: &Request) -> bool {
+        let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+            return false;
+        };
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        else {
+            return false;
+        };
+        self.tokens.iter().any(|t| t == token.trim())
+    }
+
+    /// Two draws per request, always both, so the fault sequence depends only on the seed and
+    /// the order of requests, not on which faults are switched on.
+    fn roll(&self, f: &Faults) -> (bool, bool) {
+        let mut rng = lock(&self.rng);
+        let drop_draw: f64 = rng.random();
+        let error_draw: f64 = rng.random();
+        (drop_draw < f.drop_rate, error_draw < f.error_rate)
+    }
+}
+
+/// Whether a path belongs to the core-entities API (koko bodies) or a Konnect-native one.
+fn is_core(template: &str) -> bool {
+    template.contains("/core-entities/")
+}
+
+/// The middleware in front of every `/v2` route.
+pub async fn gate(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnTag>>()
+        .map(|c| c.0.clone());
+    let (resp, dropped) = pass(&ctx, &template, conn, req, next).await;
+    let status = if dropped {
+        DROPPED
+    } else {
+        resp.status().as_u16()
+    };
+    ctx.0.gate.record(&method, &template, status);
+    tracing::debug!(
+        method = %method,
+        path = %template,
+        status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    resp
+}
+
+async fn pass(
+    ctx: &Ctx,
+    template: &str,
+    conn: Option<ConnTag>,
+    req: Request,
+    next: Next,
+) -> (Response, bool) {
+    let gate = &ctx.0.gate;
+    let faults = gate.faults();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    if let Some((wait, limit)) = gate.take_budget() {
+        return (rate_limited(wait, limit), false);
+    }
+    if !gate.authorized(&req) {
+        let resp = if is_core(template) {
+            ApiError::Unauthorized.into_response()
+        } else {
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "Invalid credentials",
+            )
+            .into_response()
+        };
+        return (resp, false);
+    }
+    let (drop, error) = gate.roll(&faults);
+    if error {
+        let resp = if is_core(template) {
+            ApiError::Internal.into_response()
+        } else {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "An unexpected error occurred",
+            )
+            .into_response()
+        };
+        return (resp, false);
+    }
+    let resp = next.run(req).await;
+    match (drop, conn) {
+        (true, Some(conn)) => {
+            // The handler ran (a write took effect); the client never learns of it.
+            conn.kill();
+            (resp, true)
+        }
+        _ => (resp, false),
+    }
+}
+
+fn rate_limited(wait: Duration, limit: u32) -> Response {
+    // Whole seconds, rounded up, at least 1: what a client can sleep on.
+    let secs = wait.as_millis().div_ceil(1000).max(1) as u64;
+    let mut resp = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({"message": "API rate limit exceeded"})),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    h.insert("ratelimit-limit", HeaderValue::from(limit));
+    h.insert("ratelimit-remaining", HeaderValue::from(0u32));
+    h.insert("ratelimit-reset", HeaderValue::from(secs));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn faults() -> Faults {
+        Faults {
+            error_rate: 0.0,
+            latency_ms: 0,
+            drop_rate: 0.0,
+            rate_limit_per_minute: None,
+        }
+    }
+
+    #[test]
+    fn merge_is_partial_and_checked() {
+        let f = faults().merged(&json!({"error_rate": 0.5})).unwrap();
+        assert_eq!(f.error_rate, 0.5);
+        assert_eq!(f.latency_ms, 0);
+        let f = f.merged(&json!({"rate_limit_per_minute": 60})).unwrap();
+        assert_eq!(f.rate_limit_per_minute, Some(60));
+        let f = f.merged(&json!({"rate_limit_per_minute": null})).unwrap();
+        assert_eq!(f.rate_limit_per_minute, None);
+        assert!(faults().merged(&json!({"error_rate": 2.0})).is_err());
+        assert!(faults().merged(&json!({"nope": 1})).is_err());
+    }
+
+    #[test]
+    fn same_seed_same_faults() {
+        let f = Faults {
+            error_rate: 0.3,
+            drop_rate: 0.3,
+            ..faults()
+        };
+        let a = Gate::new(f.clone(), 7, vec![]);
+        let b = Gate::new(f.clone(), 7, vec![]);
+        let ra: Vec<_> = (0..50).map(|_| a.roll(&f)).collect();
+        let rb: Vec<_> = (0..50).map(|_| b.roll(&f)).collect();
+        assert_eq!(ra, rb);
+        assert!(ra.iter().any(|r| r.1) && ra.iter().any(|r| !r.1));
+    }
+
+    #[test]
+    fn budget_runs_out_and_says_when() {
+        let g = Gate::new(
+            Faults {
+                rate_limit_per_minute: Some(2),
+                ..faults()
+            },
+            0,
+            vec![],
+        );
+        assert!(g.take_budget().is_none());
+        assert!(g.take_budget().is_none());
+        let (wait, limit) = g.take_budget().unwrap();
+        assert_eq!(limit, 2);
+        assert!(wait > Duration::from_secs(20) && wait <= Duration::from_secs(30));
+    }
+}

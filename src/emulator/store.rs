@@ -1,0 +1,1092 @@
+//! The emulated core entities of one control plane, and the rules Konnect enforces on them.
+//!
+//! Owns: the stored JSON representation (what GET returns, server-filled fields included),
+//! request-body checks per entity (known fields, JSON types, required fields, defaults),
+//! uniqueness, foreign keys, cascades, consumer-group membership, stable pagination and tag
+//! filters. It is pure: no I/O, no clock (callers pass `now`), no HTTP types beyond the error
+//! bodies of [`super::errors`]. Plugin configs are checked by [`super::plugins`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::errors::{ApiError, Detail};
+use super::plugins;
+
+/// The core entity kinds the emulator stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Service,
+    Route,
+    Consumer,
+    ConsumerGroup,
+    Plugin,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Service,
+        Kind::Route,
+        Kind::Consumer,
+        Kind::ConsumerGroup,
+        Kind::Plugin,
+    ];
+
+    /// The name of the foreign-key field that points at an entity of this kind.
+    pub fn foreign_field(self) -> &'static str {
+        match self {
+            Kind::Service => "service",
+            Kind::Route => "route",
+            Kind::Consumer => "consumer",
+            Kind::ConsumerGroup => "consumer_group",
+            Kind::Plugin => "plugin",
+        }
+    }
+
+    /// Fields that may also be used instead of the id in a path (`/services/{idOrName}`).
+    fn name_fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Service | Kind::Route | Kind::ConsumerGroup => &["name"],
+            Kind::Consumer => &["username", "custom_id"],
+            Kind::Plugin => &["instance_name"],
+        }
+    }
+
+    /// The fields of the entity in the official spec, with the JSON type Konnect checks.
+    fn fields(self) -> &'static [(&'static str, Ty)] {
+        const PROTOCOLS: &[&str] = &[
+            "grpc",
+            "grpcs",
+            "http",
+            "https",
+            "tcp",
+            "tls",
+            "tls_passthrough",
+            "udp",
+            "ws",
+            "wss",
+        ];
+        match self {
+            Kind::Service => &[
+                ("ca_certificates", Ty::StrList),
+                ("client_certificate", Ty::Foreign),
+                ("connect_timeout", Ty::Int(1, 2_147_483_646)),
+                ("created_at", Ty::Int(0, i64::MAX)),
+                ("enabled", Ty::Bool),
+                ("host", Ty::Str),
+                ("id", Ty::Str),
+                ("name", Ty::Str),
+                ("path", Ty::Str),
+                ("port", Ty::Int(0, 65535)),
+                ("protocol", Ty::Enum(PROTOCOLS)),
+                ("read_timeout", Ty::Int(1, 2_147_483_646)),
+                ("retries", Ty::Int(0, 32767)),
+                ("tags", Ty::StrList),
+                ("tls_sans", Ty::Object),
+                ("tls_verify", Ty::Bool),
+                ("tls_verify_depth", Ty::Int(0, 64)),
+                ("updated_at", Ty::Int(0, i64::MAX)),
+                ("url", Ty::Str),
+                ("write_timeout", Ty::Int(1, 2_147_483_646)),
+            ],
+            Kind::Route => &[
+                ("created_at", Ty::Int(0, i64::MAX)),
+                ("destinations", Ty::ObjList),
+                ("headers", Ty::Headers),
+                ("hosts", Ty::StrList),
+                (
+                    "https_redirect_status_code",
+                    Ty::IntEnum(&[301, 302, 307, 308, 426]),
+                ),
+                ("id", Ty::Str),
+                ("methods", Ty::StrList),
+                ("name", Ty::Str),
+                ("path_handling", Ty::Enum(&["v0", "v1"])),
+                ("paths", Ty::StrList),
+                ("preserve_host", Ty::Bool),
+                ("protocols", Ty::EnumList(PROTOCOLS)),
+                ("regex_priority", Ty::Int(i64::MIN, i64::MAX)),
+                ("request_buffering", Ty::Bool),
+                ("response_buffering", Ty::Bool),
+                ("service", Ty::Foreign),
+                ("snis", Ty::StrList),
+                ("sources", Ty::ObjList),
+                ("strip_path", Ty::Bool),
+                ("tags", Ty::StrList),
+                ("updated_at", Ty::Int(0, i64::MAX)),
+            ],
+            Kind::Consumer => &[
+                ("created_at", Ty::Int(0, i64::MAX)),
+                ("custom_id", Ty::Str),
+                ("id", Ty::Str),
+                ("tags", Ty::StrList),
+                ("updated_at", Ty::Int(0, i64::MAX)),
+                ("username", Ty::Str),
+            ],
+            Kind::ConsumerGroup => &[
+                ("created_at", Ty::Int(0, i64::MAX)),
+                ("id", Ty::Str),
+                ("name", Ty::Str),
+                ("tags", Ty::StrList),
+                ("updated_at", Ty::Int(0, i64::MAX)),
+            ],
+            Kind::Plugin => &[
+                ("condition", Ty::Str),
+                ("config", Ty::Object),
+                ("consumer", Ty::Foreign),
+                ("consumer_group", Ty::Foreign),
+                ("created_at", Ty::Int(0, i64::MAX)),
+                ("enabled", Ty::Bool),
+                ("id", Ty::Str),
+                ("instance_name", Ty::Str),
+                ("name", Ty::Str),
+                ("ordering", Ty::Object),
+                ("partials", Ty::ObjList),
+                ("protocols", Ty::EnumList(PROTOCOLS)),
+                ("route", Ty::Foreign),
+                ("service", Ty::Foreign),
+                ("tags", Ty::StrList),
+                ("updated_at", Ty::Int(0, i64::MAX)),
+            ],
+        }
+    }
+
+    /// Server-filled defaults, as the spec's schemas declare them.
+    fn defaults(self) -> Vec<(&'static str, Value)> {
+        match self {
+            Kind::Service => vec![
+                ("protocol", json!("http")),
+                ("port", json!(80)),
+                ("retries", json!(5)),
+                ("connect_timeout", json!(60000)),
+                ("read_timeout", json!(60000)),
+                ("write_timeout", json!(60000)),
+                ("enabled", json!(true)),
+            ],
+            Kind::Route => vec![
+                // The spec's schema says ["https"]; Kong's route schema, which Konnect's config
+                // API runs, defaults to both and that is what Konnect returns.
+                ("protocols", json!(["http", "https"])),
+                ("strip_path", json!(true)),
+                ("preserve_host", json!(false)),
+                ("regex_priority", json!(0)),
+                ("https_redirect_status_code", json!(426)),
+                ("path_handling", json!("v0")),
+                ("request_buffering", json!(true)),
+                ("response_buffering", json!(true)),
+            ],
+            Kind::Consumer | Kind::ConsumerGroup => vec![],
+            Kind::Plugin => vec![
+                ("enabled", json!(true)),
+                ("protocols", json!(["grpc", "grpcs", "http", "https"])),
+                ("config", json!({})),
+            ],
+        }
+    }
+}
+
+/// JSON types of entity fields.
+#[derive(Clone, Copy, Debug)]
+enum Ty {
+    Str,
+    Int(i64, i64),
+    Bool,
+    StrList,
+    Foreign,
+    Object,
+    ObjList,
+    Headers,
+    Enum(&'static [&'static str]),
+    IntEnum(&'static [i64]),
+    EnumList(&'static [&'static str]),
+}
+
+impl Ty {
+    /// The koko-style message for a value of the wrong type, or `None` when it fits.
+    fn check(self, v: &Value) -> Option<String> {
+        match self {
+            Ty::Str => (!v.is_string()).then(|| "expected a string".to_string()),
+            Ty::Int(min, max) => match v.as_i64() {
+                None => Some("expected an integer".into()),
+                Some(n) if n < min => Some(format!("value must be greater than or equal to {min}")),
+                Some(n) if n > max => Some(format!("value must be less than or equal to {max}")),
+                Some(_) => None,
+            },
+            Ty::Bool => (!v.is_boolean()).then(|| "expected a boolean".to_string()),
+            Ty::StrList => match v.as_array() {
+                Some(a) if a.iter().all(Value::is_string) => None,
+                _ => Some("expected an array of strings".into()),
+            },
+            Ty::Foreign => match v.as_object() {
+                Some(o) if o.get("id").is_some_and(Value::is_string) && o.len() == 1 => None,
+                _ => Some("expected an object with a string 'id'".into()),
+            },
+            Ty::Object => (!v.is_object()).then(|| "expected an object".to_string()),
+            Ty::ObjList => match v.as_array() {
+                Some(a) if a.iter().all(Value::is_object) => None,
+                _ => Some("expected an array of objects".into()),
+            },
+            Ty::Headers => match v.as_object() {
+                Some(o)
+                    if o.values()
+                        .all(|l| l.as_array().is_some_and(|a| a.iter().all(Value::is_string))) =>
+                {
+                    None
+                }
+                _ => Some("expected a map of header names to arrays of strings".into()),
+            },
+            Ty::Enum(allowed) => match v.as_str() {
+                Some(s) if allowed.contains(&s) => None,
+                _ => Some(format!(
+                    "value must be one of \"{}\"",
+                    allowed.join("\", \"")
+                )),
+            },
+            Ty::IntEnum(allowed) => match v.as_i64() {
+                Some(n) if allowed.contains(&n) => None,
+                _ => Some(format!(
+                    "value must be one of {}",
+                    allowed
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            },
+            Ty::EnumList(allowed) => match v.as_array() {
+                Some(a)
+                    if a.iter()
+                        .all(|x| x.as_str().is_some_and(|s| allowed.contains(&s))) =>
+                {
+                    None
+                }
+                _ => Some(format!(
+                    "each item must be one of \"{}\"",
+                    allowed.join("\", \"")
+                )),
+            },
+        }
+    }
+}
+
+/// The entity a nested path hangs under (`services/{id}/plugins`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parent {
+    pub kind: Kind,
+    pub id: String,
+}
+
+/// One stored entity: its creation sequence (the list order) and what GET returns.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Row {
+    seq: u64,
+    body: Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Table {
+    /// Creation sequence -> id: the stable list order that offsets point into.
+    order: BTreeMap<u64, String>,
+    rows: HashMap<String, Row>,
+}
+
+/// All core entities of one control plane.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CoreStore {
+    next_seq: u64,
+    tables: BTreeMap<Kind, Table>,
+    /// (consumer group id, consumer id).
+    memberships: BTreeSet<(String, String)>,
+}
+
+/// A list request, parsed from the query string.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListQuery {
+    pub size: usize,
+    pub offset: Option<u64>,
+    pub tags: Option<TagFilter>,
+    pub name_eq: Option<String>,
+    pub name_contains: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TagFilter {
+    All(Vec<String>),
+    Any(Vec<String>),
+}
+
+impl TagFilter {
+    fn matches(&self, tags: Option<&Value>) -> bool {
+        let has = |t: &String| {
+            tags.and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(t)))
+        };
+        match self {
+            TagFilter::All(ts) => ts.iter().all(has),
+            TagFilter::Any(ts) => ts.iter().any(has),
+        }
+    }
+}
+
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+impl ListQuery {
+    /// Parses `size`, `offset`, `tags`, `filter[name][eq]` and `filter[name][contains]`.
+    pub fn parse(params: &[(String, String)]) -> Result<ListQuery, ApiError> {
+        let mut q = ListQuery {
+            size: DEFAULT_PAGE_SIZE,
+            ..ListQuery::default()
+        };
+        for (k, v) in params {
+            match k.as_str() {
+                "size" => {
+                    q.size = match v.parse::<usize>() {
+                        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+                        _ => {
+                            return Err(ApiError::Validation(vec![Detail::field(
+                                "size",
+                                format!("must be an integer between 1 and {MAX_PAGE_SIZE}"),
+                            )]));
+                        }
+                    }
+                }
+                "offset" if v.is_empty() => {}
+                "offset" => {
+                    q.offset = Some(
+                        decode_offset(v)
+                            .ok_or_else(|| ApiError::BadRequest("invalid offset".into()))?,
+                    )
+                }
+                "tags" if v.is_empty() => {}
+                "tags" => q.tags = Some(parse_tags(v)?),
+                "filter[name][eq]" => q.name_eq = Some(v.clone()),
+                "filter[name][contains]" => q.name_contains = Some(v.clone()),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+fn parse_tags(v: &str) -> Result<TagFilter, ApiError> {
+    let bad = || ApiError::BadRequest(format!("invalid tags filter '{v}'"));
+    match (v.contains(','), v.contains('/')) {
+        (true, true) => Err(bad()),
+        (_, true) => split_tags(v, '/').map(TagFilter::Any).ok_or_else(bad),
+        _ => split_tags(v, ',').map(TagFilter::All).ok_or_else(bad),
+    }
+}
+
+fn split_tags(v: &str, sep: char) -> Option<Vec<String>> {
+    let tags: Vec<String> = v.split(sep).map(str::to_string).collect();
+    (!tags.iter().any(String::is_empty)).then_some(tags)
+}
+
+/// Offsets are opaque to clients; inside they are the creation sequence to resume from.
+pub fn encode_offset(seq: u64) -> String {
+    hex::encode(format!("seq:{seq}"))
+}
+
+fn decode_offset(s: &str) -> Option<u64> {
+    let raw = hex::decode(s).ok()?;
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix("seq:")?
+        .parse()
+        .ok()
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    pub data: Vec<Value>,
+    /// Where the next page starts, when there is one.
+    pub next_offset: Option<u64>,
+}
+
+/// Whether a write creates only (POST) or creates-or-replaces (PUT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    Create,
+    Upsert,
+}
+
+fn is_uuid(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok()
+}
+
+fn foreign_id(body: &Map<String, Value>, field: &str) -> Option<String> {
+    body.get(field)?.get("id")?.as_str().map(str::to_string)
+}
+
+impl CoreStore {
+    fn table(&self, kind: Kind) -> Option<&Table> {
+        self.tables.get(&kind)
+    }
+
+    fn row(&self, kind: Kind, id: &str) -> Option<&Row> {
+        self.table(kind)?.rows.get(id)
+    }
+
+    /// Number of stored entities of a kind.
+    pub fn count(&self, kind: Kind) -> usize {
+        self.table(kind).map_or(0, |t| t.rows.len())
+    }
+
+    /// Finds an entity by id, or by the name fields Kong accepts in paths.
+    pub fn resolve(&self, kind: Kind, id_or_name: &str) -> Option<String> {
+        let table = self.table(kind)?;
+        if table.rows.contains_key(id_or_name) {
+            return Some(id_or_name.to_string());
+        }
+        let fields = kind.name_fields();
+        table.order.values().find_map(|id| {
+            let row = table.rows.get(id)?;
+            fields
+                .iter()
+                .any(|f| row.body.get(*f).and_then(Value::as_str) == Some(id_or_name))
+                .then(|| id.clone())
+        })
+    }
+
+    fn belongs(&self, row: &Row, parent: Option<&Parent>) -> bool {
+        match parent {
+            None => true,
+            Some(p) => foreign_id(&row.body, p.kind.foreign_field()).as_deref() == Some(&p.id),
+        }
+    }
+
+    /// GET one entity (under `parent` when the path is nested).
+    pub fn get(&self, kind: Kind, id_or_name: &str, parent: Option<&Parent>) -> Option<Value> {
+        let id = self.resolve(kind, id_or_name)?;
+        let row = self.row(kind, &id)?;
+        self.belongs(row, parent)
+            .then(|| Value::Object(row.body.clone()))
+    }
+
+    /// One page of entities in creation order, filtered.
+    pub fn list(&self, kind: Kind, q: &ListQuery, parent: Option<&Parent>) -> Page {
+        let Some(table) = self.table(kind) else {
+            return Page {
+                data: vec![],
+                next_offset: None,
+            };
+        };
+        let start = q.offset.unwrap_or(0);
+        let mut data = Vec::with_capacity(q.size.min(table.rows.len()));
+        let mut next_offset = None;
+        for (seq, id) in table.order.range(start..) {
+            let Some(row) = table.rows.get(id) else {
+                continue;
+            };
+            if !self.belongs(row, parent) || !row_matches(&row.body, q) {
+                continue;
+            }
+            if data.len() == q.size {
+                next_offset = Some(*seq);
+                break;
+            }
+            data.push(Value::Object(row.body.clone()));
+        }
+        Page { data, next_offset }
+    }
+
+    /// POST (create) or PUT (create or replace) one entity.
+    ///
+    /// Returns the stored representation and whether it was created.
+    pub fn write(
+        &mut self,
+        kind: Kind,
+        path_id: Option<&str>,
+        body: Value,
+        parent: Option<&Parent>,
+        mode: WriteMode,
+        now: i64,
+    ) -> Result<(Value, bool), ApiError> {
+        let Value::Object(mut body) = body else {
+            return Err(ApiError::BadRequest(
+                "request body must be a JSON object".into(),
+            ));
+        };
+        // Nested paths set the parent themselves, whatever the body says.
+        if let Some(p) = parent {
+            body.insert(p.kind.foreign_field().into(), json!({ "id": p.id }));
+        }
+        let id = match (path_id, body.get("id").and_then(Value::as_str)) {
+            (Some(path), _) => path.to_string(),
+            (None, Some(given)) => given.to_string(),
+            (None, None) => uuid::Uuid::new_v4().to_string(),
+        };
+        if !is_uuid(&id) {
+            return Err(ApiError::Validation(vec![Detail::field(
+                "id",
+                "must be a valid UUID",
+            )]));
+        }
+        let existing = self.row(kind, &id).cloned();
+        if mode == WriteMode::Create && existing.is_some() {
+            return Err(ApiError::Constraint(vec![Detail::constraint(
+                "id", "unique",
+            )]));
+        }
+        // A PUT under services/{a}/plugins/{id} of a plugin of service b re-parents it, as Kong
+        // does: the parent was set above and nothing is refused.
+        let mut entity = normalize(kind, body)?;
+        entity.insert("id".into(), json!(id));
+        let created_at = existing
+            .as_ref()
+            .and_then(|r| r.body.get("created_at").cloned())
+            .unwrap_or(json!(now));
+        entity.insert("created_at".into(), created_at);
+        entity.insert("updated_at".into(), json!(now));
+        self.check_constraints(kind, &id, &entity)?;
+
+        let seq = match &existing {
+            Some(r) => r.seq,
+            None => {
+                self.next_seq += 1;
+                self.next_seq
+            }
+        };
+        let table = self.tables.entry(kind).or_default();
+        table.order.insert(seq, id.clone());
+        table.rows.insert(
+            id,
+            Row {
+                seq,
+                body: entity.clone(),
+            },
+        );
+        Ok((Value::Object(entity), existing.is_none()))
+    }
+
+    fn check_constraints(
+        &self,
+        kind: Kind,
+        id: &str,
+        entity: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        // Foreign keys first: a dangling reference is the more basic mistake.
+        for fk in [
+            Kind::Service,
+            Kind::Route,
+            Kind::Consumer,
+            Kind::ConsumerGroup,
+        ] {
+            let field = fk.foreign_field();
+            if let Some(target) = foreign_id(entity, field)
+                && self.row(fk, &target).is_none()
+            {
+                return Err(ApiError::Constraint(vec![Detail::constraint(
+                    &format!("{field}.id"),
+                    "foreign",
+                )]));
+            }
+        }
+        let others = || {
+            self.table(kind)
+                .into_iter()
+                .flat_map(|t| t.rows.iter())
+                .filter(move |(other, _)| other.as_str() != id)
+                .map(|(_, r)| &r.body)
+        };
+        let unique_fields: &[&str] = match kind {
+            Kind::Service | Kind::Route | Kind::ConsumerGroup => &["name"],
+            Kind::Consumer => &["username", "custom_id"],
+            Kind::Plugin => &["instance_name"],
+        };
+        for field in unique_fields {
+            if let Some(v) = entity.get(*field)
+                && others().any(|o| o.get(*field) == Some(v))
+            {
+                return Err(ApiError::Constraint(vec![Detail::constraint(
+                    field, "unique",
+                )]));
+            }
+        }
+        if kind == Kind::Plugin {
+            let key = plugin_scope_key(entity);
+            if others().any(|o| plugin_scope_key(o) == key) {
+                return Err(ApiError::Constraint(vec![Detail {
+                    kind: super::errors::DetailKind::Reference,
+                    field: None,
+                    messages: vec![
+                        "unique-plugin-per-entity (type: unique) constraint failed".into(),
+                    ],
+                }]));
+            }
+        }
+        Ok(())
+    }
+
+    /// DELETE one entity. Absent entities are fine (204); cascades follow Konnect's rules.
+    pub fn delete(
+        &mut self,
+        kind: Kind,
+        id_or_name: &str,
+        parent: Option<&Parent>,
+    ) -> Result<bool, ApiError> {
+        let Some(id) = self.resolve(kind, id_or_name) else {
+            return Ok(false);
+        };
+        let Some(row) = self.row(kind, &id) else {
+            return Ok(false);
+        };
+        if !self.belongs(row, parent) {
+            return Ok(false);
+        }
+        if kind == Kind::Service {
+            let used = self.table(Kind::Route).is_some_and(|t| {
+                t.rows
+                    .values()
+                    .any(|r| foreign_id(&r.body, "service").as_deref() == Some(&id))
+            });
+            if used {
+                return Err(ApiError::Constraint(vec![Detail::constraint(
+                    "service.id",
+                    "foreign",
+                )]));
+            }
+        }
+        self.remove_row(kind, &id);
+        if kind != Kind::Plugin {
+            let field = kind.foreign_field();
+            let scoped: Vec<String> = self
+                .table(Kind::Plugin)
+                .into_iter()
+                .flat_map(|t| t.rows.iter())
+                .filter(|(_, r)| foreign_id(&r.body, field).as_deref() == Some(&id))
+                .map(|(pid, _)| pid.clone())
+                .collect();
+            for pid in scoped {
+                self.remove_row(Kind::Plugin, &pid);
+            }
+        }
+        match kind {
+            Kind::Consumer => self.memberships.retain(|(_, c)| c != &id),
+            Kind::ConsumerGroup => self.memberships.retain(|(g, _)| g != &id),
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    fn remove_row(&mut self, kind: Kind, id: &str) {
+        if let Some(t) = self.tables.get_mut(&kind)
+            && let Some(row) = t.rows.remove(id)
+        {
+            t.order.remove(&row.seq);
+        }
+    }
+
+    /// `POST consumer_groups/{group}/consumers {"consumer": id-or-username}`.
+    ///
+    /// Returns the group and the consumer added, as the 201 body.
+    pub fn add_member(&mut self, group_id: &str, body: &Value) -> Result<Value, ApiError> {
+        let Some(consumer_ref) = body.get("consumer").and_then(Value::as_str) else {
+            return Err(ApiError::Validation(vec![Detail::field(
+                "consumer",
+                "required field missing",
+            )]));
+        };
+        let Some(consumer_id) = self.resolve(Kind::Consumer, consumer_ref) else {
+            return Err(ApiError::Constraint(vec![Detail::constraint(
+                "consumer.id",
+                "foreign",
+            )]));
+        };
+        let key = (group_id.to_string(), consumer_id.clone());
+        if self.memberships.contains(&key) {
+            return Err(ApiError::Constraint(vec![Detail::constraint(
+                "consumer_group_consumer",
+                "unique",
+            )]));
+        }
+        self.memberships.insert(key);
+        let group = self
+            .get(Kind::ConsumerGroup, group_id, None)
+            .unwrap_or(Value::Null);
+        let consumer = self
+            .get(Kind::Consumer, &consumer_id, None)
+            .unwrap_or(Value::Null);
+        Ok(json!({ "consumer_group": group, "consumers": [consumer] }))
+    }
+
+    /// Removes a membership; absent memberships are fine.
+    pub fn remove_member(&mut self, group_id: &str, consumer_ref: &str) -> bool {
+        let consumer_id = self
+            .resolve(Kind::Consumer, consumer_ref)
+            .unwrap_or_else(|| consumer_ref.to_string());
+        self.memberships
+            .remove(&(group_id.to_string(), consumer_id))
+    }
+
+    /// The consumers of one group, paged like any list.
+    pub fn members(&self, group_id: &str, q: &ListQuery) -> Page {
+        self.filtered_page(Kind::Consumer, q, |cid| {
+            self.memberships
+                .contains(&(group_id.to_string(), cid.to_string()))
+        })
+    }
+
+    /// The groups of one consumer, paged like any list.
+    pub fn groups_of(&self, consumer_id: &str, q: &ListQuery) -> Page {
+        self.filtered_page(Kind::ConsumerGroup, q, |gid| {
+            self.memberships
+                .contains(&(gid.to_string(), consumer_id.to_string()))
+        })
+    }
+
+    fn filtered_page(&self, kind: Kind, q: &ListQuery, keep: impl Fn(&str) -> bool) -> Page {
+        let mut data = Vec::new();
+        let mut next_offset = None;
+        if let Some(table) = self.table(kind) {
+            for (seq, id) in table.order.range(q.offset.unwrap_or(0)..) {
+                let Some(row) = table.rows.get(id) else {
+                    continue;
+                };
+                if !keep(id) || !row_matches(&row.body, q) {
+                    continue;
+                }
+                if data.len() == q.size {
+                    next_offset = Some(*seq);
+                    break;
+                }
+                data.push(Value::Object(row.body.clone()));
+            }
+        }
+        Page { data, next_offset }
+    }
+
+    /// All consumers of a group, unpaged (for `list_consumers=true`).
+    pub fn all_members(&self, group_id: &str) -> Vec<Value> {
+        let q = ListQuery {
+            size: usize::MAX,
+            ..ListQuery::default()
+        };
+        self.members(group_id, &q).data
+    }
+}
+
+fn row_matches(body: &Map<String, Value>, q: &ListQuery) -> bool {
+    let name = body.get("name").and_then(Value::as_str);
+    q.tags.as_ref().is_none_or(|t| t.matches(body.get("tags")))
+        && q.name_eq
+            .as_ref()
+            .is_none_or(|eq| name == Some(eq.as_str()))
+        && q.name_contains
+            .as_ref()
+            .is_none_or(|c| name.is_some_and(|n| n.contains(c.as_str())))
+}
+
+fn plugin_scope_key(p: &Map<String, Value>) -> [Option<String>; 5] {
+    [
+        p.get("name").and_then(Value::as_str).map(str::to_string),
+        foreign_id(p, "service"),
+        foreign_id(p, "route"),
+        foreign_id(p, "consumer"),
+        foreign_id(p, "consumer_group"),
+    ]
+}
+
+/// Checks a body as a write would (fields, types, plugin config), without storing it and
+/// without looking at foreign keys: what `POST schemas/{entity}/validate` does.
+pub fn validate(kind: Kind, body: Value) -> Result<(), ApiError> {
+    match body {
+        Value::Object(m) => normalize(kind, m).map(|_| ()),
+        _ => Err(ApiError::BadRequest(
+            "request body must be a JSON object".into(),
+        )),
+    }
+}
+
+/// Checks a request body against the entity's fields and fills the server defaults.
+fn normalize(kind: Kind, mut body: Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    // Null means "unset" in Konnect bodies; the stored entity simply lacks the field.
+    body.retain(|_, v| !v.is_null());
+    let fields = kind.fields();
+    let mut details = Vec::new();
+    for (k, v) in &body {
+        match fields.iter().find(|(name, _)| name == k) {
+            None => details.push(Detail::field(k.clone(), "unknown field")),
+            Some((_, ty)) => {
+                if let Some(msg) = ty.check(v) {
+                    details.push(Detail::field(k.clone(), msg));
+                }
+            }
+        }
+    }
+    if !details.is_empty() {
+        return Err(ApiError::Validation(details));
+    }
+    match kind {
+        Kind::Service => expand_service_url(&mut body)?,
+        Kind::Consumer if !body.contains_key("username") && !body.contains_key("custom_id") => {
+            return Err(ApiError::Validation(vec![Detail::entity(
+                "at least one of these fields must be non-empty: 'custom_id', 'username'",
+            )]));
+        }
+        _ => {}
+    }
+    let required: &[&str] = match kind {
+        Kind::Service => &["host"],
+        Kind::ConsumerGroup | Kind::Plugin => &["name"],
+        Kind::Route | Kind::Consumer => &[],
+    };
+    let missing: Vec<Detail> = required
+        .iter()
+        .filter(|f| !body.contains_key(**f))
+        .map(|f| Detail::field(*f, "required field missing"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::Validation(missing));
+    }
+    if kind == Kind::Plugin {
+        plugins::check(&mut body)?;
+    }
+    for (k, v) in kind.defaults() {
+        body.entry(k).or_insert(v);
+    }
+    if kind == Kind::Route {
+        check_route_matchers(&body)?;
+    }
+    Ok(body)
+}
+
+/// Kong refuses an HTTP route that could never match anything.
+fn check_route_matchers(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let protocols: Vec<&str> = body
+        .get("protocols")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let http = protocols
+        .iter()
+        .any(|p| matches!(*p, "http" | "https" | "grpc" | "grpcs" | "ws" | "wss"));
+    let non_empty = |f: &str| match body.get(f) {
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        _ => false,
+    };
+    if http
+        && !["methods", "hosts", "paths", "headers", "snis"]
+            .iter()
+            .any(|f| non_empty(f))
+    {
+        return Err(ApiError::Validation(vec![Detail::entity(
+            "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https'",
+        )]));
+    }
+    Ok(())
+}
+
+/// `url` is a write-only helper for protocol, host, port and path.
+fn expand_service_url(body: &mut Map<String, Value>) -> Result<(), ApiError> {
+    let Some(Value::String(raw)) = body.remove("url") else {
+        return Ok(());
+    };
+    let bad = || ApiError::Validation(vec![Detail::field("url", "missing host in url")]);
+    let u = url::Url::parse(&raw).map_err(|_| bad())?;
+    let host = u.host_str().ok_or_else(bad)?.to_string();
+    body.insert("protocol".into(), json!(u.scheme()));
+    body.insert("host".into(), json!(host));
+    if let Some(port) = u.port_or_known_default() {
+        body.insert("port".into(), json!(port));
+    }
+    if u.path() != "/" || raw.trim_end_matches('/').len() < raw.len() {
+        body.insert("path".into(), json!(u.path()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(s: &mut CoreStore, kind: Kind, body: Value) -> Result<Value, ApiError> {
+        s.write(kind, None, body, None, WriteMode::Create, 1_700_000_000)
+            .map(|(v, _)| v)
+    }
+
+    fn id_of(v: &Value) -> String {
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn service_defaults_are_filled() {
+        let mut s = CoreStore::default();
+        let v = put(&mut s, Kind::Service, json!({"name": "a", "host": "h"})).unwrap();
+        assert_eq!(v["protocol"], "http");
+        assert_eq!(v["port"], 80);
+        assert_eq!(v["retries"], 5);
+        assert_eq!(v["connect_timeout"], 60000);
+        assert_eq!(v["enabled"], true);
+        assert_eq!(v["created_at"], 1_700_000_000);
+    }
+
+    #[test]
+    fn service_url_expands() {
+        let mut s = CoreStore::default();
+        let v = put(
+            &mut s,
+            Kind::Service,
+            json!({"url": "https://x.example:8443/api"}),
+        )
+        .unwrap();
+        assert_eq!(v["protocol"], "https");
+        assert_eq!(v["host"], "x.example");
+        assert_eq!(v["port"], 8443);
+        assert_eq!(v["path"], "/api");
+        assert!(v.get("url").is_none());
+    }
+
+    #[test]
+    fn unknown_field_is_a_validation_error() {
+        let mut s = CoreStore::default();
+        let e = put(&mut s, Kind::Service, json!({"host": "h", "nope": 1})).unwrap_err();
+        assert_eq!(e.body()["details"][0]["field"], "nope");
+        assert_eq!(e.body()["message"], "validation error");
+    }
+
+    #[test]
+    fn duplicate_name_is_400_unique() {
+        let mut s = CoreStore::default();
+        put(&mut s, Kind::Service, json!({"name": "a", "host": "h"})).unwrap();
+        let e = put(&mut s, Kind::Service, json!({"name": "a", "host": "h2"})).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert_eq!(
+            e.body()["details"][0]["messages"][0],
+            "name (type: unique) constraint failed"
+        );
+    }
+
+    #[test]
+    fn route_needs_existing_service_and_blocks_its_delete() {
+        let mut s = CoreStore::default();
+        let e = put(
+            &mut s,
+            Kind::Route,
+            json!({"paths": ["/"], "service": {"id": uuid::Uuid::new_v4().to_string()}}),
+        )
+        .unwrap_err();
+        assert_eq!(e.body()["details"][0]["field"], "service.id");
+        let svc = put(&mut s, Kind::Service, json!({"host": "h"})).unwrap();
+        let sid = id_of(&svc);
+        let r = put(
+            &mut s,
+            Kind::Route,
+            json!({"paths": ["/"], "service": {"id": sid}}),
+        )
+        .unwrap();
+        assert!(s.delete(Kind::Service, &sid, None).is_err());
+        s.delete(Kind::Route, &id_of(&r), None).unwrap();
+        assert!(s.delete(Kind::Service, &sid, None).unwrap());
+    }
+
+    #[test]
+    fn deleting_a_parent_removes_scoped_plugins() {
+        let mut s = CoreStore::default();
+        let c = put(&mut s, Kind::Consumer, json!({"username": "u"})).unwrap();
+        let cid = id_of(&c);
+        let p = put(
+            &mut s,
+            Kind::Plugin,
+            json!({"name": "key-auth", "consumer": {"id": cid}}),
+        )
+        .unwrap();
+        put(&mut s, Kind::Plugin, json!({"name": "cors"})).unwrap();
+        assert_eq!(s.count(Kind::Plugin), 2);
+        s.delete(Kind::Consumer, &cid, None).unwrap();
+        assert_eq!(s.count(Kind::Plugin), 1);
+        assert!(s.get(Kind::Plugin, &id_of(&p), None).is_none());
+    }
+
+    #[test]
+    fn one_plugin_of_a_name_per_entity() {
+        let mut s = CoreStore::default();
+        put(&mut s, Kind::Plugin, json!({"name": "cors"})).unwrap();
+        let e = put(&mut s, Kind::Plugin, json!({"name": "cors"})).unwrap_err();
+        assert!(
+            e.body()["details"][0]["messages"][0]
+                .as_str()
+                .unwrap()
+                .contains("unique-plugin-per-entity")
+        );
+    }
+
+    #[test]
+    fn put_keeps_created_at_and_order() {
+        let mut s = CoreStore::default();
+        let id = uuid::Uuid::new_v4().to_string();
+        let (_, created) = s
+            .write(
+                Kind::ConsumerGroup,
+                Some(&id),
+                json!({"name": "g"}),
+                None,
+                WriteMode::Upsert,
+                10,
+            )
+            .unwrap();
+        assert!(created);
+        let (v, created) = s
+            .write(
+                Kind::ConsumerGroup,
+                Some(&id),
+                json!({"name": "g2"}),
+                None,
+                WriteMode::Upsert,
+                20,
+            )
+            .unwrap();
+        assert!(!created);
+        assert_eq!(v["created_at"], 10);
+        assert_eq!(v["updated_at"], 20);
+        assert_eq!(v["name"], "g2");
+    }
+
+    #[test]
+    fn paging_yields_each_once_and_tags_filter() {
+        let mut s = CoreStore::default();
+        for i in 0..25 {
+            let tags = if i % 2 == 0 {
+                json!(["a", "b"])
+            } else {
+                json!(["a"])
+            };
+            put(
+                &mut s,
+                Kind::Consumer,
+                json!({"username": format!("u{i}"), "tags": tags}),
+            )
+            .unwrap();
+        }
+        let mut q = ListQuery::parse(&[("size".into(), "10".into())]).unwrap();
+        let mut seen = Vec::new();
+        loop {
+            let p = s.list(Kind::Consumer, &q, None);
+            seen.extend(p.data.iter().map(id_of));
+            match p.next_offset {
+                Some(o) => q.offset = Some(o),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 25);
+        let unique: BTreeSet<_> = seen.iter().collect();
+        assert_eq!(unique.len(), 25);
+
+        let and = ListQuery::parse(&[("tags".into(), "a,b".into())]).unwrap();
+        assert_eq!(s.list(Kind::Consumer, &and, None).data.len(), 13);
+        let or = ListQuery::parse(&[("tags".into(), "b/zzz".into())]).unwrap();
+        assert_eq!(s.list(Kind::Consumer, &or, None).data.len(), 13);
+        assert!(ListQuery::parse(&[("tags".into(), "a,b/c".into())]).is_err());
+    }
+
+    #[test]
+    fn offsets_round_trip_and_reject_garbage() {
+        assert_eq!(decode_offset(&encode_offset(42)), Some(42));
+        assert_eq!(decode_offset("zz"), None);
+    }
+}
