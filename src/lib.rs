@@ -11,5 +11,6 @@ pub mod controller;
 pub mod crd;
 pub mod emulator;
 pub mod konnect;
+pub mod manifest;
 pub mod schema;
 pub mod translate;

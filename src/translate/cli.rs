@@ -1,0 +1,41 @@
+//! The `render` command: manifests on disk -> desired Konnect state on stdout, with no cluster.
+//! Users run it in CI; it returns whether any object is Invalid so the caller exits 1.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::snapshot::TranslateOptions;
+use super::{render, translate};
+use crate::manifest;
+
+/// Output format of `render`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Json,
+    Yaml,
+}
+
+/// Reads the manifests under `paths`, translates them and writes the desired state to `out`.
+/// Returns `true` when any object is Invalid (the CLI then exits 1). Unknown kinds are skipped
+/// with a warning on stderr via tracing; unreadable files and malformed documents are errors
+/// naming the file and the document index.
+pub fn render_command(
+    paths: &[PathBuf],
+    format: OutputFormat,
+    opts: TranslateOptions,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let loaded = manifest::load_paths(paths)?;
+    for skipped in &loaded.skipped {
+        tracing::warn!("{skipped}");
+    }
+    let state = translate(&loaded.snapshot, &opts);
+    let text = match format {
+        OutputFormat::Json => render::to_json(&state)?,
+        OutputFormat::Yaml => render::to_yaml(&state)?,
+    };
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(state.any_invalid())
+}

@@ -1,0 +1,197 @@
+//! Konnect consumers from KongConsumers, consumer groups from KongConsumerGroups, and the
+//! memberships KongConsumer `consumerGroups` declares. Both kinds pass KIC's class filter;
+//! objects whose `controlPlaneRef` hands them to Kong's operator are left alone.
+//! Names are unique in Konnect: when two objects claim one name, the older wins.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+use std::collections::BTreeMap;
+
+use super::result::{ObjectRef, Reason};
+use super::{Built, Ctx, Referrer, ids, ns_name};
+use crate::crd::{KongConsumer, KongConsumerGroup};
+use crate::konnect::models::{Consumer, ConsumerGroup, ConsumerGroupMembership, ForeignKey};
+
+const KONG_GROUP: &str = "configuration.konghq.com";
+
+/// Sort key for "older wins": creation time (objects without one count as newest), then
+/// namespace and name, so the outcome never depends on input order.
+pub(crate) fn age_key(meta: &ObjectMeta) -> (bool, Option<Time>, String, String) {
+    let (ns, name) = ns_name(meta);
+    (
+        meta.creation_timestamp.is_none(),
+        meta.creation_timestamp.clone(),
+        ns,
+        name,
+    )
+}
+
+impl Ctx<'_> {
+    pub(crate) fn consumer_groups(&mut self) {
+        let mut groups: Vec<&KongConsumerGroup> = self
+            .ix
+            .consumer_groups
+            .values()
+            .copied()
+            .filter(|g| !g.is_konnect_owned() && self.class_ok(g.metadata.annotations.as_ref()))
+            .collect();
+        groups.sort_by_key(|g| age_key(&g.metadata));
+        for group in groups {
+            let key = self.results.track("KongConsumerGroup", &group.metadata);
+            let spec = group.spec.as_ref();
+            let name = spec
+                .and_then(|s| s.name.clone())
+                .filter(|n| !n.is_empty())
+                .or_else(|| group.metadata.name.clone())
+                .unwrap_or_default();
+            if let Some((_, other)) = self.groups.get(&name) {
+                let other = other.key.clone();
+                self.results.error(
+                    &key,
+                    Reason::Conflict,
+                    format!("name: consumer group {name:?} is already declared by {other}, which is older and wins"),
+                );
+                continue;
+            }
+            let extra = spec.and_then(|s| s.tags.clone()).unwrap_or_default();
+            let source = Self::source_meta(
+                "KongConsumerGroup",
+                KONG_GROUP,
+                "v1beta1",
+                &group.metadata,
+                &extra,
+            );
+            let (namespace, obj_name) = ns_name(&group.metadata);
+            self.group_names
+                .insert((namespace.clone(), obj_name), name.clone());
+            let entity = ConsumerGroup {
+                id: Some(ids::consumer_group_id(&name)),
+                name: name.clone(),
+                ..Default::default()
+            };
+            let referrer = Referrer {
+                key: key.clone(),
+                group: KONG_GROUP,
+                namespace,
+                annotations: group.metadata.annotations.clone(),
+            };
+            self.groups.insert(
+                name,
+                (
+                    Built {
+                        entity,
+                        source,
+                        origin: key,
+                    },
+                    referrer,
+                ),
+            );
+        }
+    }
+
+    pub(crate) fn consumers(&mut self) {
+        let mut consumers: Vec<&KongConsumer> = self
+            .ix
+            .consumers
+            .values()
+            .copied()
+            .filter(|c| !c.is_konnect_owned() && self.class_ok(c.metadata.annotations.as_ref()))
+            .collect();
+        consumers.sort_by_key(|c| age_key(&c.metadata));
+        // (field, value) -> the object that claimed it first; a map keeps this O(n log n).
+        let mut taken: BTreeMap<(&'static str, String), ObjectRef> = BTreeMap::new();
+        for consumer in consumers {
+            self.consumer(consumer, &mut taken);
+        }
+    }
+
+    fn consumer(
+        &mut self,
+        consumer: &KongConsumer,
+        taken: &mut BTreeMap<(&'static str, String), ObjectRef>,
+    ) {
+        let key = self.results.track("KongConsumer", &consumer.metadata);
+        let username = consumer.username.clone().filter(|u| !u.is_empty());
+        let custom_id = consumer.custom_id.clone().filter(|c| !c.is_empty());
+        let Some(konnect_name) = username.clone().or_else(|| custom_id.clone()) else {
+            self.results.error(
+                &key,
+                Reason::InvalidSpec,
+                "username: a username or a custom_id is required",
+            );
+            return;
+        };
+        for (field, value) in [("username", &username), ("custom_id", &custom_id)] {
+            let Some(value) = value else { continue };
+            if let Some(other) = taken.get(&(field, value.clone())) {
+                let other = other.clone();
+                self.results.error(
+                    &key,
+                    Reason::Conflict,
+                    format!(
+                        "{field}: {value:?} is already used by {other}, which is older and wins"
+                    ),
+                );
+                return;
+            }
+        }
+        for (field, value) in [("username", &username), ("custom_id", &custom_id)] {
+            if let Some(value) = value {
+                taken.insert((field, value.clone()), key.clone());
+            }
+        }
+        if consumer.credentials.as_ref().is_some_and(|c| !c.is_empty()) {
+            self.results.warn(
+                &key,
+                "credentials: not synced by this operator; manage credentials in Konnect",
+            );
+        }
+        let (namespace, _) = ns_name(&consumer.metadata);
+        let id = ids::consumer_id(&konnect_name);
+        for (i, group) in consumer.consumer_groups.iter().flatten().enumerate() {
+            match self.group_names.get(&(namespace.clone(), group.clone())) {
+                Some(group_name) => {
+                    self.memberships.insert(ConsumerGroupMembership {
+                        consumer_group: ForeignKey::new(ids::consumer_group_id(group_name)),
+                        consumer: ForeignKey::new(id.clone()),
+                    });
+                }
+                None => self.results.error(
+                    &key,
+                    Reason::ReferenceNotFound,
+                    format!("consumerGroups[{i}]: KongConsumerGroup {namespace}/{group} not found (or not served by this operator)"),
+                ),
+            }
+        }
+        let extra = consumer
+            .spec
+            .as_ref()
+            .and_then(|s| s.tags.clone())
+            .unwrap_or_default();
+        let source =
+            Self::source_meta("KongConsumer", KONG_GROUP, "v1", &consumer.metadata, &extra);
+        let entity = Consumer {
+            id: Some(id),
+            username,
+            custom_id,
+            ..Default::default()
+        };
+        let referrer = Referrer {
+            key: key.clone(),
+            group: KONG_GROUP,
+            namespace,
+            annotations: consumer.metadata.annotations.clone(),
+        };
+        self.consumers.insert(
+            konnect_name,
+            (
+                Built {
+                    entity,
+                    source,
+                    origin: key,
+                },
+                referrer,
+            ),
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! Translation: the pure heart of the operator. It owns the function from a [`Snapshot`] of
+//! cluster objects to the [`DesiredState`] in Konnect — services, routes, consumers, consumer
+//! groups (with memberships) and plugins, each with its deterministic id and its tags — plus
+//! an [`ObjectResult`] for every source object we serve.
+//!
+//! It reproduces how Kong Ingress Controller reads the same manifests (see
+//! `../shared/design/COMPAT.md`). It must not do I/O, log, or panic: Secrets and
+//! ReferenceGrants arrive in the snapshot, and every problem becomes a result on the object.
+//!
+//! Steps, one submodule each: [`consumers`] (consumers, groups, memberships), [`routes`]
+//! (Ingress and HTTPRoute routes, which pull in [`services`]), then [`plugins`] (annotation
+//! lookup, configuration resolution, KIC's combination rule, instance names, globals,
+//! conflicts), then ids ([`ids`]) and tags ([`tags`]) on everything.
+
+pub mod annotations;
+pub mod cli;
+mod consumers;
+pub mod desired;
+pub mod ids;
+mod plugins;
+pub mod render;
+pub mod result;
+mod routes;
+mod services;
+pub mod snapshot;
+pub mod tags;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+pub use cli::{OutputFormat, render_command};
+pub use desired::DesiredState;
+pub use result::{ObjectRef, ObjectResult, Reason, Status};
+pub use snapshot::{Snapshot, TranslateOptions};
+
+use crate::konnect::models::{
+    Consumer, ConsumerGroup, ConsumerGroupMembership, Plugin, Route, Service,
+};
+use annotations::Annotations;
+use result::Results;
+use tags::SourceMeta;
+
+/// Translates a snapshot into the desired Konnect state. Pure and deterministic: the same
+/// objects in any order give the same result.
+/// Plugin configurations are checked against the embedded schemas
+/// ([`crate::schema::Registry::embedded`]); see [`translate_with_schemas`].
+pub fn translate(snapshot: &Snapshot, opts: &TranslateOptions) -> DesiredState {
+    translate_with_schemas(snapshot, opts, &crate::schema::Registry::embedded())
+}
+
+/// [`translate`] with a given schema registry (e.g. the embedded schemas plus those fetched
+/// from Konnect). Plugins without a schema in `schemas` are not validated: Konnect knows more
+/// plugins than we embed, and it validates them itself on write.
+pub fn translate_with_schemas(
+    snapshot: &Snapshot,
+    opts: &TranslateOptions,
+    schemas: &crate::schema::Registry,
+) -> DesiredState {
+    let mut ctx = Ctx::new(snapshot, opts, schemas);
+    ctx.consumer_groups();
+    ctx.consumers();
+    ctx.ingresses();
+    ctx.http_routes();
+    ctx.annotated_services();
+    ctx.plugins();
+    ctx.finish()
+}
+
+/// An entity under construction, with the object it comes from (for tags and warnings).
+pub(crate) struct Built<T> {
+    pub entity: T,
+    pub source: SourceMeta,
+    pub origin: ObjectRef,
+}
+
+/// A Konnect service under construction, with the core Services it stands for.
+pub(crate) struct BuiltService {
+    pub built: Built<Service>,
+    /// (namespace, name) of every core Service whose plugins apply to this service.
+    pub k8s_services: BTreeSet<(String, String)>,
+}
+
+/// A route under construction, with the object whose plugins apply to it.
+pub(crate) struct BuiltRoute {
+    pub built: Built<Route>,
+    pub referrer: Referrer,
+    /// Plugins named by HTTPRoute `ExtensionRef` filters of this route's rule.
+    pub extra_plugins: Vec<annotations::PluginRef>,
+}
+
+/// An object that names plugins in `konghq.com/plugins`.
+#[derive(Clone, Debug)]
+pub(crate) struct Referrer {
+    pub key: ObjectRef,
+    pub group: &'static str,
+    pub namespace: String,
+    pub annotations: Option<Annotations>,
+}
+
+/// Indexes of the snapshot, sorted and deduplicated so iteration order never depends on the
+/// order objects arrived in.
+pub(crate) struct Index<'a> {
+    pub services: BTreeMap<(String, String), &'a k8s_openapi::api::core::v1::Service>,
+    pub secrets: BTreeMap<(String, String), &'a k8s_openapi::api::core::v1::Secret>,
+    pub ingresses: BTreeMap<(String, String), &'a k8s_openapi::api::networking::v1::Ingress>,
+    pub http_routes: BTreeMap<(String, String), &'a gateway_api::httproutes::HttpRoute>,
+    pub gateways: BTreeMap<(String, String), &'a gateway_api::gateways::Gateway>,
+    pub gateway_classes: BTreeMap<String, &'a gateway_api::gatewayclasses::GatewayClass>,
+    pub grants: BTreeMap<(String, String), &'a gateway_api::referencegrants::ReferenceGrant>,
+    pub kong_plugins: BTreeMap<(String, String), &'a crate::crd::KongPlugin>,
+    pub cluster_plugins: BTreeMap<String, &'a crate::crd::KongClusterPlugin>,
+    pub consumers: BTreeMap<(String, String), &'a crate::crd::KongConsumer>,
+    pub consumer_groups: BTreeMap<(String, String), &'a crate::crd::KongConsumerGroup>,
+    /// True when objects without a class are ours.
+    pub default_class: bool,
+}
+
+/// Builds a map keyed by namespace/name; on a duplicate key the object with the smaller JSON
+/// form wins, so the choice does not depend on input order.
+fn index_by<'a, T: Serialize, K: Ord>(items: &'a [T], key: impl Fn(&T) -> K) -> BTreeMap<K, &'a T> {
+    let mut map: BTreeMap<K, &'a T> = BTreeMap::new();
+    for item in items {
+        let k = key(item);
+        match map.get(&k) {
+            Some(existing) => {
+                let a = serde_json::to_string(existing).unwrap_or_default();
+                let b = serde_json::to_string(item).unwrap_or_default();
+                if b < a {
+                    map.insert(k, item);
+                }
+            }
+            None => {
+                map.insert(k, item);
+            }
+        }
+    }
+    map
+}
+
+/// (namespace, name) of an object; a missing namespace reads as `default`, as kubectl does.
+pub(crate) fn ns_name(meta: &ObjectMeta) -> (String, String) {
+    (
+        meta.namespace.clone().unwrap_or_else(|| "default".into()),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The translation in progress.
+pub(crate) struct Ctx<'a> {
+    pub opts: &'a TranslateOptions,
+    pub schemas: &'a crate::schema::Registry,
+    pub ix: Index<'a>,
+    pub results: Results,
+    pub services: BTreeMap<String, BuiltService>,
+    pub routes: BTreeMap<String, BuiltRoute>,
+    /// Consumers keyed by their Konnect name (username, or custom_id).
+    pub consumers: BTreeMap<String, (Built<Consumer>, Referrer)>,
+    /// Consumer groups keyed by their Konnect name.
+    pub groups: BTreeMap<String, (Built<ConsumerGroup>, Referrer)>,
+    /// KongConsumerGroup (namespace, object name) -> Konnect group name.
+    pub group_names: BTreeMap<(String, String), String>,
+    pub memberships: BTreeSet<ConsumerGroupMembership>,
+    pub plugins: Vec<Built<Plugin>>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        snap: &'a Snapshot,
+        opts: &'a TranslateOptions,
+        schemas: &'a crate::schema::Registry,
+    ) -> Self {
+        let default_class = opts.ingress_class_is_default
+            || snap.ingress_classes.iter().any(|c| {
+                c.metadata.name.as_deref() == Some(opts.ingress_class.as_str())
+                    && annotations::get(
+                        c.metadata.annotations.as_ref(),
+                        annotations::DEFAULT_INGRESS_CLASS,
+                    )
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            });
+        let class_ok =
+            |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
+                Some(class) => class.trim() == opts.ingress_class,
+                None => default_class,
+            };
+        let cluster_plugins = index_by(&snap.kong_cluster_plugins, |p| {
+            p.metadata.name.clone().unwrap_or_default()
+        })
+        .into_iter()
+        .filter(|(_, p)| class_ok(p.metadata.annotations.as_ref()))
+        .collect();
+        let ix = Index {
+            services: index_by(&snap.services, |o| ns_name(&o.metadata)),
+            secrets: index_by(&snap.secrets, |o| ns_name(&o.metadata)),
+            ingresses: index_by(&snap.ingresses, |o| ns_name(&o.metadata)),
+            http_routes: index_by(&snap.http_routes, |o| ns_name(&o.metadata)),
+            gateways: index_by(&snap.gateways, |o| ns_name(&o.metadata)),
+            gateway_classes: index_by(&snap.gateway_classes, |o| {
+                o.metadata.name.clone().unwrap_or_default()
+            }),
+            grants: index_by(&snap.reference_grants, |o| ns_name(&o.metadata)),
+            kong_plugins: index_by(&snap.kong_plugins, |o| ns_name(&o.metadata)),
+            cluster_plugins,
+            consumers: index_by(&snap.kong_consumers, |o| ns_name(&o.metadata)),
+            consumer_groups: index_by(&snap.kong_consumer_groups, |o| ns_name(&o.metadata)),
+            default_class,
+        };
+        Self {
+            opts,
+            schemas,
+            ix,
+            results: Results::default(),
+            services: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            consumers: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            group_names: BTreeMap::new(),
+            memberships: BTreeSet::new(),
+            plugins: Vec::new(),
+        }
+    }
+
+    /// KIC's class filter for KongClusterPlugins, KongConsumers and KongConsumerGroups.
+    pub fn class_ok(&self, annotations: Option<&Annotations>) -> bool {
+        match annotations::get(annotations, annotations::INGRESS_CLASS) {
+            Some(class) => class.trim() == self.opts.ingress_class,
+            None => self.ix.default_class,
+        }
+    }
+
+    /// True when a ReferenceGrant in `to_namespace` lets `from` (group, kind, namespace) refer
+    /// to `to_group`/`to_kind` named `to_name`.
+    pub fn grant_allows(
+        &self,
+        from: (&str, &str, &str),
+        to_namespace: &str,
+        to: (&str, &str, &str),
+    ) -> bool {
+        self.ix
+            .grants
+            .range((to_namespace.to_owned(), String::new())..)
+            .take_while(|((ns, _), _)| ns == to_namespace)
+            .any(|(_, grant)| {
+                let from_ok = grant
+                    .spec
+                    .from
+                    .iter()
+                    .any(|f| f.group == from.0 && f.kind == from.1 && f.namespace == from.2);
+                let to_ok = grant.spec.to.iter().any(|t| {
+                    t.group == to.0 && t.kind == to.1 && t.name.as_deref().is_none_or(|n| n == to.2)
+                });
+                from_ok && to_ok
+            })
+    }
+
+    /// Source metadata of an object, for tags.
+    pub fn source_meta(
+        kind: &str,
+        group: &str,
+        version: &str,
+        meta: &ObjectMeta,
+        extra_tags: &[String],
+    ) -> SourceMeta {
+        let mut user_tags = annotations::user_tags(meta.annotations.as_ref());
+        user_tags.extend(extra_tags.iter().cloned());
+        SourceMeta {
+            kind: kind.into(),
+            group: group.into(),
+            version: version.into(),
+            name: meta.name.clone().unwrap_or_default(),
+            namespace: meta.namespace.clone(),
+            uid: meta.uid.clone(),
+            user_tags,
+        }
+    }
+
+    /// Puts the hash and tags on an entity, recording dropped user tags as warnings.
+    fn tag<T: Serialize>(&mut self, built: &Built<T>, set: impl FnOnce(Vec<String>) -> T) -> T {
+        let hash = tags::payload_hash(&built.entity);
+        let (tags, warnings) = tags::build(self.opts.owner(), &built.source, &hash);
+        for w in warnings {
+            self.results.warn(&built.origin, w);
+        }
+        set(tags)
+    }
+
+    fn finish(mut self) -> DesiredState {
+        let services = std::mem::take(&mut self.services);
+        let routes = std::mem::take(&mut self.routes);
+        let consumers = std::mem::take(&mut self.consumers);
+        let groups = std::mem::take(&mut self.groups);
+        let plugins = std::mem::take(&mut self.plugins);
+        let mut out = DesiredState::default();
+        for (_, s) in services {
+            let b = s.built;
+            let e = self.tag(&b, |t| Service {
+                tags: Some(t),
+                ..b.entity.clone()
+            });
+            out.services.push(e);
+        }
+        for (_, r) in routes {
+            let b = r.built;
+            let e = self.tag(&b, |t| Route {
+                tags: Some(t),
+                ..b.entity.clone()
+            });
+            out.routes.push(e);
+        }
+        for (_, (b, _)) in consumers {
+            let e = self.tag(&b, |t| Consumer {
+                tags: Some(t),
+                ..b.entity.clone()
+            });
+            out.consumers.push(e);
+        }
+        for (_, (b, _)) in groups {
+            let e = self.tag(&b, |t| ConsumerGroup {
+                tags: Some(t),
+                ..b.entity.clone()
+            });
+            out.consumer_groups.push(e);
+        }
+        for b in plugins {
+            let e = self.tag(&b, |t| Plugin {
+                tags: Some(t),
+                ..b.entity.clone()
+            });
+            out.plugins.push(e);
+        }
+        out.memberships = self.memberships.into_iter().collect();
+        out.results = self.results.finish();
+        out.sort();
+        out
+    }
+}

@@ -1,0 +1,211 @@
+//! The per-object outcome of translation: `Programmed`, `Invalid` (bad input, with a reason and
+//! a message naming the object and the field) or `Pending`. The report step renders these as
+//! status conditions and Events; translation only produces them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+/// Why an object is not (fully) programmed. Maps to the condition reason and to KIC's Event
+/// reasons (`KongConfigurationTranslationFailed` for all of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Reason {
+    /// An annotation value cannot be parsed.
+    InvalidAnnotation,
+    /// A plugin configuration cannot be built or fails its schema.
+    InvalidConfig,
+    /// The object itself is malformed (a required field missing, an unsupported value).
+    InvalidSpec,
+    /// A referenced object (plugin, Secret, Service, consumer group) does not exist.
+    ReferenceNotFound,
+    /// A cross-namespace reference without a ReferenceGrant permitting it.
+    ReferenceNotPermitted,
+    /// Another object already claims the same Konnect entity.
+    Conflict,
+    /// The object asks for something Konnect's traditional router cannot express.
+    Unsupported,
+    /// A plugin no object refers to (not an error).
+    NotReferenced,
+}
+
+impl Reason {
+    /// The reason as a CamelCase string, as conditions want it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidAnnotation => "InvalidAnnotation",
+            Self::InvalidConfig => "InvalidConfig",
+            Self::InvalidSpec => "InvalidSpec",
+            Self::ReferenceNotFound => "ReferenceNotFound",
+            Self::ReferenceNotPermitted => "ReferenceNotPermitted",
+            Self::Conflict => "Conflict",
+            Self::Unsupported => "Unsupported",
+            Self::NotReferenced => "NotReferenced",
+        }
+    }
+}
+
+/// The state of one source object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Programmed,
+    Invalid { reason: Reason },
+    Pending { reason: Reason },
+}
+
+impl Status {
+    /// `Programmed`, `Invalid` or `Pending`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Programmed => "Programmed",
+            Self::Invalid { .. } => "Invalid",
+            Self::Pending { .. } => "Pending",
+        }
+    }
+
+    /// The reason, when not programmed.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Self::Programmed => None,
+            Self::Invalid { reason } | Self::Pending { reason } => Some(*reason),
+        }
+    }
+}
+
+/// Identifies a source object.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    pub kind: &'static str,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn new(kind: &'static str, meta: &ObjectMeta) -> Self {
+        Self {
+            kind,
+            namespace: meta.namespace.clone(),
+            name: meta.name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// The outcome for one source object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectResult {
+    pub kind: &'static str,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub uid: Option<String>,
+    pub generation: Option<i64>,
+    pub status: Status,
+    /// `"<Kind> <ns>/<name>: <field>: <problem>; ..."` — never a Secret value.
+    pub message: String,
+    /// Things we did not do but that do not make the object Invalid (e.g. user tags dropped).
+    pub warnings: Vec<String>,
+}
+
+impl ObjectResult {
+    /// True when the object is Invalid.
+    pub fn is_invalid(&self) -> bool {
+        matches!(self.status, Status::Invalid { .. })
+    }
+}
+
+#[derive(Default)]
+struct Acc {
+    uid: Option<String>,
+    generation: Option<i64>,
+    errors: Vec<(Reason, String)>,
+    pending: Option<(Reason, String)>,
+    warnings: Vec<String>,
+}
+
+/// Collects findings per object while translating; [`Results::finish`] turns them into
+/// [`ObjectResult`]s sorted by kind, namespace and name.
+#[derive(Default)]
+pub struct Results {
+    objects: BTreeMap<ObjectRef, Acc>,
+}
+
+impl Results {
+    /// Registers an object we serve (so it gets a result even when all goes well).
+    pub fn track(&mut self, kind: &'static str, meta: &ObjectMeta) -> ObjectRef {
+        let key = ObjectRef::new(kind, meta);
+        let acc = self.objects.entry(key.clone()).or_default();
+        acc.uid = meta.uid.clone();
+        acc.generation = meta.generation;
+        key
+    }
+
+    /// Records an error: the object becomes Invalid. `detail` starts with the field.
+    pub fn error(&mut self, key: &ObjectRef, reason: Reason, detail: impl Into<String>) {
+        let detail = detail.into();
+        let acc = self.objects.entry(key.clone()).or_default();
+        if !acc.errors.iter().any(|(_, d)| *d == detail) {
+            acc.errors.push((reason, detail));
+        }
+    }
+
+    /// Records why an object is pending (kept only when there is no error).
+    pub fn pending(&mut self, key: &ObjectRef, reason: Reason, detail: impl Into<String>) {
+        let acc = self.objects.entry(key.clone()).or_default();
+        acc.pending.get_or_insert((reason, detail.into()));
+    }
+
+    /// Records a warning.
+    pub fn warn(&mut self, key: &ObjectRef, detail: impl Into<String>) {
+        let detail = detail.into();
+        let acc = self.objects.entry(key.clone()).or_default();
+        if !acc.warnings.contains(&detail) {
+            acc.warnings.push(detail);
+        }
+    }
+
+    /// True when the object already has an error.
+    pub fn has_error(&self, key: &ObjectRef) -> bool {
+        self.objects.get(key).is_some_and(|a| !a.errors.is_empty())
+    }
+
+    /// The results, sorted by kind, namespace, name.
+    pub fn finish(self) -> Vec<ObjectResult> {
+        self.objects
+            .into_iter()
+            .map(|(key, mut acc)| {
+                acc.errors.sort_by(|a, b| a.1.cmp(&b.1));
+                let (status, message) = if let Some((reason, _)) = acc.errors.first() {
+                    let reason = *reason;
+                    let details: Vec<&str> = acc.errors.iter().map(|(_, d)| d.as_str()).collect();
+                    (
+                        Status::Invalid { reason },
+                        format!("{key}: {}", details.join("; ")),
+                    )
+                } else if let Some((reason, detail)) = acc.pending {
+                    (Status::Pending { reason }, format!("{key}: {detail}"))
+                } else {
+                    (Status::Programmed, String::new())
+                };
+                acc.warnings.sort();
+                ObjectResult {
+                    kind: key.kind,
+                    namespace: key.namespace,
+                    name: key.name,
+                    uid: acc.uid,
+                    generation: acc.generation,
+                    status,
+                    message,
+                    warnings: acc.warnings,
+                }
+            })
+            .collect()
+    }
+}

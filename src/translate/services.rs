@@ -1,0 +1,233 @@
+//! Konnect services from core Services: the ones Ingress and HTTPRoute backends use, and the
+//! ones annotated with `konghq.com/plugins`. Host `<name>.<namespace>.svc` (the external name
+//! for `ExternalName` Services), the Service port, KIC's defaults, and KIC's `konghq.com/*`
+//! Service annotations for protocol, path, timeouts and retries.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::Service as K8sService;
+
+use super::annotations as ann;
+use super::result::{ObjectRef, Reason};
+use super::{Built, BuiltService, Ctx, ids, ns_name};
+use crate::konnect::models::Service;
+
+/// How a backend names its Service port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PortRef {
+    Number(i32),
+    Name(String),
+}
+
+impl PortRef {
+    /// KIC's canonical form in entity names: the number, or the port name.
+    pub fn canonical(&self) -> String {
+        match self {
+            Self::Number(n) => n.to_string(),
+            Self::Name(s) => s.clone(),
+        }
+    }
+}
+
+/// KIC's service defaults.
+const DEFAULT_TIMEOUT_MS: u32 = 60_000;
+const DEFAULT_RETRIES: u32 = 5;
+/// Kong's upper bound on timeouts (2^31 - 1 ms).
+const MAX_TIMEOUT_MS: u32 = 2_147_483_646;
+/// Kong's upper bound on retries.
+const MAX_RETRIES: u32 = 32_767;
+
+impl Ctx<'_> {
+    /// Resolves a backend's port on the Service; the error names the Service.
+    pub(crate) fn resolve_port(
+        &self,
+        namespace: &str,
+        name: &str,
+        port: &PortRef,
+    ) -> Result<u16, (Reason, String)> {
+        let Some(svc) = self
+            .ix
+            .services
+            .get(&(namespace.to_owned(), name.to_owned()))
+        else {
+            return Err((
+                Reason::ReferenceNotFound,
+                format!("Service {namespace}/{name} not found"),
+            ));
+        };
+        let ports = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_deref())
+            .unwrap_or_default();
+        let number = match port {
+            PortRef::Number(n) if ports.is_empty() || ports.iter().any(|p| p.port == *n) => *n,
+            PortRef::Number(n) => {
+                return Err((
+                    Reason::ReferenceNotFound,
+                    format!("Service {namespace}/{name} has no port {n}"),
+                ));
+            }
+            PortRef::Name(s) => {
+                match ports.iter().find(|p| p.name.as_deref() == Some(s.as_str())) {
+                    Some(p) => p.port,
+                    None => {
+                        return Err((
+                            Reason::ReferenceNotFound,
+                            format!("Service {namespace}/{name} has no port named {s:?}"),
+                        ));
+                    }
+                }
+            }
+        };
+        u16::try_from(number)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                (
+                    Reason::InvalidSpec,
+                    format!("port {number} is out of range"),
+                )
+            })
+    }
+
+    /// Ensures the Konnect service `name` exists, built from the core Service
+    /// `namespace/svc_name` on `port`; adds that core Service to its plugin sources.
+    pub(crate) fn ensure_service(
+        &mut self,
+        name: &str,
+        namespace: &str,
+        svc_name: &str,
+        port: u16,
+    ) -> Option<String> {
+        let key = (namespace.to_owned(), svc_name.to_owned());
+        let svc = *self.ix.services.get(&key)?;
+        if let Some(existing) = self.services.get_mut(name) {
+            existing.k8s_services.insert(key);
+            return existing.built.entity.id.clone();
+        }
+        let origin = self.results.track("Service", &svc.metadata);
+        let entity = self.service_entity(svc, name, port, &origin);
+        let id = entity.id.clone();
+        let source = Self::source_meta("Service", "", "v1", &svc.metadata, &[]);
+        self.services.insert(
+            name.to_owned(),
+            BuiltService {
+                built: Built {
+                    entity,
+                    source,
+                    origin,
+                },
+                k8s_services: BTreeSet::from([key]),
+            },
+        );
+        id
+    }
+
+    fn service_entity(
+        &mut self,
+        svc: &K8sService,
+        name: &str,
+        port: u16,
+        origin: &ObjectRef,
+    ) -> Service {
+        let (namespace, svc_name) = ns_name(&svc.metadata);
+        let spec = svc.spec.as_ref();
+        let host = match spec.and_then(|s| s.external_name.as_deref()) {
+            Some(ext) if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") => {
+                ext.to_owned()
+            }
+            _ => format!("{svc_name}.{namespace}.svc"),
+        };
+        let mut service = Service {
+            id: Some(ids::service_id(name)),
+            name: Some(name.to_owned()),
+            host,
+            port: Some(port),
+            protocol: Some("http".into()),
+            path: Some("/".into()),
+            retries: Some(DEFAULT_RETRIES),
+            connect_timeout: Some(DEFAULT_TIMEOUT_MS),
+            read_timeout: Some(DEFAULT_TIMEOUT_MS),
+            write_timeout: Some(DEFAULT_TIMEOUT_MS),
+            ..Default::default()
+        };
+        let a = svc.metadata.annotations.as_ref();
+        let mut errors = Vec::new();
+        if let Some(v) = ann::get(a, ann::PROTOCOL) {
+            match ann::protocol(v, ann::SERVICE_PROTOCOLS) {
+                Ok(p) => service.protocol = Some(p),
+                Err(e) => errors.push((ann::PROTOCOL, e)),
+            }
+        }
+        if let Some(v) = ann::get(a, ann::PATH) {
+            match ann::service_path(v) {
+                Ok(p) => service.path = Some(p),
+                Err(e) => errors.push((ann::PATH, e)),
+            }
+        }
+        for (annotation, field) in [
+            (ann::CONNECT_TIMEOUT, &mut service.connect_timeout),
+            (ann::READ_TIMEOUT, &mut service.read_timeout),
+            (ann::WRITE_TIMEOUT, &mut service.write_timeout),
+        ] {
+            if let Some(v) = ann::get(a, annotation) {
+                match ann::bounded_u32(v, MAX_TIMEOUT_MS) {
+                    Ok(0) => errors.push((annotation, format!("{v:?} must be at least 1"))),
+                    Ok(n) => *field = Some(n),
+                    Err(e) => errors.push((annotation, e)),
+                }
+            }
+        }
+        if let Some(v) = ann::get(a, ann::RETRIES) {
+            match ann::bounded_u32(v, MAX_RETRIES) {
+                Ok(n) => service.retries = Some(n),
+                Err(e) => errors.push((ann::RETRIES, e)),
+            }
+        }
+        for (annotation, e) in errors {
+            self.results.error(
+                origin,
+                Reason::InvalidAnnotation,
+                format!("metadata.annotations[{annotation}]: {e}; the annotation is ignored"),
+            );
+        }
+        service
+    }
+
+    /// Services annotated with `konghq.com/plugins` that no route uses still get a Konnect
+    /// service per port, so their plugins have a parent.
+    pub(crate) fn annotated_services(&mut self) {
+        let used: BTreeSet<(String, String)> = self
+            .services
+            .values()
+            .flat_map(|s| s.k8s_services.iter().cloned())
+            .collect();
+        let candidates: Vec<_> = self
+            .ix
+            .services
+            .iter()
+            .filter(|(key, svc)| {
+                !used.contains(*key)
+                    && !ann::plugin_refs(svc.metadata.annotations.as_ref()).is_empty()
+            })
+            .map(|(key, svc)| (key.clone(), *svc))
+            .collect();
+        for ((namespace, name), svc) in candidates {
+            let ports: Vec<u16> = svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.ports.as_deref())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|p| u16::try_from(p.port).ok().filter(|n| *n > 0))
+                .collect();
+            // An ExternalName Service may list no port: KIC's default port then.
+            let ports = if ports.is_empty() { vec![80] } else { ports };
+            for port in ports {
+                let konnect_name = format!("{namespace}.{name}.{port}");
+                self.ensure_service(&konnect_name, &namespace, &name, port);
+            }
+        }
+    }
+}

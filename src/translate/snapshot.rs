@@ -1,0 +1,123 @@
+//! The input of translation: a plain snapshot of the cluster objects translation reads, and the
+//! options that select which of them this operator serves.
+//!
+//! Everything I/O-bound (Secrets for `configFrom`/`configPatches`, ReferenceGrants) is already
+//! in the snapshot, so translation stays a pure function.
+
+use gateway_api::gatewayclasses::GatewayClass;
+use gateway_api::gateways::Gateway;
+use gateway_api::httproutes::HttpRoute;
+use gateway_api::referencegrants::ReferenceGrant;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+
+use crate::crd::{KongClusterPlugin, KongConsumer, KongConsumerGroup, KongPlugin};
+
+/// The controller name KIC's Gateway API controller uses; GatewayClasses naming it are ours
+/// unless a class name is configured.
+pub const KIC_GATEWAY_CONTROLLER: &str = "konghq.com/kic-gateway-controller";
+
+/// The cluster objects translation reads. Order does not matter: translation sorts them.
+#[derive(Clone, Default)]
+pub struct Snapshot {
+    pub services: Vec<Service>,
+    pub ingresses: Vec<Ingress>,
+    pub ingress_classes: Vec<IngressClass>,
+    pub secrets: Vec<Secret>,
+    pub http_routes: Vec<HttpRoute>,
+    pub gateways: Vec<Gateway>,
+    pub gateway_classes: Vec<GatewayClass>,
+    /// ReferenceGrants (served as v1beta1 by most clusters; the shape is the same as v1).
+    pub reference_grants: Vec<ReferenceGrant>,
+    pub kong_plugins: Vec<KongPlugin>,
+    pub kong_cluster_plugins: Vec<KongClusterPlugin>,
+    pub kong_consumers: Vec<KongConsumer>,
+    pub kong_consumer_groups: Vec<KongConsumerGroup>,
+}
+
+/// Debug shows counts only: the snapshot holds Secrets, whose values must never reach a log.
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("services", &self.services.len())
+            .field("ingresses", &self.ingresses.len())
+            .field("ingress_classes", &self.ingress_classes.len())
+            .field("secrets", &self.secrets.len())
+            .field("http_routes", &self.http_routes.len())
+            .field("gateways", &self.gateways.len())
+            .field("gateway_classes", &self.gateway_classes.len())
+            .field("reference_grants", &self.reference_grants.len())
+            .field("kong_plugins", &self.kong_plugins.len())
+            .field("kong_cluster_plugins", &self.kong_cluster_plugins.len())
+            .field("kong_consumers", &self.kong_consumers.len())
+            .field("kong_consumer_groups", &self.kong_consumer_groups.len())
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// Number of objects in the snapshot.
+    pub fn len(&self) -> usize {
+        self.services.len()
+            + self.ingresses.len()
+            + self.ingress_classes.len()
+            + self.secrets.len()
+            + self.http_routes.len()
+            + self.gateways.len()
+            + self.gateway_classes.len()
+            + self.reference_grants.len()
+            + self.kong_plugins.len()
+            + self.kong_cluster_plugins.len()
+            + self.kong_consumers.len()
+            + self.kong_consumer_groups.len()
+    }
+
+    /// True when the snapshot holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Which objects this operator serves, and how it names itself in tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TranslateOptions {
+    /// The IngressClass name we serve (KIC's default: `kong`).
+    pub ingress_class: String,
+    /// True when our IngressClass is the cluster default, so objects without a class are ours.
+    /// An IngressClass named [`Self::ingress_class`] in the snapshot carrying the
+    /// `ingressclass.kubernetes.io/is-default-class: "true"` annotation has the same effect.
+    pub ingress_class_is_default: bool,
+    /// The GatewayClass names we serve. `None`: every GatewayClass whose `controllerName` is
+    /// [`KIC_GATEWAY_CONTROLLER`].
+    pub gateway_class: Option<String>,
+    /// The owner identity written in the owner tag (`kpo-owner:<owner_tag>`); by default the UID
+    /// of the `kube-system` namespace. Empty: [`Self::cluster`] is used.
+    pub owner_tag: String,
+    /// A human-readable cluster name; the owner identity when `owner_tag` is empty.
+    pub cluster: String,
+}
+
+impl Default for TranslateOptions {
+    fn default() -> Self {
+        Self {
+            ingress_class: "kong".into(),
+            ingress_class_is_default: false,
+            gateway_class: None,
+            owner_tag: String::new(),
+            cluster: "default".into(),
+        }
+    }
+}
+
+impl TranslateOptions {
+    /// The owner identity that goes into the owner tag.
+    pub fn owner(&self) -> &str {
+        if !self.owner_tag.is_empty() {
+            &self.owner_tag
+        } else if !self.cluster.is_empty() {
+            &self.cluster
+        } else {
+            "default"
+        }
+    }
+}
