@@ -1,4 +1,4 @@
-//! The operator's command line: `run`, `crds`.
+//! The operator's command line: `run`, `crds`, `render`, `validate`.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use konnect_plugin_operator::crd::generate;
+use konnect_plugin_operator::schema;
+use konnect_plugin_operator::translate::TranslateOptions;
+use konnect_plugin_operator::translate::cli::{OutputFormat, render_command};
 
 /// Makes Kong Konnect carry the Kong plugins a Kubernetes cluster declares.
 #[derive(Parser, Debug)]
@@ -37,12 +40,75 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// Translate manifests into the Konnect entities the operator would write, without a
+    /// cluster. Exits 1 when any object is Invalid.
+    Render {
+        /// Manifest files or directories (read recursively: .yaml, .yml, .json).
+        #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Json)]
+        output: OutputFormat,
+        #[command(flatten)]
+        translate: TranslateArgs,
+    },
+    /// Check the plugin configurations in manifests against Kong's plugin schemas. Prints one
+    /// line per error (file, object, field path); exits 1 when there is any.
+    Validate {
+        /// Manifest files or directories (read recursively: .yaml, .yml, .json).
+        #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// What decides which objects are ours and how entities are tagged.
+#[derive(clap::Args, Debug)]
+struct TranslateArgs {
+    /// The IngressClass we serve; KongClusterPlugins and KongConsumers need it in
+    /// `kubernetes.io/ingress.class`.
+    #[arg(long, env = "KPO_INGRESS_CLASS", default_value = "kong")]
+    ingress_class: String,
+    /// Treat our IngressClass as the cluster default (objects without a class are ours).
+    #[arg(long, env = "KPO_INGRESS_CLASS_IS_DEFAULT")]
+    ingress_class_is_default: bool,
+    /// The GatewayClass whose Gateways' HTTPRoutes we serve (default: every GatewayClass with
+    /// KIC's controllerName).
+    #[arg(long, env = "KPO_GATEWAY_CLASS")]
+    gateway_class: Option<String>,
+    /// The owner identity written in the owner tag (default in a cluster: the kube-system
+    /// namespace UID; for `render`: the cluster name).
+    #[arg(long, env = "KPO_OWNER", default_value = "")]
+    owner: String,
+    /// A name for this cluster, used as the owner identity when `--owner` is empty.
+    #[arg(long, env = "KPO_CLUSTER_NAME", default_value = "default")]
+    cluster_name: String,
+}
+
+impl From<TranslateArgs> for TranslateOptions {
+    fn from(a: TranslateArgs) -> Self {
+        let TranslateArgs {
+            ingress_class,
+            ingress_class_is_default,
+            gateway_class,
+            owner,
+            cluster_name,
+        } = a;
+        TranslateOptions {
+            ingress_class,
+            ingress_class_is_default,
+            gateway_class,
+            owner_tag: owner,
+            cluster: cluster_name,
+        }
+    }
 }
 
 fn init_tracing(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -55,6 +121,22 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds { out_dir } => crds(out_dir),
         Command::Run => run(),
+        Command::Render {
+            paths,
+            output,
+            translate,
+        } => {
+            let invalid = render_command(
+                &paths,
+                output,
+                translate.into(),
+                &mut std::io::stdout().lock(),
+            );
+            invalid.map(exit_code)
+        }
+        Command::Validate { paths } => {
+            schema::cli::validate_files(&paths, &mut std::io::stdout().lock()).map(exit_code)
+        }
     };
     match result {
         Ok(code) => code,
@@ -62,6 +144,15 @@ fn main() -> ExitCode {
             tracing::error!("{err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Exit 1 when the command found bad input, 0 otherwise.
+fn exit_code(found_errors: bool) -> ExitCode {
+    if found_errors {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -81,7 +172,9 @@ fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await?;
         let version = client.apiserver_version().await?;

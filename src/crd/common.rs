@@ -31,13 +31,21 @@ pub struct NamespacedSecretKeyRef {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KonnectEntityStatus {
     /// ControlPlaneID is the Konnect ID of the ControlPlane this entity is associated with.
-    #[serde(rename = "controlPlaneID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "controlPlaneID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub control_plane_id: Option<String>,
     /// ID is the unique identifier of the Konnect entity as assigned by Konnect API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// OrgID is ID of Konnect Org that this entity has been created in.
-    #[serde(rename = "organizationID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "organizationID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub organization_id: Option<String>,
     /// ServerURL is the URL of the Konnect server in which the entity exists.
     #[serde(rename = "serverURL", default, skip_serializing_if = "Option::is_none")]

@@ -11,21 +11,34 @@ use serde_json::{Value, json};
 use super::{GROUP, KongClusterPlugin, KongConsumer, KongConsumerGroup, KongPlugin};
 
 /// Kong's messages for the plugin CEL rules, verbatim.
-pub const MSG_CONFIG_AND_CONFIG_FROM: &str = "Using both config and configFrom fields is not allowed.";
+pub const MSG_CONFIG_AND_CONFIG_FROM: &str =
+    "Using both config and configFrom fields is not allowed.";
 /// Kong's message when `configFrom` and `configPatches` are both set.
-pub const MSG_CONFIG_FROM_AND_PATCHES: &str = "Using both configFrom and configPatches fields is not allowed.";
+pub const MSG_CONFIG_FROM_AND_PATCHES: &str =
+    "Using both configFrom and configPatches fields is not allowed.";
 /// Kong's message when `plugin` changes on update.
 pub const MSG_PLUGIN_IMMUTABLE: &str = "The plugin field is immutable";
 
 /// Every CRD we install, in a stable order, with its file name under `crds/`.
 pub fn all() -> Vec<(String, CustomResourceDefinition)> {
-    [kong_plugin(), kong_cluster_plugin(), kong_consumer(), kong_consumer_group()]
-        .into_iter()
-        .map(|crd| {
-            let name = crd.metadata.name.clone().unwrap_or_default();
-            (format!("{GROUP}_{}.yaml", name.split('.').next().unwrap_or_default()), crd)
-        })
-        .collect()
+    [
+        kong_plugin(),
+        kong_cluster_plugin(),
+        kong_consumer(),
+        kong_consumer_group(),
+    ]
+    .into_iter()
+    .map(|crd| {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        (
+            format!(
+                "{GROUP}_{}.yaml",
+                name.split('.').next().unwrap_or_default()
+            ),
+            crd,
+        )
+    })
+    .collect()
 }
 
 /// Renders CRDs as one multi-document YAML stream.
@@ -75,7 +88,9 @@ pub fn kong_consumer() -> CustomResourceDefinition {
         "message": "Need to provide either username or custom_id",
         "rule": "has(self.username) || has(self.custom_id)"
     })];
-    rules.extend(control_plane_ref_object_rules("(!has(self.spec) || !has(self.spec.controlPlaneRef))"));
+    rules.extend(control_plane_ref_object_rules(
+        "(!has(self.spec) || !has(self.spec.controlPlaneRef))",
+    ));
     schema["x-kubernetes-validations"] = Value::Array(rules);
     crd(CrdParts {
         kind: "KongConsumer",
@@ -96,8 +111,9 @@ pub fn kong_consumer() -> CustomResourceDefinition {
 pub fn kong_consumer_group() -> CustomResourceDefinition {
     let mut schema = root_schema::<KongConsumerGroup>();
     // Kong's group CRD guards the immutability rule on `oldSelf`, the consumer CRD on `self`.
-    schema["x-kubernetes-validations"] =
-        Value::Array(control_plane_ref_object_rules("(!has(oldSelf.spec) || !has(oldSelf.spec.controlPlaneRef))"));
+    schema["x-kubernetes-validations"] = Value::Array(control_plane_ref_object_rules(
+        "(!has(oldSelf.spec) || !has(oldSelf.spec.controlPlaneRef))",
+    ));
     crd(CrdParts {
         kind: "KongConsumerGroup",
         plural: "kongconsumergroups",
@@ -344,7 +360,8 @@ pub(crate) mod schema_fns {
 
     /// Kong's `controlPlaneRef` with its defaults, pattern and CEL rules.
     pub fn control_plane_ref(_: &mut SchemaGenerator) -> Schema {
-        let when = |t: &str, cond: &str| format!("(has(self.type) && self.type == '{t}') ? {cond} : true");
+        let when =
+            |t: &str, cond: &str| format!("(has(self.type) && self.type == '{t}') ? {cond} : true");
         json_schema!({
             "description": "ControlPlaneRef is a reference to a ControlPlane this entity is associated with.",
             "type": "object",

@@ -43,7 +43,11 @@ pub struct KongPlugin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
     /// InstanceName is an optional custom name to identify an instance of the plugin.
-    #[serde(rename = "instance_name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instance_name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_name: Option<String>,
     /// Ordering overrides the normal plugin execution order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,7 +99,11 @@ pub struct KongClusterPlugin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
     /// InstanceName is an optional custom name to identify an instance of the plugin.
-    #[serde(rename = "instance_name", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "instance_name",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_name: Option<String>,
     /// Ordering overrides the normal plugin execution order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,7 +123,13 @@ pub struct KongClusterPlugin {
     pub status: Option<PluginStatus>,
 }
 
-impl_resource!(KongPlugin, kind = "KongPlugin", version = "v1", plural = "kongplugins", scope = NamespaceResourceScope);
+impl_resource!(
+    KongPlugin,
+    kind = "KongPlugin",
+    version = "v1",
+    plural = "kongplugins",
+    scope = NamespaceResourceScope
+);
 impl_resource!(
     KongClusterPlugin,
     kind = "KongClusterPlugin",
@@ -205,7 +219,9 @@ pub struct PluginOrdering {
 }
 
 /// KongProtocol is a valid Kong protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KongProtocol {
     Http,
