@@ -30,7 +30,8 @@ fn reference_dir() -> PathBuf {
 fn reference(name: &str) -> Value {
     let (plural, group) = name.split_once('.').expect("CRD names are plural.group");
     let path = reference_dir().join(format!("{group}_{plural}.yaml"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_norway::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
@@ -58,8 +59,14 @@ fn diff(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<Difference>) {
                     None => out.push(Difference::Missing(child)),
                 }
             }
-            for key in a.keys().filter(|k| !b.contains_key(*k) && *k != "description") {
-                out.push(Difference::Added(format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"))));
+            for key in a
+                .keys()
+                .filter(|k| !b.contains_key(*k) && *k != "description")
+            {
+                out.push(Difference::Added(format!(
+                    "{path}/{}",
+                    key.replace('~', "~0").replace('/', "~1")
+                )));
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
@@ -70,7 +77,11 @@ fn diff(path: &str, ours: &Value, theirs: &Value, out: &mut Vec<Difference>) {
         // k8s-openapi holds `minimum`/`maximum` as f64, so 0 round-trips as 0.0: same number.
         (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => {}
         _ if ours == theirs => {}
-        _ => out.push(Difference::Changed(path.to_string(), ours.clone(), theirs.clone())),
+        _ => out.push(Difference::Changed(
+            path.to_string(),
+            ours.clone(),
+            theirs.clone(),
+        )),
     }
 }
 
@@ -85,7 +96,9 @@ impl std::fmt::Debug for Difference {
         match self {
             Self::Missing(path) => write!(f, "Missing({path:?})"),
             Self::Added(path) => write!(f, "Added({path:?})"),
-            Self::Changed(path, ours, theirs) => write!(f, "Changed({path:?}, ours {ours}, Kong's {theirs})"),
+            Self::Changed(path, ours, theirs) => {
+                write!(f, "Changed({path:?}, ours {ours}, Kong's {theirs})")
+            }
         }
     }
 }
@@ -109,13 +122,27 @@ fn names_scope_versions_columns_and_subresources_match_kong() {
     for (name, ours) in ours() {
         let theirs = reference(&name);
         for pointer in ["/spec/group", "/spec/names", "/spec/scope"] {
-            assert_eq!(ours.pointer(pointer), theirs.pointer(pointer), "{name}: {pointer}");
+            assert_eq!(
+                ours.pointer(pointer),
+                theirs.pointer(pointer),
+                "{name}: {pointer}"
+            );
         }
         let ours_versions = ours["spec"]["versions"].as_array().expect("versions");
         let theirs_versions = theirs["spec"]["versions"].as_array().expect("versions");
-        assert_eq!(ours_versions.len(), theirs_versions.len(), "{name}: number of versions");
+        assert_eq!(
+            ours_versions.len(),
+            theirs_versions.len(),
+            "{name}: number of versions"
+        );
         for (o, t) in ours_versions.iter().zip(theirs_versions) {
-            for field in ["name", "served", "storage", "subresources", "additionalPrinterColumns"] {
+            for field in [
+                "name",
+                "served",
+                "storage",
+                "subresources",
+                "additionalPrinterColumns",
+            ] {
                 assert_eq!(o.get(field), t.get(field), "{name} {}: {field}", t["name"]);
             }
         }
@@ -135,7 +162,9 @@ fn schemas_match_kong_structurally() {
         for d in differences {
             match &d {
                 Difference::Added(path)
-                    if ALLOWED_ADDITIONS.iter().any(|(crd, p, _)| *crd == name && p == path) =>
+                    if ALLOWED_ADDITIONS
+                        .iter()
+                        .any(|(crd, p, _)| *crd == name && p == path) =>
                 {
                     used_allowances += 1
                 }
@@ -143,9 +172,17 @@ fn schemas_match_kong_structurally() {
             }
         }
     }
-    assert!(failures.is_empty(), "schema differences from Kong's CRDs:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "schema differences from Kong's CRDs:\n{}",
+        failures.join("\n")
+    );
     // An allowance that no longer matches anything is stale and must be removed.
-    assert_eq!(used_allowances, ALLOWED_ADDITIONS.len(), "every listed addition is still present");
+    assert_eq!(
+        used_allowances,
+        ALLOWED_ADDITIONS.len(),
+        "every listed addition is still present"
+    );
 }
 
 #[test]
@@ -154,10 +191,18 @@ fn the_comparison_catches_a_dropped_field_and_a_changed_enum() {
     let (name, ours) = ours().into_iter().next().expect("at least one CRD");
     let theirs = reference(&name);
     let mut broken = ours["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
-    broken["properties"].as_object_mut().expect("properties").remove("run_on");
+    broken["properties"]
+        .as_object_mut()
+        .expect("properties")
+        .remove("run_on");
     broken["properties"]["protocols"]["items"]["enum"] = serde_json::json!(["http"]);
     let mut differences = Vec::new();
-    diff("", &broken, &theirs["spec"]["versions"][0]["schema"]["openAPIV3Schema"], &mut differences);
+    diff(
+        "",
+        &broken,
+        &theirs["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+        &mut differences,
+    );
     let text = format!("{differences:?}");
     assert!(text.contains("Missing(\"/properties/run_on\")"), "{text}");
     assert!(text.contains("/properties/protocols/items/enum"), "{text}");

@@ -24,12 +24,21 @@ fn kubectl(ns: &str, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl starts");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
     child.wait_with_output().expect("kubectl finishes")
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn apply(ns: &str, manifest: &str) -> Output {
@@ -37,16 +46,32 @@ fn apply(ns: &str, manifest: &str) -> Output {
 }
 
 fn assert_refused(output: &Output, message: &str) {
-    assert!(!output.status.success(), "expected a refusal, kubectl said: {}", text(output));
-    assert!(text(output).contains(message), "expected {message:?} in: {}", text(output));
+    assert!(
+        !output.status.success(),
+        "expected a refusal, kubectl said: {}",
+        text(output)
+    );
+    assert!(
+        text(output).contains(message),
+        "expected {message:?} in: {}",
+        text(output)
+    );
 }
 
 #[tokio::test]
 async fn every_seed_sample_is_accepted_by_kubectl_apply() {
     let ns = support::cluster().namespace("samples").await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config/samples");
-    let output = support::cluster().kubectl().args(["--namespace", &ns, "apply", "-f", dir]).output().expect("kubectl");
-    assert!(output.status.success(), "kubectl apply -f config/samples: {}", text(&output));
+    let output = support::cluster()
+        .kubectl()
+        .args(["--namespace", &ns, "apply", "-f", dir])
+        .output()
+        .expect("kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl apply -f config/samples: {}",
+        text(&output)
+    );
     let out = text(&output);
     for created in [
         "kongclusterplugin.configuration.konghq.com/datakit",
@@ -72,8 +97,14 @@ async fn every_seed_sample_is_accepted_by_kubectl_apply() {
     let patches = session.config_patches.expect("configPatches kept");
     assert_eq!(patches[0].path, "/secret");
     assert_eq!(patches[0].value_from.secret_key_ref.name, "session-secret");
-    let dk = plugins.get("datakit-service").await.expect("datakit plugin");
-    assert_eq!(dk.config.expect("config kept")["nodes"][3]["output"], "service_request.headers");
+    let dk = plugins
+        .get("datakit-service")
+        .await
+        .expect("datakit plugin");
+    assert_eq!(
+        dk.config.expect("config kept")["nodes"][3]["output"],
+        "service_request.headers"
+    );
     let consumers: Api<KongConsumer> = Api::namespaced(support::cluster().client().await, &ns);
     let alice = consumers.get("alice").await.expect("alice");
     assert_eq!(alice.consumer_groups, Some(vec!["gold".to_string()]));
@@ -86,7 +117,10 @@ async fn config_and_config_from_together_are_refused_with_kongs_message() {
         "kind: KongPlugin\nmetadata: {name: both}\nplugin: key-auth\nconfig: {key_names: [apikey]}\nconfigFrom: {secretKeyRef: {name: s, key: k}}\n",
         "kind: KongClusterPlugin\nmetadata: {name: both-cluster}\nplugin: key-auth\nconfig: {key_names: [apikey]}\nconfigFrom: {secretKeyRef: {name: s, key: k, namespace: default}}\n",
     ] {
-        let output = apply(&ns, &format!("apiVersion: configuration.konghq.com/v1\n{kind_doc}"));
+        let output = apply(
+            &ns,
+            &format!("apiVersion: configuration.konghq.com/v1\n{kind_doc}"),
+        );
         assert_refused(&output, MSG_CONFIG_AND_CONFIG_FROM);
     }
 }
@@ -114,15 +148,27 @@ async fn config_from_and_config_patches_together_are_refused_with_kongs_message(
 async fn the_plugin_field_is_immutable() {
     let ns = support::cluster().namespace("cel").await;
     let api: Api<KongPlugin> = Api::namespaced(support::cluster().client().await, &ns);
-    let created = api.create(&PostParams::default(), &KongPlugin::new(&ns, "rl", "rate-limiting")).await.expect("create");
+    let created = api
+        .create(
+            &PostParams::default(),
+            &KongPlugin::new(&ns, "rl", "rate-limiting"),
+        )
+        .await
+        .expect("create");
     let mut changed = created.clone();
     changed.plugin = "key-auth".into();
-    let err = api.replace("rl", &PostParams::default(), &changed).await.expect_err("plugin change refused");
+    let err = api
+        .replace("rl", &PostParams::default(), &changed)
+        .await
+        .expect_err("plugin change refused");
     assert!(err.to_string().contains(MSG_PLUGIN_IMMUTABLE), "{err}");
     // Any other change is fine, and so is writing the same plugin name again.
     let mut disabled = created;
     disabled.disabled = Some(true);
-    let updated = api.replace("rl", &PostParams::default(), &disabled).await.expect("non-plugin change accepted");
+    let updated = api
+        .replace("rl", &PostParams::default(), &disabled)
+        .await
+        .expect("non-plugin change accepted");
     assert_eq!(updated.disabled, Some(true));
 }
 
@@ -147,7 +193,10 @@ async fn cluster_plugin_secret_refs_need_a_namespace() {
 #[tokio::test]
 async fn enums_and_required_fields_are_enforced() {
     let ns = support::cluster().namespace("enum").await;
-    let output = apply(&ns, "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: p}\nconfig: {}\n");
+    let output = apply(
+        &ns,
+        "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: p}\nconfig: {}\n",
+    );
     assert_refused(&output, "plugin: Required value");
     let output = apply(
         &ns,
@@ -159,7 +208,10 @@ async fn enums_and_required_fields_are_enforced() {
         "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: p}\nplugin: cors\nrun_on: third\n",
     );
     assert_refused(&output, "run_on: Unsupported value: \"third\"");
-    let output = apply(&ns, "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {name: nobody}\n");
+    let output = apply(
+        &ns,
+        "apiVersion: configuration.konghq.com/v1\nkind: KongConsumer\nmetadata: {name: nobody}\n",
+    );
     assert_refused(&output, "Need to provide either username or custom_id");
 }
 
@@ -175,19 +227,55 @@ async fn kubectl_get_shows_kongs_printer_columns() {
     let output = kubectl(&ns, &["get", "kp"], "");
     assert!(output.status.success(), "{}", text(&output));
     let table = text(&output);
-    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "PLUGIN-TYPE", "AGE", "PROGRAMMED"], "{table}");
-    assert!(table.lines().nth(1).unwrap_or_default().starts_with("limit"), "{table}");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "PLUGIN-TYPE", "AGE", "PROGRAMMED"],
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .starts_with("limit"),
+        "{table}"
+    );
     assert!(table.contains("rate-limiting"), "{table}");
 
     let output = kubectl(&ns, &["get", "kp", "-o", "wide"], "");
     let wide = text(&output);
-    let header: Vec<&str> = wide.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "PLUGIN-TYPE", "AGE", "DISABLED", "CONFIG", "PROGRAMMED"], "{wide}");
+    let header: Vec<&str> = wide
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "PLUGIN-TYPE",
+            "AGE",
+            "DISABLED",
+            "CONFIG",
+            "PROGRAMMED"
+        ],
+        "{wide}"
+    );
     assert!(wide.contains("true"), "{wide}");
     assert!(wide.contains("\"minute\":5"), "{wide}");
 
     // The category `kong` lists our kinds too.
     let output = kubectl(&ns, &["get", "kong"], "");
-    assert!(text(&output).contains("kongplugin.configuration.konghq.com/limit"), "{}", text(&output));
+    assert!(
+        text(&output).contains("kongplugin.configuration.konghq.com/limit"),
+        "{}",
+        text(&output)
+    );
 }
