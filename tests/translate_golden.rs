@@ -89,12 +89,13 @@ fn every_golden_case_matches() {
 
 #[test]
 fn render_command_reads_the_samples_directory_and_reports_invalid() {
-    use konnect_plugin_operator::translate::{OutputFormat, render_command};
+    use konnect_plugin_operator::translate::{OutputFormat, Secrets, render_command};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
     let invalid = render_command(
         &[root.join("config/samples")],
         OutputFormat::Json,
+        Secrets::Redact,
         TranslateOptions::default(),
         &mut out,
     )
@@ -125,6 +126,7 @@ fn render_command_reads_the_samples_directory_and_reports_invalid() {
     let invalid = render_command(
         &[golden_dir().join("plugin-config-resolution/input.yaml")],
         OutputFormat::Yaml,
+        Secrets::Redact,
         TranslateOptions::default(),
         &mut out,
     )
@@ -140,6 +142,7 @@ fn render_command_reads_the_samples_directory_and_reports_invalid() {
     let missing = render_command(
         &[root.join("no/such/dir")],
         OutputFormat::Json,
+        Secrets::Redact,
         TranslateOptions::default(),
         &mut Vec::new(),
     );

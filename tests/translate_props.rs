@@ -136,7 +136,12 @@ proptest! {
         path_type in prop::sample::select(&["Exact", "Prefix", "ImplementationSpecific", "Bogus", ""][..]),
         host in "[a-z*.]{0,12}",
         config in arb_json(),
-        secret_bytes in prop::collection::vec(any::<u8>(), 0..40),
+        // Arbitrary bytes, or JSON (so configFrom and configPatches often succeed and their
+        // Secret provenance is exercised).
+        secret_bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..40),
+            arb_json().prop_map(|v| v.to_string().into_bytes()),
+        ],
         patch_path in "[a-z/~0-9-]{0,10}",
         port in any::<i32>(),
         username in prop::option::of(".{0,8}"),
@@ -202,6 +207,14 @@ proptest! {
         // Every result belongs to an object; every entity has an id and at most 20 tags.
         for p in &state.plugins {
             prop_assert!(p.id.is_some());
+            // Every Secret-derived field points at a scalar of the real config, and the
+            // redacted copy shows its marker there instead.
+            let redacted = state.redacted_plugin(p);
+            for f in state.secret_fields_of(p) {
+                let real = p.config.pointer(&f.pointer);
+                prop_assert!(real.is_some_and(|v| v.is_string() || v.is_number() || v.is_boolean()), "{}", f.pointer);
+                prop_assert_eq!(redacted.config.pointer(&f.pointer), Some(&Value::String(f.secret.marker())));
+            }
             prop_assert!(p.tags.as_ref().is_some_and(|t| t.len() <= 20 && t.iter().all(|x| x.chars().count() <= 128)));
         }
     }
@@ -218,4 +231,238 @@ fn secret_values_never_reach_results() {
     assert!(results.contains("Secret default/creds"), "{results}");
     assert!(!results.contains("CANARY"), "{results}");
     assert!(!format!("{:?}", loaded.snapshot).contains("CANARY"));
+}
+
+/// A canary in Secrets read by `configFrom` and by `configPatches` (one patch also breaks the
+/// schema, so a validation message could echo it).
+const CANARY_INPUT: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: canary, namespace: default}
+stringData:
+  config: |
+    oauth:
+      token_endpoint: https://idp.example.com/oauth2/token
+      grant_type: client_credentials
+      client_id: c4n4ry-client-id
+      client_secret: c4n4ry-from-secret
+      scopes: [c4n4ry-scope]
+    client:
+      timeout: 4242
+  patch: '"c4n4ry-patched-secret-0123456789"'
+  bad: '"c4n4ry-bad"'
+---
+apiVersion: configuration.konghq.com/v1
+kind: KongPlugin
+metadata: {name: oauth, namespace: default}
+plugin: upstream-oauth
+configFrom: {secretKeyRef: {name: canary, key: config}}
+---
+apiVersion: configuration.konghq.com/v1
+kind: KongPlugin
+metadata: {name: session, namespace: default}
+plugin: session
+config: {cookie_name: s, rolling_timeout: 3600}
+configPatches:
+- {path: /secret, valueFrom: {secretKeyRef: {name: canary, key: patch}}}
+---
+apiVersion: configuration.konghq.com/v1
+kind: KongPlugin
+metadata: {name: rt, namespace: default}
+plugin: request-transformer
+configPatches:
+- {path: /http_method, valueFrom: {secretKeyRef: {name: canary, key: bad}}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: svc
+  namespace: default
+  annotations: {konghq.com/plugins: "oauth,session,rt"}
+spec:
+  ports: [{port: 80}]
+"#;
+
+/// Every value the canary Secret holds, as it would be printed.
+const CANARIES: &[&str] = &[
+    "c4n4ry-client-id",
+    "c4n4ry-from-secret",
+    "c4n4ry-scope",
+    "4242",
+    "c4n4ry-patched-secret-0123456789",
+    "c4n4ry-bad",
+];
+
+/// A tracing writer into a shared buffer, to read what `render` logs.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `render_command` on the canary input; returns (invalid, stdout, logs).
+fn render_canary(
+    format: konnect_plugin_operator::translate::OutputFormat,
+    secrets: konnect_plugin_operator::translate::Secrets,
+) -> (bool, String, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("canary.yaml");
+    std::fs::write(&file, CANARY_INPUT).expect("write input");
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let mut out = Vec::new();
+    let invalid = tracing::subscriber::with_default(subscriber, || {
+        konnect_plugin_operator::translate::render_command(
+            &[file],
+            format,
+            secrets,
+            TranslateOptions::default(),
+            &mut out,
+        )
+    })
+    .expect("renders");
+    let logs = String::from_utf8(logs.0.lock().expect("log lock").clone()).expect("utf-8");
+    (invalid, String::from_utf8(out).expect("utf-8"), logs)
+}
+
+#[test]
+fn render_redacts_secret_values_unless_asked() {
+    use konnect_plugin_operator::translate::{OutputFormat, Secrets};
+    for format in [OutputFormat::Json, OutputFormat::Yaml] {
+        let (invalid, out, logs) = render_canary(format, Secrets::Redact);
+        // request-transformer's http_method fails its pattern: the message must not echo it.
+        assert!(invalid, "{out}");
+        assert!(!out.contains("c4n4ry"), "{format:?} output leaks:\n{out}");
+        for canary in CANARIES {
+            assert!(
+                !out.contains(canary),
+                "{format:?} output leaks {canary}:\n{out}"
+            );
+        }
+        assert!(!logs.contains("c4n4ry"), "{logs}");
+        assert!(logs.contains("redacted"), "{logs}");
+        let doc: Value = match format {
+            OutputFormat::Json => serde_json::from_str(&out).expect("JSON"),
+            OutputFormat::Yaml => serde_norway::from_str(&out).expect("YAML"),
+        };
+        let plugin = |name: &str| {
+            doc["plugins"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+                .cloned()
+                .unwrap_or_else(|| panic!("plugin {name} rendered:\n{out}"))
+        };
+        // configFrom: every leaf is redacted, the structure stays.
+        let oauth = plugin("upstream-oauth");
+        let from = "<redacted: Secret default/canary key config>";
+        assert_eq!(oauth["config"]["oauth"]["client_secret"], from);
+        assert_eq!(oauth["config"]["oauth"]["scopes"][0], from);
+        assert_eq!(oauth["config"]["client"]["timeout"], from);
+        assert!(
+            oauth["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "kpo-hash:<redacted>"))
+        );
+        // configPatches: only the patched value is redacted.
+        let session = plugin("session");
+        assert_eq!(
+            session["config"]["secret"],
+            "<redacted: Secret default/canary key patch>"
+        );
+        assert_eq!(session["config"]["cookie_name"], "s");
+        assert_eq!(session["config"]["rolling_timeout"], 3600);
+        let rt = doc["results"]
+            .as_array()
+            .and_then(|r| r.iter().find(|x| x["name"] == "rt"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(rt["status"], "Invalid", "{out}");
+        assert!(
+            rt["message"].as_str().is_some_and(|m| m.contains(
+                "config.http_method: invalid value: <redacted: Secret default/canary key bad>"
+            )),
+            "{rt}"
+        );
+
+        let (_, shown, logs) = render_canary(format, Secrets::Show);
+        // Results never carry a Secret value, --show-secrets or not: only plugin configs do.
+        for canary in CANARIES.iter().filter(|c| **c != "c4n4ry-bad") {
+            assert!(
+                shown.contains(canary),
+                "{format:?} --show-secrets lacks {canary}"
+            );
+        }
+        assert!(
+            !shown.contains("<redacted: Secret default/canary key config>"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("<redacted: Secret default/canary key patch>"),
+            "{shown}"
+        );
+        assert!(!shown.contains("c4n4ry-bad"), "{shown}");
+        assert!(!logs.contains("c4n4ry"), "{logs}");
+    }
+}
+
+#[test]
+fn desired_state_keeps_real_values_and_hides_them_from_debug() {
+    let mut loaded = manifest::Loaded::default();
+    manifest::load_str(CANARY_INPUT, Path::new("canary.yaml"), &mut loaded).expect("loads");
+    let state = translate(&loaded.snapshot, &TranslateOptions::default());
+    let oauth = state
+        .plugins
+        .iter()
+        .find(|p| p.name == "upstream-oauth")
+        .expect("upstream-oauth");
+    // The controller sends the real values.
+    assert_eq!(oauth.config["oauth"]["client_secret"], "c4n4ry-from-secret");
+    let fields = state.secret_fields_of(oauth);
+    assert_eq!(fields.len(), 6, "{fields:?}");
+    assert!(fields.iter().any(|f| f.pointer == "/client/timeout"));
+    let session = state
+        .plugins
+        .iter()
+        .find(|p| p.name == "session")
+        .expect("session");
+    let pointers: Vec<&str> = state
+        .secret_fields_of(session)
+        .iter()
+        .map(|f| f.pointer.as_str())
+        .collect();
+    assert_eq!(pointers, ["/secret"]);
+    // The hash tag is the real one (drift detection), and differs once the Secret changes.
+    let hash = |s: &konnect_plugin_operator::translate::DesiredState| {
+        s.plugins
+            .iter()
+            .find(|p| p.name == "session")
+            .and_then(|p| p.tags.clone())
+            .and_then(|t| t.into_iter().find(|t| t.starts_with("kpo-hash:")))
+            .expect("hash tag")
+    };
+    let mut changed = loaded.snapshot.clone();
+    for s in &mut changed.secrets {
+        if let Some(d) = s.string_data.as_mut() {
+            d.insert("patch".into(), "\"c4n4ry-rotated\"".into());
+        }
+    }
+    assert_ne!(
+        hash(&state),
+        hash(&translate(&changed, &TranslateOptions::default()))
+    );
+    let debug = format!("{state:?} {:?}", state.results);
+    assert!(!debug.contains("c4n4ry"), "{debug}");
+    assert!(debug.contains("<redacted: Secret default/canary key patch>"));
 }

@@ -1,11 +1,13 @@
 //! The `render` command: manifests on disk -> desired Konnect state on stdout, with no cluster.
 //! Users run it in CI; it returns whether any object is Invalid so the caller exits 1.
+//! Values from Kubernetes Secrets are redacted unless the caller asks for [`Secrets::Show`].
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::render::{self, Secrets};
 use super::snapshot::TranslateOptions;
-use super::{render, translate};
+use super::translate;
 use crate::manifest;
 
 /// Output format of `render`.
@@ -19,10 +21,12 @@ pub enum OutputFormat {
 /// Reads the manifests under `paths`, translates them and writes the desired state to `out`.
 /// Returns `true` when any object is Invalid (the CLI then exits 1). Unknown kinds are skipped
 /// with a warning on stderr via tracing; unreadable files and malformed documents are errors
-/// naming the file and the document index.
+/// naming the file and the document index. `secrets` says whether values that came from
+/// Secrets are printed (the CLI's `--show-secrets`) or redacted (the default).
 pub fn render_command(
     paths: &[PathBuf],
     format: OutputFormat,
+    secrets: Secrets,
     opts: TranslateOptions,
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
@@ -31,9 +35,22 @@ pub fn render_command(
         tracing::warn!("{skipped}");
     }
     let state = translate(&loaded.snapshot, &opts);
+    let count = state.secret_value_count();
+    if count > 0 {
+        match secrets {
+            Secrets::Redact => tracing::info!(
+                count,
+                "values from Kubernetes Secrets are redacted; --show-secrets prints them"
+            ),
+            Secrets::Show => tracing::warn!(
+                count,
+                "--show-secrets: printing values from Kubernetes Secrets in clear"
+            ),
+        }
+    }
     let text = match format {
-        OutputFormat::Json => render::to_json(&state)?,
-        OutputFormat::Yaml => render::to_yaml(&state)?,
+        OutputFormat::Json => render::to_json_with(&state, secrets)?,
+        OutputFormat::Yaml => render::to_yaml_with(&state, secrets)?,
     };
     out.write_all(text.as_bytes())?;
     out.flush()?;

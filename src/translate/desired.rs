@@ -1,16 +1,26 @@
 //! The output of translation: what Konnect should hold, in Konnect's request-body shapes, and
 //! the outcome for every source object.
+//!
+//! Plugin configurations hold their REAL values, Secret-derived ones included (the controller
+//! sends them to Konnect); [`DesiredState::secret_fields`] says which ones came from Secrets, so
+//! that whatever shows a plugin to a person hides them ([`DesiredState::redacted_plugin`]).
+//! Debug output is redacted.
+
+use std::collections::BTreeMap;
+use std::fmt;
 
 use crate::konnect::models::{
     Consumer, ConsumerGroup, ConsumerGroupMembership, Plugin, Route, Service,
 };
 
+use super::redact::{self, SecretField};
 use super::result::ObjectResult;
+use super::tags::HASH_PREFIX;
 
 /// The desired Konnect state of one control plane. Every entity has its id and tags set;
 /// every list is sorted by id (memberships by group then consumer; results by kind,
 /// namespace and name).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct DesiredState {
     pub services: Vec<Service>,
     pub routes: Vec<Route>,
@@ -19,6 +29,31 @@ pub struct DesiredState {
     pub memberships: Vec<ConsumerGroupMembership>,
     pub plugins: Vec<Plugin>,
     pub results: Vec<ObjectResult>,
+    /// Plugin id -> the values of its `config` that came from a Secret (`configFrom`: all of
+    /// them; `configPatches`: those each patch added), sorted by pointer. Plugins without any
+    /// are absent. Never print a plugin's config without applying these.
+    pub secret_fields: BTreeMap<String, Vec<SecretField>>,
+}
+
+/// Debug prints plugins with their Secret-derived values redacted.
+impl fmt::Debug for DesiredState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plugins: Vec<Plugin> = self
+            .plugins
+            .iter()
+            .map(|p| self.redacted_plugin(p))
+            .collect();
+        f.debug_struct("DesiredState")
+            .field("services", &self.services)
+            .field("routes", &self.routes)
+            .field("consumers", &self.consumers)
+            .field("consumer_groups", &self.consumer_groups)
+            .field("memberships", &self.memberships)
+            .field("plugins", &plugins)
+            .field("results", &self.results)
+            .field("secret_fields", &self.secret_fields)
+            .finish()
+    }
 }
 
 impl DesiredState {
@@ -35,6 +70,49 @@ impl DesiredState {
             + self.consumer_groups.len()
             + self.memberships.len()
             + self.plugins.len()
+    }
+
+    /// The Secret-derived values of a plugin's config (empty when none, or for a plugin this
+    /// state does not hold).
+    pub fn secret_fields_of(&self, plugin: &Plugin) -> &[SecretField] {
+        plugin
+            .id
+            .as_ref()
+            .and_then(|id| self.secret_fields.get(id))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// A copy of `plugin` fit to show a person: each Secret-derived value replaced by
+    /// `"<redacted: Secret <ns>/<name> key <key>>"`, and its `kpo-hash:` tag by
+    /// `kpo-hash:<redacted>` (the hash of the real config could confirm a guessed low-entropy
+    /// secret). Plugins without Secret-derived values come back unchanged. Also use it for an
+    /// observed plugin with the same id (its config holds the same secrets).
+    pub fn redacted_plugin(&self, plugin: &Plugin) -> Plugin {
+        let fields = self.secret_fields_of(plugin);
+        if fields.is_empty() {
+            return plugin.clone();
+        }
+        Plugin {
+            config: redact::redact_config(&plugin.config, fields),
+            tags: plugin.tags.as_ref().map(|tags| {
+                tags.iter()
+                    .map(|t| {
+                        if t.starts_with(HASH_PREFIX) {
+                            format!("{HASH_PREFIX}<redacted>")
+                        } else {
+                            t.clone()
+                        }
+                    })
+                    .collect()
+            }),
+            ..plugin.clone()
+        }
+    }
+
+    /// Number of Secret-derived values over all plugins.
+    pub fn secret_value_count(&self) -> usize {
+        redact::count(&self.secret_fields)
     }
 
     /// Sorts every list into its canonical order.

@@ -7,10 +7,14 @@
 //! `../shared/design/COMPAT.md`). It must not do I/O, log, or panic: Secrets and
 //! ReferenceGrants arrive in the snapshot, and every problem becomes a result on the object.
 //!
-//! Steps, one submodule each: [`consumers`] (consumers, groups, memberships), [`routes`]
-//! (Ingress and HTTPRoute routes, which pull in [`services`]), then [`plugins`] (annotation
+//! Steps, one submodule each: `consumers` (consumers, groups, memberships), `routes`
+//! (Ingress and HTTPRoute routes, which pull in `services`), then `plugins` (annotation
 //! lookup, configuration resolution, KIC's combination rule, instance names, globals,
 //! conflicts), then ids ([`ids`]) and tags ([`tags`]) on everything.
+//!
+//! Values read from Secrets stay real in the [`DesiredState`] (Konnect needs them), with their
+//! provenance in [`DesiredState::secret_fields`]; [`redact`] hides them wherever a person may
+//! read them, and [`render`] does so unless told [`Secrets::Show`].
 
 pub mod annotations;
 pub mod cli;
@@ -18,6 +22,7 @@ mod consumers;
 pub mod desired;
 pub mod ids;
 mod plugins;
+pub mod redact;
 pub mod render;
 pub mod result;
 mod routes;
@@ -32,6 +37,8 @@ use serde::Serialize;
 
 pub use cli::{OutputFormat, render_command};
 pub use desired::DesiredState;
+pub use redact::{SecretField, SecretSource};
+pub use render::Secrets;
 pub use result::{ObjectRef, ObjectResult, Reason, Status};
 pub use snapshot::{Snapshot, TranslateOptions};
 
@@ -80,6 +87,12 @@ pub(crate) struct BuiltService {
     pub built: Built<Service>,
     /// (namespace, name) of every core Service whose plugins apply to this service.
     pub k8s_services: BTreeSet<(String, String)>,
+}
+
+/// A plugin instance under construction, with the values of its config that came from Secrets.
+pub(crate) struct BuiltPlugin {
+    pub built: Built<Plugin>,
+    pub secret_fields: Vec<SecretField>,
 }
 
 /// A route under construction, with the object whose plugins apply to it.
@@ -162,7 +175,7 @@ pub(crate) struct Ctx<'a> {
     /// KongConsumerGroup (namespace, object name) -> Konnect group name.
     pub group_names: BTreeMap<(String, String), String>,
     pub memberships: BTreeSet<ConsumerGroupMembership>,
-    pub plugins: Vec<Built<Plugin>>,
+    pub plugins: Vec<BuiltPlugin>,
 }
 
 impl<'a> Ctx<'a> {
@@ -277,6 +290,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// Puts the hash and tags on an entity, recording dropped user tags as warnings.
+    ///
+    /// The hash is computed from the REAL entity, Secret-derived config values included: a
+    /// changed Secret must change the hash, or the controller would see no drift. It is the
+    /// first 12 hex digits of the SHA-256 of the whole canonical entity, so it does not reveal
+    /// a high-entropy secret. It can still confirm a guess of a low-entropy one by someone who
+    /// sees every other field of the entity (which `render` prints), so printers hide the hash
+    /// tag of a plugin with Secret-derived values along with the values themselves
+    /// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
+    /// the tag written there adds nothing.
     fn tag<T: Serialize>(&mut self, built: &Built<T>, set: impl FnOnce(Vec<String>) -> T) -> T {
         let hash = tags::payload_hash(&built.entity);
         let (tags, warnings) = tags::build(self.opts.owner(), &built.source, &hash);
@@ -323,11 +345,15 @@ impl<'a> Ctx<'a> {
             });
             out.consumer_groups.push(e);
         }
-        for b in plugins {
+        for p in plugins {
+            let b = p.built;
             let e = self.tag(&b, |t| Plugin {
                 tags: Some(t),
                 ..b.entity.clone()
             });
+            if let (Some(id), false) = (&e.id, p.secret_fields.is_empty()) {
+                out.secret_fields.insert(id.clone(), p.secret_fields);
+            }
             out.plugins.push(e);
         }
         out.memberships = self.memberships.into_iter().collect();

@@ -5,7 +5,8 @@
 //!   from the referrer's group/kind/namespace to `configuration.konghq.com` `KongPlugin`;
 //! - configuration: `config`, or `configFrom` (a Secret key, JSON or YAML), with `configPatches`
 //!   (RFC 6902 `add` of a Secret's JSON value, missing parents created) — errors name the
-//!   Secret and key, never the value;
+//!   Secret and key, never the value; which values came from Secrets is tracked alongside
+//!   (see [`super::redact`]) and schema messages that echo one are scrubbed;
 //! - KIC's combination rule over all referrers of one plugin object, instance names with the
 //!   relation-hash suffix, global KongClusterPlugins (two of one type are both refused), and
 //!   "older wins" when two plugin objects put the same plugin type on the same target.
@@ -19,9 +20,10 @@ use sha2::{Digest, Sha256};
 use super::annotations::{self as ann, PluginRef};
 use super::consumers::age_key;
 use super::ids::{self, PluginParents};
+use super::redact::{Scrubber, SecretField, SecretSource, Shadow};
 use super::result::{ObjectRef, Reason};
 use super::tags::SourceMeta;
-use super::{Built, Ctx, Referrer, ns_name};
+use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering};
 use crate::konnect::models::{ForeignKey, Plugin};
 use crate::schema::ValidationOutcome;
@@ -105,6 +107,8 @@ impl Relations {
 struct Base {
     plugin: String,
     config: Value,
+    /// The values of `config` that came from Secrets.
+    secret_fields: Vec<SecretField>,
     enabled: bool,
     protocols: Option<Vec<String>>,
     ordering: Option<Value>,
@@ -113,6 +117,9 @@ struct Base {
     origin: ObjectRef,
     age: (bool, Option<Time>, String, String),
 }
+
+/// A resolved configuration and the values of it that came from Secrets.
+type Resolved = (Value, Vec<SecretField>);
 
 /// The fields KongPlugin and KongClusterPlugin share, with Secret references made explicit.
 struct PluginFields<'a> {
@@ -269,6 +276,14 @@ pub(crate) fn add_at(doc: &mut Value, path: &str, value: Value) -> Result<(), St
     Ok(())
 }
 
+fn secret_source(namespace: &str, name: &str, key: &str) -> SecretSource {
+    SecretSource {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        key: key.to_owned(),
+    }
+}
+
 /// The relation-hash suffix KIC puts on instance names.
 fn relation_hash(parents: &PluginParents) -> String {
     let mut input = String::new();
@@ -350,8 +365,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// Builds the configuration of a plugin object; every error names its field.
-    fn resolve_config(&self, f: &PluginFields<'_>) -> Result<Value, Vec<(Reason, String)>> {
+    /// Builds the configuration of a plugin object, with the values that came from Secrets;
+    /// every error names its field.
+    fn resolve_config(&self, f: &PluginFields<'_>) -> Result<Resolved, Vec<(Reason, String)>> {
         if f.config.is_some() && f.config_from.is_some() {
             return Err(vec![(
                 Reason::InvalidConfig,
@@ -364,6 +380,7 @@ impl Ctx<'_> {
                 "configFrom: Using both configFrom and configPatches fields is not allowed.".into(),
             )]);
         }
+        let mut shadow = Shadow::default();
         let mut config = match (&f.config_from, f.config) {
             (Some((ns, name, key)), _) => {
                 let text = self
@@ -383,10 +400,20 @@ impl Ctx<'_> {
                         ),
                     )]);
                 }
+                // configFrom: every value of the configuration is the Secret's.
+                let marked = shadow.secret_value(&parsed, secret_source(ns, name, key));
+                shadow.set(marked);
                 parsed
             }
-            (None, Some(config)) if config.is_object() => config.clone(),
-            (None, Some(Value::Null)) | (None, None) => Value::Object(serde_json::Map::new()),
+            (None, Some(config)) if config.is_object() => {
+                shadow = Shadow::from_user_config(config);
+                config.clone()
+            }
+            (None, Some(Value::Null)) | (None, None) => {
+                let empty = Value::Object(serde_json::Map::new());
+                shadow = Shadow::from_user_config(&empty);
+                empty
+            }
             (None, Some(_)) => {
                 return Err(vec![(
                     Reason::InvalidConfig,
@@ -411,8 +438,17 @@ impl Ctx<'_> {
                 ));
                 continue;
             };
+            // The same `add` on the shadow, with the value's scalars marked as this Secret's.
+            let marked = shadow.secret_value(&value, secret_source(ns, name, key));
             if let Err(e) = add_at(&mut config, path, value) {
                 errors.push((Reason::InvalidConfig, format!("{field}.path: {e}")));
+            } else if add_at(shadow.doc_mut(), path, marked).is_err() {
+                // Unreachable while the shadow mirrors the configuration's structure; if it
+                // ever did not, refusing is the only way to be sure nothing leaks.
+                errors.push((
+                    Reason::InvalidConfig,
+                    format!("{field}.path: cannot track the Secret value at {path:?}"),
+                ));
             }
         }
         if !errors.is_empty() {
@@ -424,7 +460,7 @@ impl Ctx<'_> {
                 "configPatches: the patched configuration is not an object".into(),
             )]);
         }
-        Ok(config)
+        Ok((config, shadow.fields()))
     }
 
     /// Resolves a plugin object into a [`Base`], recording problems on it.
@@ -442,7 +478,7 @@ impl Ctx<'_> {
                 .error(&key, Reason::InvalidSpec, "plugin: required");
             return None;
         }
-        let config = match self.resolve_config(&f) {
+        let (config, secret_fields) = match self.resolve_config(&f) {
             Ok(c) => c,
             Err(errors) => {
                 for (reason, e) in errors {
@@ -451,7 +487,7 @@ impl Ctx<'_> {
                 return None;
             }
         };
-        let config = self.validate_config(f.plugin, config, &key)?;
+        let config = self.validate_config(f.plugin, config, &secret_fields, &key)?;
         let ordering = f
             .ordering
             .and_then(|o| serde_json::to_value(o).ok())
@@ -460,6 +496,7 @@ impl Ctx<'_> {
         Some(Base {
             plugin: f.plugin.to_owned(),
             config,
+            secret_fields,
             enabled: !f.disabled,
             protocols: f.protocols.filter(|p| !p.is_empty()),
             ordering,
@@ -472,14 +509,30 @@ impl Ctx<'_> {
 
     /// Validates a configuration against the plugin's schema, when we have one. The desired
     /// payload keeps the user's configuration (not the defaults-filled one), so the hash does
-    /// not move when a schema version adds a default.
-    fn validate_config(&mut self, plugin: &str, config: Value, key: &ObjectRef) -> Option<Value> {
+    /// not move when a schema version adds a default. Messages that echo a value have the
+    /// Secret-derived ones replaced by their marker (see [`Scrubber`]).
+    fn validate_config(
+        &mut self,
+        plugin: &str,
+        config: Value,
+        secret_fields: &[SecretField],
+        key: &ObjectRef,
+    ) -> Option<Value> {
         match self.schemas.validate_plugin(plugin, &config) {
             Ok(_) | Err(ValidationOutcome::UnknownPlugin) => Some(config),
             Err(ValidationOutcome::Invalid(errors)) => {
+                let scrubber = Scrubber::new(&config, secret_fields);
                 for e in errors {
-                    self.results
-                        .error(key, Reason::InvalidConfig, e.to_string());
+                    let message = if scrubber.is_empty() {
+                        e.message
+                    } else {
+                        scrubber.scrub(&e.field, &e.message)
+                    };
+                    self.results.error(
+                        key,
+                        Reason::InvalidConfig,
+                        format!("{}: {message}", e.field),
+                    );
                 }
                 None
             }
@@ -829,10 +882,13 @@ impl Ctx<'_> {
             let Some(Some(base)) = bases.get(&inst.source) else {
                 continue;
             };
-            self.plugins.push(Built {
-                entity: inst.entity,
-                source: base.source.clone(),
-                origin: base.origin.clone(),
+            self.plugins.push(BuiltPlugin {
+                built: Built {
+                    entity: inst.entity,
+                    source: base.source.clone(),
+                    origin: base.origin.clone(),
+                },
+                secret_fields: base.secret_fields.clone(),
             });
         }
     }

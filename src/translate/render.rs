@@ -1,6 +1,10 @@
 //! Output shaping for `render`: one object with the entity lists in Konnect's request-body
 //! shapes and a result per source object, as JSON or YAML. Lists arrive sorted from
 //! [`super::translate`], so equal snapshots render byte-identically.
+//!
+//! Values that came from Kubernetes Secrets are redacted by default (see
+//! [`DesiredState::redacted_plugin`]): `render` runs in CI, and CI logs are kept and widely
+//! readable. [`Secrets::Show`] prints them in clear, for a person debugging at a terminal.
 
 use serde_json::{Map, Value, json};
 
@@ -38,9 +42,25 @@ fn result_value(r: &ObjectResult) -> Value {
     Value::Object(m)
 }
 
+/// What to do with values that came from Secrets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Secrets {
+    /// Replace each with `"<redacted: Secret <ns>/<name> key <key>>"` (and the plugin's
+    /// `kpo-hash:` tag with `kpo-hash:<redacted>`).
+    #[default]
+    Redact,
+    /// Print the real values. Never in CI: logs keep them.
+    Show,
+}
+
+/// The rendered document with Secret-derived values redacted; see [`to_value_with`].
+pub fn to_value(state: &DesiredState) -> Result<Value, Error> {
+    to_value_with(state, Secrets::Redact)
+}
+
 /// The rendered document: `services`, `routes`, `consumers`, `consumer_groups`,
 /// `consumer_group_memberships`, `plugins`, `results`, in that order.
-pub fn to_value(state: &DesiredState) -> Result<Value, Error> {
+pub fn to_value_with(state: &DesiredState, secrets: Secrets) -> Result<Value, Error> {
     let mut m = Map::new();
     m.insert("services".into(), serde_json::to_value(&state.services)?);
     m.insert("routes".into(), serde_json::to_value(&state.routes)?);
@@ -53,7 +73,17 @@ pub fn to_value(state: &DesiredState) -> Result<Value, Error> {
         "consumer_group_memberships".into(),
         serde_json::to_value(&state.memberships)?,
     );
-    m.insert("plugins".into(), serde_json::to_value(&state.plugins)?);
+    let plugins = match secrets {
+        Secrets::Show => serde_json::to_value(&state.plugins)?,
+        Secrets::Redact => Value::Array(
+            state
+                .plugins
+                .iter()
+                .map(|p| serde_json::to_value(state.redacted_plugin(p)))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    m.insert("plugins".into(), plugins);
     m.insert(
         "results".into(),
         Value::Array(state.results.iter().map(result_value).collect()),
@@ -61,14 +91,24 @@ pub fn to_value(state: &DesiredState) -> Result<Value, Error> {
     Ok(Value::Object(m))
 }
 
-/// Pretty JSON, newline-terminated.
+/// Pretty JSON, newline-terminated, Secret-derived values redacted.
 pub fn to_json(state: &DesiredState) -> Result<String, Error> {
-    let mut s = serde_json::to_string_pretty(&to_value(state)?)?;
+    to_json_with(state, Secrets::Redact)
+}
+
+/// Pretty JSON, newline-terminated.
+pub fn to_json_with(state: &DesiredState, secrets: Secrets) -> Result<String, Error> {
+    let mut s = serde_json::to_string_pretty(&to_value_with(state, secrets)?)?;
     s.push('\n');
     Ok(s)
 }
 
-/// YAML.
+/// YAML, Secret-derived values redacted.
 pub fn to_yaml(state: &DesiredState) -> Result<String, Error> {
-    Ok(serde_norway::to_string(&to_value(state)?)?)
+    to_yaml_with(state, Secrets::Redact)
+}
+
+/// YAML.
+pub fn to_yaml_with(state: &DesiredState, secrets: Secrets) -> Result<String, Error> {
+    Ok(serde_norway::to_string(&to_value_with(state, secrets)?)?)
 }
