@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use konnect_plugin_operator::crd::generate;
 use konnect_plugin_operator::schema;
-use konnect_plugin_operator::translate::TranslateOptions;
 use konnect_plugin_operator::translate::cli::{OutputFormat, render_command};
+use konnect_plugin_operator::translate::{Secrets, TranslateOptions};
 
 /// Makes Kong Konnect carry the Kong plugins a Kubernetes cluster declares.
 #[derive(Parser, Debug)]
@@ -49,6 +50,11 @@ enum Command {
         /// Output format.
         #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Json)]
         output: OutputFormat,
+        /// Print values that come from Kubernetes Secrets (configFrom, configPatches) in clear
+        /// instead of `<redacted: Secret <ns>/<name> key <key>>`. DANGEROUS: never use it in CI
+        /// or anywhere the output is logged — build logs keep it and are widely readable.
+        #[arg(long, env = "KPO_SHOW_SECRETS", value_parser = clap::builder::BoolishValueParser::new())]
+        show_secrets: bool,
         #[command(flatten)]
         translate: TranslateArgs,
     },
@@ -108,6 +114,7 @@ fn init_tracing(filter: &str, format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -124,11 +131,18 @@ fn main() -> ExitCode {
         Command::Render {
             paths,
             output,
+            show_secrets,
             translate,
         } => {
+            let secrets = if show_secrets {
+                Secrets::Show
+            } else {
+                Secrets::Redact
+            };
             let invalid = render_command(
                 &paths,
                 output,
+                secrets,
                 translate.into(),
                 &mut std::io::stdout().lock(),
             );
@@ -176,8 +190,16 @@ fn run() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let client = kube::Client::try_default().await?;
-        let version = client.apiserver_version().await?;
+        let config = kube::Config::infer()
+            .await
+            .context("no Kubernetes configuration (in-cluster, KUBECONFIG or ~/.kube/config)")?;
+        let server = config.cluster_url.to_string();
+        let client = kube::Client::try_from(config)
+            .with_context(|| format!("cannot build a client for the Kubernetes API at {server}"))?;
+        let version = client
+            .apiserver_version()
+            .await
+            .with_context(|| format!("cannot reach the Kubernetes API at {server}"))?;
         tracing::info!(server = %version.git_version, "connected to the cluster; the controller is not written yet, waiting for a signal");
         tokio::signal::ctrl_c().await?;
         Ok(ExitCode::SUCCESS)
