@@ -26,7 +26,8 @@ command -v go >/dev/null || { echo "build.sh: go is not on PATH" >&2; exit 1; }
 t_script=$SECONDS
 log() { echo "[testbed] $*"; }
 
-sum_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
+# Hash contents only: the clone's path must not matter (CI clones afresh on the same machine).
+sum_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # up_to_date NAME STAMP -> 0 when $bin/NAME exists and its stamp matches
 up_to_date() { [ -x "$bin/$1" ] && [ -f "$bin/.$1.stamp" ] && [ "$(cat "$bin/.$1.stamp")" = "$2" ]; }
