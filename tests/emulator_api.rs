@@ -692,3 +692,351 @@ async fn binary_prints_its_url_and_serves_it() {
     assert_eq!(list["data"][0]["name"], "default");
     child.kill().await.expect("stopped");
 }
+
+/// The 403 Konnect answers at an account limit, with the one detail the emulator gives.
+fn limit_body(n: u32) -> Value {
+    json!({
+        "code": 7,
+        "message": "usage constraint error",
+        "details": [{
+            "@type": "type.googleapis.com/kong.admin.model.v1.ErrorDetail",
+            "type": "ERROR_TYPE_ENTITY",
+            "messages": [format!("control plane entity limit of {n} reached")],
+        }],
+    })
+}
+
+#[tokio::test]
+async fn entity_limit_answers_403_per_control_plane() {
+    let e = Emu::start(EmulatorConfig {
+        control_planes: vec!["default".into(), "other".into()],
+        max_entities_per_control_plane: Some(2),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let svc = e
+        .ok(
+            Method::POST,
+            "/services",
+            Some(json!({"name": "s", "host": "h"})),
+        )
+        .await;
+    let sid = svc["id"].as_str().unwrap().to_string();
+    e.ok(Method::POST, "/consumers", Some(json!({"username": "u"})))
+        .await;
+
+    // Full: a POST of any kind, and a PUT of a new id, are refused with the Konnect body.
+    let (s, body) = e
+        .call(Method::POST, "/plugins", Some(json!({"name": "cors"})))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(body, limit_body(2));
+    let new_id = uuid::Uuid::new_v4().to_string();
+    let (s, body) = e
+        .call(
+            Method::PUT,
+            &format!("/consumer_groups/{new_id}"),
+            Some(json!({"name": "g"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(body, limit_body(2));
+    let (s, _) = e
+        .call(
+            Method::POST,
+            &format!("/services/{sid}/plugins"),
+            Some(json!({"name": "cors"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "nested creates count too");
+    // An invalid body is still a validation error: the limit only meets writes that would
+    // otherwise succeed.
+    let (s, body) = e
+        .call(Method::POST, "/services", Some(json!({"nope": 1})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    // Replacing an existing entity adds none, so it passes.
+    let (s, put) = e
+        .call(
+            Method::PUT,
+            &format!("/services/{sid}"),
+            Some(json!({"name": "s", "host": "h2"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{put}");
+    assert_eq!(put["host"], "h2");
+    let listed = e.ok(Method::GET, "/plugins", None).await;
+    assert_eq!(listed["data"], json!([]), "a refused create stores nothing");
+
+    // The limit counts per control plane: "other" is empty and takes two of its own.
+    let other = e.h.control_plane_id("other").unwrap();
+    let other_core = format!("{}/control-planes/{other}/core-entities", e.h.base_url());
+    for name in ["a", "b"] {
+        let (s, v) = e
+            .call(
+                Method::POST,
+                &format!("{other_core}/consumers"),
+                Some(json!({"username": name})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, body) = e
+        .call(
+            Method::POST,
+            &format!("{other_core}/consumers"),
+            Some(json!({"username": "c"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(body, limit_body(2));
+
+    // Deleting frees room.
+    e.ok(Method::DELETE, "/consumers/u", None).await;
+    let (s, _) = e
+        .call(Method::POST, "/plugins", Some(json!({"name": "cors"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // The limit is visible and settable at /_emulator/faults; null lifts it.
+    let faults: Value = e
+        .http
+        .get(e.control("faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(faults["max_entities_per_control_plane"], 2);
+    let set: Value = e
+        .http
+        .put(e.control("faults"))
+        .json(&json!({"max_entities_per_control_plane": null}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set["max_entities_per_control_plane"], Value::Null);
+    let (s, _) = e
+        .call(
+            Method::POST,
+            &format!("{other_core}/consumers"),
+            Some(json!({"username": "c"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let set: Value = e
+        .http
+        .put(e.control("faults"))
+        .json(&json!({"max_entities_per_control_plane": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(set["max_entities_per_control_plane"], 1);
+    let (s, body) = e
+        .call(Method::POST, "/consumers", Some(json!({"username": "v"})))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(body, limit_body(1));
+    let r = e
+        .http
+        .put(e.control("faults"))
+        .json(&json!({"max_entities_per_control_plane": "lots"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The 403s are counted like any answer.
+    let stats: Value = e
+        .http
+        .get(e.control("stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["by_status"]["403"], 5, "{stats}");
+    e.h.shutdown().await;
+}
+
+#[tokio::test]
+async fn read_only_tokens_read_but_never_write() {
+    let e = Emu::start(EmulatorConfig {
+        read_only_tokens: vec!["kpat_readonly".into()],
+        ..EmulatorConfig::default()
+    })
+    .await;
+    e.ok(
+        Method::POST,
+        "/services",
+        Some(json!({"name": "s", "host": "h"})),
+    )
+    .await;
+    let ro = |method: Method, url: String, body: Option<Value>| {
+        let mut req = e.http.request(method, url).bearer_auth("kpat_readonly");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let resp = ro(Method::GET, format!("{}/services/s", e.core), None)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let forbidden = json!({
+        "code": 7,
+        "message": "usage constraint error",
+        "details": [{
+            "@type": "type.googleapis.com/kong.admin.model.v1.ErrorDetail",
+            "type": "ERROR_TYPE_ENTITY",
+            "messages": ["token is not permitted to write"],
+        }],
+    });
+    for (method, path, body) in [
+        (Method::POST, "/consumers", Some(json!({"username": "u"}))),
+        (Method::PUT, "/services/s", Some(json!({"host": "h2"}))),
+        (Method::DELETE, "/services/s", None),
+    ] {
+        let resp = ro(method.clone(), format!("{}{path}", e.core), body)
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{method} {path}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v, forbidden, "{method} {path}");
+    }
+    // Validation stores nothing, so a read-only token may use it.
+    let resp = ro(
+        Method::POST,
+        format!("{}/schemas/plugins/validate", e.core),
+        Some(json!({"name": "cors"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // The Konnect-native API refuses in its own dialect.
+    let resp = ro(
+        Method::POST,
+        format!("{}/control-planes", e.h.base_url()),
+        Some(json!({"name": "nope"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("kpat_readonly"), "{text}");
+    // Nothing changed.
+    let got = e.ok(Method::GET, "/services/s", None).await;
+    assert_eq!(got["host"], "h");
+    let consumers = e.ok(Method::GET, "/consumers", None).await;
+    assert_eq!(consumers["data"], json!([]));
+    let cps = e
+        .ok(
+            Method::GET,
+            &format!("{}/control-planes?filter[name][eq]=nope", e.h.base_url()),
+            None,
+        )
+        .await;
+    assert_eq!(cps["data"], json!([]));
+    e.h.shutdown().await;
+}
+
+#[tokio::test]
+async fn binary_help_documents_the_limits() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_konnect-emulator"))
+        .arg("--help")
+        .output()
+        .await
+        .expect("binary runs");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--max-entities-per-control-plane <MAX_ENTITIES_PER_CONTROL_PLANE>",
+        "KONNECT_EMULATOR_MAX_ENTITIES_PER_CONTROL_PLANE",
+        "--read-only-token <READ_ONLY_TOKENS>",
+        "KONNECT_EMULATOR_READ_ONLY_TOKENS",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn wrong_verbs_and_unknown_paths_pass_the_gate_and_answer_with_a_body() {
+    let e = Emu::start(EmulatorConfig::default()).await;
+    // PATCH is not offered on core entities: 405 with koko's body.
+    let (s, v) = e.call(Method::PATCH, "/services/x", Some(json!({}))).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["message"], "method not allowed", "{v}");
+    // On a control plane: 405 in problem+json.
+    let cp = format!("{}/control-planes", e.h.base_url());
+    let (s, v) = e.call(Method::PATCH, &cp, Some(json!({}))).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["status"], 405, "{v}");
+    // Unknown paths under /v2: 404 with a body when authenticated...
+    let (s, v) = e.call(Method::GET, "/no-such-entities", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v.is_object(), "{v}");
+    // ...and 401 without a token, like every /v2 path.
+    let resp = e
+        .http
+        .get(format!("{}/no-such-api", e.h.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // Every one of them is counted, under the spec's parameter names.
+    e.ok(Method::GET, "/consumers", None).await;
+    let c = e
+        .ok(Method::POST, "/consumers", Some(json!({"username": "u"})))
+        .await;
+    let cid = c["id"].as_str().unwrap();
+    e.ok(Method::GET, &format!("/consumers/{cid}/plugins"), None)
+        .await;
+    let stats: Value = e
+        .http
+        .get(e.control("stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let count = |method: &str, path: &str, status: u16| -> u64 {
+        stats["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == method && r["path"] == path && r["status"] == status)
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum()
+    };
+    let core = "/v2/control-planes/{controlPlaneId}/core-entities";
+    assert_eq!(
+        count("PATCH", &format!("{core}/services/{{ServiceId}}"), 405),
+        1,
+        "{stats}"
+    );
+    assert_eq!(count("PATCH", "/v2/control-planes", 405), 1, "{stats}");
+    assert_eq!(count("GET", "unmatched", 404), 1, "{stats}");
+    assert_eq!(count("GET", "unmatched", 401), 1, "{stats}");
+    assert_eq!(
+        count(
+            "GET",
+            &format!("{core}/consumers/{{ConsumerIdForNestedEntities}}/plugins"),
+            200
+        ),
+        1,
+        "{stats}"
+    );
+}

@@ -413,13 +413,8 @@ async fn plugin_schema_is_served_in_kong_format() {
     let schema = s.cp.get_plugin_schema("cors").await.unwrap();
     assert!(schema["fields"].is_array(), "{schema}");
     let err = s.cp.get_plugin_schema("no-such-plugin").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::NotFound { .. } | Error::BadRequest { .. } | Error::Validation { .. }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "not found: plugin_schema no-such-plugin");
 }
 
 #[tokio::test]
@@ -478,8 +473,8 @@ async fn validation_errors_carry_field_paths_and_are_not_retried() {
     assert_eq!(err.status(), Some(400), "{err:?}");
 
     let st = stats(&s.emu).await;
-    assert_eq!(counted(&st, "PUT", "/plugins/{pluginId}", Some(400)), 2);
-    assert_eq!(counted(&st, "PUT", "/plugins/{pluginId}", None), 2);
+    assert_eq!(counted(&st, "PUT", "/plugins/{PluginId}", Some(400)), 2);
+    assert_eq!(counted(&st, "PUT", "/plugins/{PluginId}", None), 2);
     assert_eq!(s.metrics.count("upsert", "plugin", Some(400)), 2);
 }
 
@@ -590,6 +585,101 @@ async fn a_wrong_token_is_unauthorized_and_never_shown() {
 }
 
 #[tokio::test]
+async fn an_entity_limit_is_forbidden_and_not_retried() {
+    let s = setup_with(
+        EmulatorConfig {
+            max_entities_per_control_plane: Some(1),
+            ..Default::default()
+        },
+        // Retries would be allowed for a PUT: none may happen for a 403.
+        |c| c.max_retries = 5,
+    )
+    .await;
+    s.cp.upsert_service(&service(1, "first")).await.unwrap();
+    let err =
+        s.cp.upsert_consumer(&consumer(2, "u", &[]))
+            .await
+            .unwrap_err();
+    let Error::Forbidden { message } = &err else {
+        panic!("expected Forbidden, got {err:?}");
+    };
+    assert_eq!(
+        message,
+        "usage constraint error: control plane entity limit of 1 reached"
+    );
+    assert_eq!(err.reason(), "KonnectForbidden");
+    assert_eq!(err.status(), Some(403));
+    assert!(!err.is_retryable());
+    assert!(!err.is_invalid_request() && !err.is_not_found());
+    assert_eq!(err.retry_after(), None);
+
+    // Exactly one request reached the emulator, and the client counted exactly one.
+    let st = stats(&s.emu).await;
+    assert_eq!(
+        counted(&st, "PUT", "/consumers/{ConsumerId}", None),
+        1,
+        "{st}"
+    );
+    assert_eq!(counted(&st, "PUT", "/consumers/{ConsumerId}", Some(403)), 1);
+    assert_eq!(s.metrics.count("upsert", "consumer", Some(403)), 1);
+    // The service upsert and the one refused consumer upsert: nothing else.
+    assert_eq!(s.metrics.total_requests(), 2);
+
+    // Stable: the same refusal reads the same, so a status condition built from it does not
+    // churn.
+    let again =
+        s.cp.upsert_consumer(&consumer(2, "u", &[]))
+            .await
+            .unwrap_err();
+    assert_eq!(again.to_string(), err.to_string());
+    assert_eq!(again.reason(), err.reason());
+    // Replacing the one entity there is still works.
+    s.cp.upsert_service(&Service {
+        port: Some(9090),
+        ..service(1, "first")
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_read_only_token_is_forbidden_to_write() {
+    let emu = emulator(EmulatorConfig {
+        read_only_tokens: vec!["kpat_readonly_canary".into()],
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = config(&emu);
+    cfg.token = Token::new("kpat_readonly_canary").unwrap();
+    cfg.max_retries = 5;
+    let metrics = Arc::new(InMemoryMetrics::new());
+    let client = KonnectClient::with_metrics(cfg, metrics.clone()).unwrap();
+    let cp = client.control_plane(emu.control_plane_id("default").unwrap());
+    assert!(
+        cp.list_services(&ListQuery::new())
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+    let err = cp.upsert_plugin(&cors_plugin(1)).await.unwrap_err();
+    let Error::Forbidden { message } = &err else {
+        panic!("expected Forbidden, got {err:?}");
+    };
+    assert_eq!(
+        message,
+        "usage constraint error: token is not permitted to write"
+    );
+    assert_eq!(err.reason(), "KonnectForbidden");
+    assert!(!format!("{err} {err:?} {client:?}").contains("canary"));
+    let err = cp.delete_service(&uuid(1)).await.unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    let st = stats(&emu).await;
+    assert_eq!(counted(&st, "PUT", "/plugins/{PluginId}", None), 1, "{st}");
+    assert_eq!(counted(&st, "DELETE", "/services/{ServiceId}", None), 1);
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_for_idempotent_calls() {
     let s = setup_with(
         EmulatorConfig {
@@ -609,10 +699,10 @@ async fn server_errors_are_retried_for_idempotent_calls() {
         s.cp.get_consumer(&uuid(n)).await.unwrap();
     }
     let st = stats(&s.emu).await;
-    let put_ok = counted(&st, "PUT", "/consumers/{consumerId}", Some(200));
-    let put_500 = counted(&st, "PUT", "/consumers/{consumerId}", Some(500));
-    let get_ok = counted(&st, "GET", "/consumers/{consumerId}", Some(200));
-    let get_500 = counted(&st, "GET", "/consumers/{consumerId}", Some(500));
+    let put_ok = counted(&st, "PUT", "/consumers/{ConsumerId}", Some(200));
+    let put_500 = counted(&st, "PUT", "/consumers/{ConsumerId}", Some(500));
+    let get_ok = counted(&st, "GET", "/consumers/{ConsumerId}", Some(200));
+    let get_500 = counted(&st, "GET", "/consumers/{ConsumerId}", Some(500));
     // Every call succeeded exactly once; the 500s in between were retried.
     assert_eq!(put_ok, 20);
     assert_eq!(get_ok, 20);
@@ -647,7 +737,7 @@ async fn server_errors_are_not_retried_for_post() {
         counted(
             &st,
             "POST",
-            "/consumer_groups/{consumerGroupId}/consumers",
+            "/consumer_groups/{ConsumerGroupId}/consumers",
             None
         ),
         1
@@ -656,7 +746,7 @@ async fn server_errors_are_not_retried_for_post() {
     let err = s.cp.get_consumer(&uuid(1)).await.unwrap_err();
     assert!(matches!(err, Error::Server { .. }), "{err:?}");
     let st = stats(&s.emu).await;
-    assert_eq!(counted(&st, "GET", "/consumers/{consumerId}", Some(500)), 6);
+    assert_eq!(counted(&st, "GET", "/consumers/{ConsumerId}", Some(500)), 6);
 }
 
 #[tokio::test]
@@ -707,7 +797,7 @@ async fn dropped_connections_are_retried_for_gets() {
     // connection the emulator had killed may add a few more).
     assert!(
         s.metrics.count("upsert", "consumer", None)
-            >= counted(&st, "PUT", "/consumers/{consumerId}", Some(0))
+            >= counted(&st, "PUT", "/consumers/{ConsumerId}", Some(0))
     );
 }
 
@@ -775,7 +865,10 @@ async fn a_429_pauses_every_concurrent_caller_until_retry_after() {
     })
     .await;
     let mut cfg = config(&emu);
-    cfg.max_retries = 50;
+    // The defaults: 429s must not use up max_retries, however many there are.
+    // The client's own bucket stays far above the emulator's so that the emulator's 429s,
+    // not the client's pacing, are what this test exercises.
+    cfg.max_retries = ClientConfig::DEFAULT_MAX_RETRIES;
     cfg.max_concurrency = 8;
     let timeline = Arc::new(Timeline::default());
     let client = KonnectClient::with_metrics(cfg, timeline.clone()).unwrap();
@@ -842,13 +935,14 @@ async fn a_429_pauses_every_concurrent_caller_until_retry_after() {
 }
 
 #[tokio::test]
-async fn a_429_without_retries_left_surfaces_with_retry_after() {
+async fn a_429_past_the_deadline_surfaces_with_retry_after() {
     let s = setup_with(
         EmulatorConfig {
             rate_limit_per_minute: Some(2),
             ..Default::default()
         },
-        |c| c.max_retries = 0,
+        // Waiting ~30 s would pass any deadline of a few seconds.
+        |c| c.rate_limit_deadline = Duration::from_secs(5),
     )
     .await;
     s.cp.list_services(&ListQuery::new()).await.unwrap();
@@ -987,4 +1081,250 @@ async fn tag_filters_and_or() {
         ids(paged),
         expect(&|t| t.contains(&"three") || t.contains(&"k8s-namespace:five"))
     );
+}
+
+// ---------------------------------------------------------------- consumer filters
+
+#[tokio::test]
+async fn consumers_filter_by_custom_id_and_username() {
+    let s = setup().await;
+    for (n, user, custom) in [(1, "alice", "c-1"), (2, "bob", "c-2"), (3, "alicia", "c-3")] {
+        let mut c = consumer(n, user, &["f"]);
+        c.custom_id = Some(custom.into());
+        s.cp.upsert_consumer(&c).await.unwrap();
+    }
+    let users = |p: konnect_plugin_operator::konnect::models::Page<Consumer>| -> Vec<String> {
+        p.data.into_iter().filter_map(|c| c.username).collect()
+    };
+    let by_custom_id =
+        s.cp.list_consumers(&ListQuery::new().custom_id("c-2"))
+            .await
+            .unwrap();
+    assert_eq!(users(by_custom_id), vec!["bob"]);
+    let by_name =
+        s.cp.list_consumers(&ListQuery::new().name("alice"))
+            .await
+            .unwrap();
+    assert_eq!(users(by_name), vec!["alice"]);
+    // Refused before sending where the spec has no such filter.
+    let err =
+        s.cp.list_consumer_groups(&ListQuery::new().name("gold"))
+            .await
+            .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    let err =
+        s.cp.list_services(&ListQuery::new().custom_id("c-1"))
+            .await
+            .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_filters_an_endpoint_does_not_take() {
+    let s = setup().await;
+    let cp = s.emu.control_plane_id("default").unwrap();
+    for query in [
+        "consumer_groups?filter[name][eq]=x",
+        "services?custom_id=x",
+        "consumers?filter[username][eq]=x",
+        "plugins?nope=1",
+    ] {
+        let resp = raw()
+            .get(format!(
+                "{}/control-planes/{cp}/core-entities/{query}",
+                s.emu.base_url()
+            ))
+            .bearer_auth(s.emu.token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{query}");
+    }
+}
+
+// ---------------------------------------------------------------- 429 variants
+
+/// Makes the emulator's budget `per_minute` (a fresh, full bucket), then empties it.
+async fn exhaust_budget(s: &Setup, per_minute: u32) {
+    set_faults(&s.emu, json!({"rate_limit_per_minute": per_minute})).await;
+    for _ in 0..per_minute {
+        s.cp.list_services(&ListQuery::new().size(1)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_429_on_a_post_is_retried() {
+    let s = setup().await;
+    s.cp.upsert_consumer(&consumer(1, "alice", &[]))
+        .await
+        .unwrap();
+    s.cp.upsert_consumer_group(&ConsumerGroup {
+        id: Some(uuid(10)),
+        name: "gold".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // 60/min: one token a second, so the POST meets a 429 with Retry-After 1.
+    exhaust_budget(&s, 60).await;
+    let started = Instant::now();
+    s.cp.add_consumer_to_group(&uuid(10), &uuid(1))
+        .await
+        .expect("a 429 means Konnect did not process the POST: it is retried");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let st = stats(&s.emu).await;
+    assert!(counted(&st, "POST", "/consumers", Some(429)) >= 1, "{st}");
+    assert_eq!(counted(&st, "POST", "/consumers", Some(201)), 1);
+    set_faults(&s.emu, json!({"rate_limit_per_minute": null})).await;
+    let members = s.cp.list_all_group_consumers(&uuid(10)).await.unwrap();
+    assert_eq!(members.len(), 1);
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let s = setup().await;
+    set_faults(&s.emu, json!({"retry_after_format": "http-date"})).await;
+    exhaust_budget(&s, 60).await;
+    let started = Instant::now();
+    s.cp.list_services(&ListQuery::new()).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        s.metrics.rate_limited_count(),
+        1,
+        "one 429, then one success"
+    );
+    // The emulator's date is a whole second at least 2 s ahead when the bucket needs 1 s: the
+    // client slept on the date, not on the 15 s fallback.
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    let st = stats(&s.emu).await;
+    assert_eq!(counted(&st, "GET", "/services", Some(429)), 1);
+}
+
+// ---------------------------------------------------------------- secrets and identity
+
+/// A `tracing` writer that appends to a shared buffer.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+// current_thread (the default): the subscriber set for this thread sees the client, the
+// emulator and every task they spawn.
+#[tokio::test]
+async fn the_token_never_reaches_a_log_line_or_an_error() {
+    const CANARY: &str = "kpat_canary_4f1c9e";
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let emu = emulator(EmulatorConfig {
+        tokens: vec![CANARY.into()],
+        ..Default::default()
+    })
+    .await;
+    let mut cfg = config(&emu);
+    cfg.max_retries = 1;
+    let client = KonnectClient::new(cfg.clone()).unwrap();
+    let cp = client.control_plane(emu.control_plane_id("default").unwrap());
+    let mut errors = Vec::new();
+    // Successes.
+    cp.upsert_service(&service(1, "svc")).await.unwrap();
+    cp.list_services(&ListQuery::new()).await.unwrap();
+    // 400 and 404.
+    errors.push(
+        cp.upsert_plugin(&Plugin {
+            id: Some(uuid(2)),
+            name: "no-such-plugin".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err(),
+    );
+    errors.push(cp.get_route(&uuid(3)).await.unwrap_err());
+    // 5xx, retried then surfaced.
+    set_faults(&emu, json!({"error_rate": 1.0})).await;
+    errors.push(cp.get_service(&uuid(1)).await.unwrap_err());
+    set_faults(&emu, json!({"error_rate": 0.0})).await;
+    // 401: the emulator does not know this one (it still contains the canary).
+    let mut wrong = cfg.clone();
+    wrong.token = Token::new(format!("{CANARY}_revoked")).unwrap();
+    let wrong = KonnectClient::new(wrong).unwrap();
+    errors.push(
+        wrong
+            .control_plane(emu.control_plane_id("default").unwrap())
+            .list_services(&ListQuery::new())
+            .await
+            .unwrap_err(),
+    );
+    // Transport: nothing listens there any more.
+    let addr = emu.addr();
+    emu.shutdown().await;
+    let mut gone = cfg.clone();
+    gone.server = ServerUrl::parse(&format!("http://{addr}/v2")).unwrap();
+    gone.max_retries = 0;
+    let gone = KonnectClient::new(gone).unwrap();
+    errors.push(gone.control_plane("cp").get_service("x").await.unwrap_err());
+
+    assert!(
+        matches!(errors[0], Error::Validation { .. }),
+        "{:?}",
+        errors[0]
+    );
+    assert!(errors[1].is_not_found());
+    assert!(matches!(errors[2], Error::Server { .. }), "{:?}", errors[2]);
+    assert!(matches!(errors[3], Error::Unauthorized), "{:?}", errors[3]);
+    assert!(
+        matches!(errors[4], Error::Transport { .. }),
+        "{:?}",
+        errors[4]
+    );
+    for e in &errors {
+        assert!(!format!("{e} {e:?}").contains(CANARY), "{e:?}");
+    }
+    assert!(!format!("{client:?} {cfg:?}").contains(CANARY));
+    let text = logs.text();
+    assert!(
+        text.contains("konnect request failed") && text.contains("retrying konnect request"),
+        "the client's events were captured:\n{text}"
+    );
+    assert!(
+        !text.contains(CANARY),
+        "the token reached the logs:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_emulator_sees_our_user_agent() {
+    let s = setup().await;
+    s.cp.list_services(&ListQuery::new()).await.unwrap();
+    s.client
+        .find_control_plane_by_name("default")
+        .await
+        .unwrap();
+    let expected = concat!("konnect-plugin-operator/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(konnect_plugin_operator::konnect::USER_AGENT, expected);
+    let st = stats(&s.emu).await;
+    assert_eq!(st["user_agents"], json!({ expected: 2 }), "{st}");
 }

@@ -3,6 +3,8 @@
 //! Prints the API base URL (`http://ADDR/v2`) as the first line on stdout once listening, so
 //! scripts can read it; logs go to stderr (`RUST_LOG`, default `info`).
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use konnect_plugin_operator::emulator::{self, EmulatorConfig};
 

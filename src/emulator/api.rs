@@ -3,8 +3,12 @@
 //!
 //! Owns request parsing and response shapes (status codes, list envelopes, the
 //! `consumer_group` wrapper) as the official specs define them; holds no business rules.
-//! Path parameter names follow the spec's operation paths, so the counters of
-//! `/_emulator/stats` read like the spec (`.../plugins/{pluginId}`).
+//! Path parameter names are the spec's (`{ServiceId}`, `{PluginId}`...), so the counters of
+//! `/_emulator/stats` can be looked up in the spec as they are. The one exception is
+//! `consumers/{ConsumerIdForNestedEntities}/plugins`: the router needs one name per position,
+//! so it routes `{ConsumerId}` there and [`spec_template`] renames it for the counters.
+//! Unknown `/v2` paths and wrong verbs also pass the gate (auth, counters) and answer 404 /
+//! 405 with a body.
 
 use std::collections::HashMap;
 
@@ -13,13 +17,13 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post};
 use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, Detail, Problem};
 use super::gate;
 use super::state::{ControlPlane, NewControlPlane};
-use super::store::{Kind, ListQuery, Page, Parent, WriteMode, encode_offset};
+use super::store::{CoreStore, Filters, Kind, ListQuery, Page, Parent, WriteMode, encode_offset};
 use super::{Ctx, lock, plugins};
 
 type Params = HashMap<String, String>;
@@ -37,11 +41,11 @@ struct Ep {
 
 fn param_of(kind: Kind) -> &'static str {
     match kind {
-        Kind::Service => "serviceId",
-        Kind::Route => "routeId",
-        Kind::Consumer => "consumerId",
-        Kind::ConsumerGroup => "consumerGroupId",
-        Kind::Plugin => "pluginId",
+        Kind::Service => "ServiceId",
+        Kind::Route => "RouteId",
+        Kind::Consumer => "ConsumerId",
+        Kind::ConsumerGroup => "ConsumerGroupId",
+        Kind::Plugin => "PluginId",
     }
 }
 
@@ -55,16 +59,24 @@ fn collection_of(kind: Kind) -> &'static str {
     }
 }
 
+/// The spec's path template of a matched route (see the module doc).
+pub(crate) fn spec_template(matched: &str) -> String {
+    matched.replace(
+        "/consumers/{ConsumerId}/plugins",
+        "/consumers/{ConsumerIdForNestedEntities}/plugins",
+    )
+}
+
 /// The whole router: `/v2` behind the gate, `/_emulator` controls without it.
 pub fn router(ctx: Ctx) -> Router {
     let mut v2: Router<Ctx> = Router::new()
         .route(
             "/v2/control-planes",
-            get(list_control_planes).post(create_control_plane),
+            verbs(get(list_control_planes).post(create_control_plane)),
         )
         .route(
             "/v2/control-planes/{controlPlaneId}",
-            get(get_control_plane).delete(delete_control_plane),
+            verbs(get(get_control_plane).delete(delete_control_plane)),
         );
 
     let mut eps = Vec::new();
@@ -92,51 +104,55 @@ pub fn router(ctx: Ctx) -> Router {
             ),
             Ep {
                 kind: Kind::Plugin,
-                id_param: "pluginId",
+                id_param: "PluginId",
                 parent: Some((parent, param_of(parent))),
             },
         ));
     }
     eps.push((
-        format!("{CORE}/services/{{serviceId}}/routes"),
+        format!("{CORE}/services/{{ServiceId}}/routes"),
         Ep {
             kind: Kind::Route,
-            id_param: "routeId",
-            parent: Some((Kind::Service, "serviceId")),
+            id_param: "RouteId",
+            parent: Some((Kind::Service, "ServiceId")),
         },
     ));
     for (path, ep) in eps {
         let item = format!("{path}/{{{}}}", ep.id_param);
         v2 = v2
-            .route(&path, collection(ep))
-            .route(&item, item_routes(ep));
+            .route(&path, verbs(collection(ep)))
+            .route(&item, verbs(item_routes(ep)));
     }
 
     v2 = v2
         .route(
-            &format!("{CORE}/consumer_groups/{{consumerGroupId}}/consumers"),
-            get(list_members).post(add_member),
+            &format!("{CORE}/consumer_groups/{{ConsumerGroupId}}/consumers"),
+            verbs(get(list_members).post(add_member)),
         )
         .route(
-            &format!("{CORE}/consumer_groups/{{consumerGroupId}}/consumers/{{consumerId}}"),
-            delete(remove_member),
+            &format!("{CORE}/consumer_groups/{{ConsumerGroupId}}/consumers/{{ConsumerId}}"),
+            verbs(delete(remove_member)),
         )
         .route(
-            &format!("{CORE}/consumers/{{consumerId}}/consumer_groups"),
-            get(list_groups_of_consumer).post(add_consumer_to_group),
+            &format!("{CORE}/consumers/{{ConsumerId}}/consumer_groups"),
+            verbs(get(list_groups_of_consumer).post(add_consumer_to_group)),
         )
         .route(
-            &format!("{CORE}/consumers/{{consumerId}}/consumer_groups/{{consumerGroupId}}"),
-            delete(remove_consumer_from_group),
+            &format!("{CORE}/consumers/{{ConsumerId}}/consumer_groups/{{ConsumerGroupId}}"),
+            verbs(delete(remove_consumer_from_group)),
         )
         .route(
             &format!("{CORE}/schemas/plugins/validate"),
-            post(validate_plugin),
+            verbs(post(validate_plugin)),
         )
         .route(
             &format!("{CORE}/schemas/plugins/{{pluginName}}"),
-            get(plugin_schema),
+            verbs(get(plugin_schema)),
         );
+
+    // Behind the gate like every /v2 path: a wrong token still gets 401 and the request is
+    // counted (as `unmatched`).
+    v2 = v2.route("/v2/{*rest}", any(unknown_path));
 
     let v2 = v2.layer(axum::middleware::from_fn_with_state(
         ctx.clone(),
@@ -153,6 +169,31 @@ pub fn router(ctx: Ctx) -> Router {
         .with_state(ctx)
 }
 
+/// A known path with a verb it does not offer: 405 with a body in the path's error dialect.
+fn verbs(r: MethodRouter<Ctx>) -> MethodRouter<Ctx> {
+    r.fallback(|OriginalUri(uri): OriginalUri| async move {
+        if uri.path().contains("/core-entities/") {
+            ApiError::MethodNotAllowed.into_response()
+        } else {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                "The method is not allowed for the requested URL.",
+            )
+            .into_response()
+        }
+    })
+}
+
+/// Any `/v2` path the emulator does not serve.
+async fn unknown_path(OriginalUri(uri): OriginalUri) -> Response {
+    if uri.path().contains("/core-entities/") {
+        ApiError::NotFound.into_response()
+    } else {
+        Problem::new(StatusCode::NOT_FOUND, "Not Found", "Not Found").into_response()
+    }
+}
+
 fn collection(ep: Ep) -> MethodRouter<Ctx> {
     get(
         move |State(ctx): State<Ctx>,
@@ -161,7 +202,12 @@ fn collection(ep: Ep) -> MethodRouter<Ctx> {
               OriginalUri(uri): OriginalUri| async move {
             with_core(&ctx, &p, |cp| {
                 let parent = resolve_parent(cp, ep, &p)?;
-                let query = ListQuery::parse(&q)?;
+                let filters = if ep.parent.is_some() {
+                    Filters::Paging
+                } else {
+                    Filters::top_level(ep.kind)
+                };
+                let query = ListQuery::parse(&q, filters)?;
                 let page = cp.core.list(ep.kind, &query, parent.as_ref());
                 Ok(list_response(page, &uri, &query).into_response())
             })
@@ -170,15 +216,17 @@ fn collection(ep: Ep) -> MethodRouter<Ctx> {
     .post(
         move |State(ctx): State<Ctx>, Path(p): Path<Params>, body: Bytes| async move {
             let body = parse_body(&body);
+            let limit = entity_limit(&ctx);
             let r = with_core(&ctx, &p, |cp| {
                 let parent = resolve_parent(cp, ep, &p)?;
-                let (v, _) = cp.core.write(
+                let v = write_within_limit(
+                    cp,
                     ep.kind,
                     None,
                     body?,
                     parent.as_ref(),
                     WriteMode::Create,
-                    now(),
+                    limit,
                 )?;
                 Ok((StatusCode::CREATED, axum::Json(v)).into_response())
             });
@@ -198,6 +246,9 @@ fn item_routes(ep: Ep) -> MethodRouter<Ctx> {
                     .get(ep.kind, id, parent.as_ref())
                     .ok_or(ApiError::NotFound)?;
                 // Only GET consumer_groups/{id} wraps the group (ConsumerGroupInsideWrapper).
+                // `consumers` is not in that schema, but the spec's `list_consumers` parameter
+                // says it expands the group "to include a list of its consumers", as Kong's
+                // Admin API does: the parameter's description is followed.
                 if ep.kind == Kind::ConsumerGroup {
                     let mut wrapped = json!({ "consumer_group": v });
                     if q.iter().any(|(k, val)| k == "list_consumers" && val == "true") {
@@ -213,16 +264,18 @@ fn item_routes(ep: Ep) -> MethodRouter<Ctx> {
     .put(
         move |State(ctx): State<Ctx>, Path(p): Path<Params>, body: Bytes| async move {
             let body = parse_body(&body);
+            let limit = entity_limit(&ctx);
             let r = with_core(&ctx, &p, |cp| {
                 let parent = resolve_parent(cp, ep, &p)?;
                 let id = p.get(ep.id_param).map(String::as_str).unwrap_or_default();
-                let (v, _) = cp.core.write(
+                let v = write_within_limit(
+                    cp,
                     ep.kind,
                     Some(id),
                     body?,
                     parent.as_ref(),
                     WriteMode::Upsert,
-                    now(),
+                    limit,
                 )?;
                 Ok(axum::Json(v).into_response())
             });
@@ -244,6 +297,28 @@ fn item_routes(ep: Ep) -> MethodRouter<Ctx> {
 
 fn now() -> i64 {
     jiff::Timestamp::now().as_second()
+}
+
+/// The entity limit in force now (a flag, changeable at `/_emulator/faults`).
+fn entity_limit(ctx: &Ctx) -> Option<u32> {
+    ctx.0.gate.faults().max_entities_per_control_plane
+}
+
+/// Checks a write fully, then applies the entity limit, then stores it: an invalid body is
+/// refused as invalid (400) whatever the limit, and only a write that would add an entity
+/// meets the 403.
+fn write_within_limit(
+    cp: &mut ControlPlane,
+    kind: Kind,
+    id: Option<&str>,
+    body: Value,
+    parent: Option<&Parent>,
+    mode: WriteMode,
+    limit: Option<u32>,
+) -> Result<Value, ApiError> {
+    let w = cp.core.prepare(kind, id, body, parent, mode, now())?;
+    cp.core.check_entity_limit(&w, limit)?;
+    Ok(cp.core.commit(w).0)
 }
 
 fn changed_if_ok(ctx: &Ctx, r: Response) -> Response {
@@ -322,7 +397,7 @@ fn list_response(page: Page, uri: &Uri, q: &ListQuery) -> axum::Json<Value> {
 
 fn group_id(cp: &ControlPlane, p: &Params) -> Result<String, ApiError> {
     let raw = p
-        .get("consumerGroupId")
+        .get("ConsumerGroupId")
         .map(String::as_str)
         .unwrap_or_default();
     cp.core
@@ -331,10 +406,27 @@ fn group_id(cp: &ControlPlane, p: &Params) -> Result<String, ApiError> {
 }
 
 fn consumer_id(cp: &ControlPlane, p: &Params) -> Result<String, ApiError> {
-    let raw = p.get("consumerId").map(String::as_str).unwrap_or_default();
+    let raw = p.get("ConsumerId").map(String::as_str).unwrap_or_default();
     cp.core
         .resolve(Kind::Consumer, raw)
         .ok_or(ApiError::NotFound)
+}
+
+/// A membership list from one side: `owner` finds the group or consumer of the path,
+/// `page` lists the other side.
+fn list_related(
+    ctx: &Ctx,
+    p: &Params,
+    q: &QueryList,
+    uri: &Uri,
+    owner: fn(&ControlPlane, &Params) -> Result<String, ApiError>,
+    page: fn(&CoreStore, &str, &ListQuery) -> Page,
+) -> Response {
+    with_core(ctx, p, |cp| {
+        let id = owner(cp, p)?;
+        let query = ListQuery::parse(q, Filters::Paging)?;
+        Ok(list_response(page(&cp.core, &id, &query), uri, &query).into_response())
+    })
 }
 
 async fn list_members(
@@ -343,11 +435,7 @@ async fn list_members(
     Query(q): Query<QueryList>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    with_core(&ctx, &p, |cp| {
-        let gid = group_id(cp, &p)?;
-        let query = ListQuery::parse(&q)?;
-        Ok(list_response(cp.core.members(&gid, &query), &uri, &query).into_response())
-    })
+    list_related(&ctx, &p, &q, &uri, group_id, CoreStore::members)
 }
 
 async fn add_member(State(ctx): State<Ctx>, Path(p): Path<Params>, body: Bytes) -> Response {
@@ -363,7 +451,7 @@ async fn add_member(State(ctx): State<Ctx>, Path(p): Path<Params>, body: Bytes) 
 async fn remove_member(State(ctx): State<Ctx>, Path(p): Path<Params>) -> Response {
     let r = with_core(&ctx, &p, |cp| {
         if let Ok(gid) = group_id(cp, &p) {
-            let raw = p.get("consumerId").map(String::as_str).unwrap_or_default();
+            let raw = p.get("ConsumerId").map(String::as_str).unwrap_or_default();
             cp.core.remove_member(&gid, raw);
         }
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -377,11 +465,7 @@ async fn list_groups_of_consumer(
     Query(q): Query<QueryList>,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    with_core(&ctx, &p, |cp| {
-        let cid = consumer_id(cp, &p)?;
-        let query = ListQuery::parse(&q)?;
-        Ok(list_response(cp.core.groups_of(&cid, &query), &uri, &query).into_response())
-    })
+    list_related(&ctx, &p, &q, &uri, consumer_id, CoreStore::groups_of)
 }
 
 async fn add_consumer_to_group(

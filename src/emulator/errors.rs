@@ -90,7 +90,11 @@ pub enum ApiError {
     NotFound,
     /// 401 `{"message":"Unauthorized","status":401}`.
     Unauthorized,
-    /// 405 for a known path with a verb Konnect does not offer there.
+    /// 403 `usage constraint error` (code 7, gRPC PERMISSION_DENIED): an account limit or a
+    /// token that may not do this. The details say which.
+    UsageConstraint(Vec<Detail>),
+    /// 405 for a known path with a verb Konnect does not offer there. koko answers gRPC code
+    /// 12 (UNIMPLEMENTED) for an unrouted method.
     MethodNotAllowed,
     /// 500 from fault injection.
     Internal,
@@ -104,6 +108,7 @@ impl ApiError {
             }
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::UsageConstraint(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -123,6 +128,7 @@ impl ApiError {
             ApiError::BadRequest(m) => with_details(3, m, &[]),
             ApiError::NotFound => with_details(5, "not found", &[]),
             ApiError::Unauthorized => json!({"message": "Unauthorized", "status": 401}),
+            ApiError::UsageConstraint(d) => with_details(7, "usage constraint error", d),
             ApiError::MethodNotAllowed => with_details(12, "method not allowed", &[]),
             ApiError::Internal => with_details(13, "internal error", &[]),
         }
@@ -195,10 +201,11 @@ impl IntoResponse for Problem {
     }
 }
 
-/// A per-response trace id like Konnect's `konnect:trace:<n>`; it changes on every answer, which
-/// is exactly why clients must strip it before putting error text into conditions.
+/// A per-response trace id like Konnect's `kong:trace:<n>` (the specs' examples); it changes on
+/// every answer, which is exactly why clients must strip it before putting error text into
+/// conditions.
 fn trace_instance() -> String {
-    format!("konnect:trace:{}", rand::random::<u64>() >> 1)
+    format!("kong:trace:{}", rand::random::<u64>() >> 1)
 }
 
 #[cfg(test)]
@@ -221,6 +228,24 @@ mod tests {
     }
 
     #[test]
+    fn usage_constraint_is_403_code_7() {
+        let e = ApiError::UsageConstraint(vec![Detail::entity("limit reached")]);
+        assert_eq!(e.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            e.body(),
+            json!({
+                "code": 7,
+                "message": "usage constraint error",
+                "details": [{
+                    "@type": DETAIL_TYPE_URL,
+                    "type": "ERROR_TYPE_ENTITY",
+                    "messages": ["limit reached"],
+                }],
+            })
+        );
+    }
+
+    #[test]
     fn problem_has_required_fields() {
         let b = Problem::bad_request("Request cannot be empty", "name", "cannot be blank").body();
         for k in [
@@ -233,5 +258,8 @@ mod tests {
             assert!(b.get(k).is_some(), "missing {k}");
         }
         assert_eq!(b["invalid_parameters"][0]["field"], "name");
+        let instance = b["instance"].as_str().unwrap();
+        let n = instance.strip_prefix("kong:trace:").unwrap();
+        assert!(n.chars().all(|c| c.is_ascii_digit()), "{instance}");
     }
 }

@@ -1,9 +1,10 @@
 //! What every `/v2` request passes before a handler: counters, added latency, the request
-//! budget, bearer-token auth and injected faults.
+//! budget, bearer-token auth (full or read-only) and injected faults.
 //!
-//! Owns the fault settings (changeable at `/_emulator/faults`), the seeded randomness that
-//! decides which request fails, the token bucket, and the per-(method, path template, status)
-//! counters of `/_emulator/stats`. It never logs the Authorization header or a token.
+//! Owns the fault settings (changeable at `/_emulator/faults`; they also carry the entity
+//! limit the handlers apply), the seeded randomness that decides which request fails, the
+//! token bucket, and the per-(method, path template, status) counters of `/_emulator/stats`.
+//! It never logs the Authorization header or a token.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::conn::ConnTag;
-use super::errors::{ApiError, Problem};
+use super::errors::{ApiError, Detail, Problem};
 use super::{Ctx, lock};
 
 /// The injectable faults; the body of `GET/PUT /_emulator/faults`.
@@ -32,6 +33,22 @@ pub struct Faults {
     pub latency_ms: u64,
     pub drop_rate: f64,
     pub rate_limit_per_minute: Option<u32>,
+    /// Core entities a control plane may hold; creating one more answers 403. Not a fault
+    /// strictly, but a test switches it on and off the same way.
+    pub max_entities_per_control_plane: Option<u32>,
+    /// How a 429 writes `Retry-After`: Konnect may send either form.
+    pub retry_after_format: RetryAfterFormat,
+}
+
+/// The two forms of `Retry-After` (RFC 9110): delay-seconds or an HTTP date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetryAfterFormat {
+    /// `Retry-After: 3`
+    #[default]
+    Seconds,
+    /// `Retry-After: Sun, 06 Nov 1994 08:49:37 GMT`
+    HttpDate,
 }
 
 /// Refuses rates outside 0..=1 (NaN included).
@@ -45,7 +62,8 @@ pub fn check_faults(f: &Faults) -> Result<(), String> {
 }
 
 impl Faults {
-    /// Applies a partial update: absent keys stay, `rate_limit_per_minute: null` lifts the limit.
+    /// Applies a partial update: absent keys stay, `null` for `rate_limit_per_minute` or
+    /// `max_entities_per_control_plane` lifts that limit.
     pub fn merged(&self, patch: &Value) -> Result<Faults, String> {
         let Some(obj) = patch.as_object() else {
             return Err("body must be a JSON object".into());
@@ -58,14 +76,13 @@ impl Faults {
                 "drop_rate" => f.drop_rate = v.as_f64().ok_or_else(bad)?,
                 "latency_ms" => f.latency_ms = v.as_u64().ok_or_else(bad)?,
                 "rate_limit_per_minute" => {
-                    f.rate_limit_per_minute = match v {
-                        Value::Null => None,
-                        _ => Some(
-                            v.as_u64()
-                                .and_then(|n| u32::try_from(n).ok())
-                                .ok_or_else(bad)?,
-                        ),
-                    }
+                    f.rate_limit_per_minute = optional_u32(v).ok_or_else(bad)?
+                }
+                "max_entities_per_control_plane" => {
+                    f.max_entities_per_control_plane = optional_u32(v).ok_or_else(bad)?
+                }
+                "retry_after_format" => {
+                    f.retry_after_format = serde_json::from_value(v.clone()).map_err(|_| bad())?
                 }
                 _ => return Err(format!("unknown fault setting {k}")),
             }
@@ -75,12 +92,32 @@ impl Faults {
     }
 }
 
+/// `null` -> `Some(None)`, a u32 -> `Some(Some(n))`, anything else -> `None` (invalid).
+fn optional_u32(v: &Value) -> Option<Option<u32>> {
+    match v {
+        Value::Null => Some(None),
+        _ => v.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some),
+    }
+}
+
+/// What a request's bearer token allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// No token, or one the emulator does not know: 401.
+    Denied,
+    /// May read; any write answers 403.
+    ReadOnly,
+    Full,
+}
+
 /// A status of 0 in the counters means the connection was reset without a response.
 pub const DROPPED: u16 = 0;
 
 #[derive(Default)]
 struct Counters {
     by_key: BTreeMap<(String, String, u16), u64>,
+    /// `User-Agent` header values of /v2 requests (`""` when absent).
+    user_agents: BTreeMap<String, u64>,
 }
 
 /// Gate state shared by all requests.
@@ -90,6 +127,7 @@ pub struct Gate {
     rng: Mutex<StdRng>,
     counters: Mutex<Counters>,
     tokens: Vec<String>,
+    read_only_tokens: Vec<String>,
 }
 
 fn limiter_for(per_minute: Option<u32>) -> Option<Arc<DefaultDirectRateLimiter>> {
@@ -105,7 +143,15 @@ impl Gate {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             counters: Mutex::new(Counters::default()),
             tokens,
+            read_only_tokens: Vec::new(),
         }
+    }
+
+    /// Adds tokens that authenticate but may only read. A token in both lists is read-only:
+    /// the narrower grant wins.
+    pub fn with_read_only_tokens(mut self, tokens: Vec<String>) -> Gate {
+        self.read_only_tokens = tokens;
+        self
     }
 
     pub fn faults(&self) -> Faults {
@@ -128,11 +174,12 @@ impl Gate {
         *lock(&self.counters) = Counters::default();
     }
 
-    fn record(&self, method: &str, template: &str, status: u16) {
-        *lock(&self.counters)
-            .by_key
+    fn record(&self, method: &str, template: &str, status: u16, user_agent: &str) {
+        let mut c = lock(&self.counters);
+        *c.by_key
             .entry((method.to_string(), template.to_string(), status))
             .or_insert(0) += 1;
+        *c.user_agents.entry(user_agent.to_string()).or_insert(0) += 1;
     }
 
     /// The body of `GET /_emulator/stats`.
@@ -155,6 +202,7 @@ impl Gate {
             "by_status": by_status,
             "rate_limited": by_status.get("429").copied().unwrap_or(0),
             "dropped": by_status.get(&DROPPED.to_string()).copied().unwrap_or(0),
+            "user_agents": c.user_agents,
         })
     }
 
@@ -171,20 +219,27 @@ impl Gate {
         }
     }
 
-    fn authorized(&self, req: &Request) -> bool {
+    fn access(&self, req: &Request) -> Access {
         let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-            return false;
+            return Access::Denied;
         };
         let Ok(value) = value.to_str() else {
-            return false;
+            return Access::Denied;
         };
         let Some(token) = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
         else {
-            return false;
+            return Access::Denied;
         };
-        self.tokens.iter().any(|t| t == token.trim())
+        let token = token.trim();
+        if self.read_only_tokens.iter().any(|t| t == token) {
+            Access::ReadOnly
+        } else if self.tokens.iter().any(|t| t == token) {
+            Access::Full
+        } else {
+            Access::Denied
+        }
     }
 
     /// Two draws per request, always both, so the fault sequence depends only on the seed and
@@ -202,6 +257,12 @@ fn is_core(template: &str) -> bool {
     template.contains("/core-entities/")
 }
 
+/// Whether a request changes state. `POST schemas/.../validate` stores nothing, so a
+/// read-only token may use it.
+fn is_write(method: &axum::http::Method, template: &str) -> bool {
+    !(method.is_safe() || template.ends_with("/validate"))
+}
+
 /// The middleware in front of every `/v2` route.
 pub async fn gate(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -209,18 +270,26 @@ pub async fn gate(State(ctx): State<Ctx>, req: Request, next: Next) -> Response 
     let template = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+        .map(|m| m.as_str())
+        .filter(|m| !m.ends_with("{*rest}"))
+        .map_or_else(|| "unmatched".to_string(), super::api::spec_template);
     let conn = req
         .extensions()
         .get::<ConnectInfo<ConnTag>>()
         .map(|c| c.0.clone());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let (resp, dropped) = pass(&ctx, &template, conn, req, next).await;
     let status = if dropped {
         DROPPED
     } else {
         resp.status().as_u16()
     };
-    ctx.0.gate.record(&method, &template, status);
+    ctx.0.gate.record(&method, &template, status, &user_agent);
     tracing::debug!(
         method = %method,
         path = %template,
@@ -244,9 +313,24 @@ async fn pass(
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
     if let Some((wait, limit)) = gate.take_budget() {
-        return (rate_limited(wait, limit), false);
+        return (rate_limited(wait, limit, faults.retry_after_format), false);
     }
-    if !gate.authorized(&req) {
+    let access = gate.access(&req);
+    if access == Access::ReadOnly && is_write(req.method(), template) {
+        let resp = if is_core(template) {
+            ApiError::UsageConstraint(vec![Detail::entity("token is not permitted to write")])
+                .into_response()
+        } else {
+            Problem::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "You do not have permission to perform this action",
+            )
+            .into_response()
+        };
+        return (resp, false);
+    }
+    if access == Access::Denied {
         let resp = if is_core(template) {
             ApiError::Unauthorized.into_response()
         } else {
@@ -284,16 +368,26 @@ async fn pass(
     }
 }
 
-fn rate_limited(wait: Duration, limit: u32) -> Response {
+fn rate_limited(wait: Duration, limit: u32, format: RetryAfterFormat) -> Response {
     // Whole seconds, rounded up, at least 1: what a client can sleep on.
-    let secs = wait.as_millis().div_ceil(1000).max(1) as u64;
+    let secs = u64::try_from(wait.as_millis().div_ceil(1000).max(1)).unwrap_or(u64::MAX);
     let mut resp = (
         StatusCode::TOO_MANY_REQUESTS,
         axum::Json(json!({"message": "API rate limit exceeded"})),
     )
         .into_response();
     let h = resp.headers_mut();
-    h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    let retry_after = match format {
+        RetryAfterFormat::Seconds => HeaderValue::from(secs),
+        RetryAfterFormat::HttpDate => {
+            // An HTTP date has whole-second resolution: round up once more so that a client
+            // reading it never wakes before the bucket has a token.
+            let at = std::time::SystemTime::now() + Duration::from_secs(secs.saturating_add(1));
+            HeaderValue::from_str(&httpdate::fmt_http_date(at))
+                .unwrap_or_else(|_| HeaderValue::from(secs))
+        }
+    };
+    h.insert(header::RETRY_AFTER, retry_after);
     h.insert("ratelimit-limit", HeaderValue::from(limit));
     h.insert("ratelimit-remaining", HeaderValue::from(0u32));
     h.insert("ratelimit-reset", HeaderValue::from(secs));
@@ -310,6 +404,8 @@ mod tests {
             latency_ms: 0,
             drop_rate: 0.0,
             rate_limit_per_minute: None,
+            max_entities_per_control_plane: None,
+            retry_after_format: RetryAfterFormat::Seconds,
         }
     }
 
@@ -323,7 +419,30 @@ mod tests {
         let f = f.merged(&json!({"rate_limit_per_minute": null})).unwrap();
         assert_eq!(f.rate_limit_per_minute, None);
         assert!(faults().merged(&json!({"error_rate": 2.0})).is_err());
+        let f = f
+            .merged(&json!({"max_entities_per_control_plane": 3}))
+            .unwrap();
+        assert_eq!(f.max_entities_per_control_plane, Some(3));
+        assert_eq!(f.error_rate, 0.5, "other settings stay");
+        let f = f
+            .merged(&json!({"max_entities_per_control_plane": null}))
+            .unwrap();
+        assert_eq!(f.max_entities_per_control_plane, None);
+        assert!(
+            faults()
+                .merged(&json!({"max_entities_per_control_plane": -1}))
+                .is_err()
+        );
         assert!(faults().merged(&json!({"nope": 1})).is_err());
+        let f = faults()
+            .merged(&json!({"retry_after_format": "http-date"}))
+            .unwrap();
+        assert_eq!(f.retry_after_format, RetryAfterFormat::HttpDate);
+        assert!(
+            faults()
+                .merged(&json!({"retry_after_format": "minutes"}))
+                .is_err()
+        );
     }
 
     #[test]
@@ -342,6 +461,36 @@ mod tests {
     }
 
     #[test]
+    fn read_only_tokens_authenticate_but_may_not_write() {
+        let g = Gate::new(faults(), 0, vec!["kpat_rw".into(), "kpat_both".into()])
+            .with_read_only_tokens(vec!["kpat_ro".into(), "kpat_both".into()]);
+        let req = |token: &str| {
+            Request::builder()
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        assert_eq!(g.access(&req("kpat_rw")), Access::Full);
+        assert_eq!(g.access(&req("kpat_ro")), Access::ReadOnly);
+        assert_eq!(g.access(&req("kpat_both")), Access::ReadOnly);
+        assert_eq!(g.access(&req("kpat_nope")), Access::Denied);
+        use axum::http::Method;
+        assert!(!is_write(&Method::GET, "/v2/x/core-entities/plugins"));
+        assert!(is_write(
+            &Method::PUT,
+            "/v2/x/core-entities/plugins/{PluginId}"
+        ));
+        assert!(is_write(
+            &Method::DELETE,
+            "/v2/x/core-entities/plugins/{PluginId}"
+        ));
+        assert!(!is_write(
+            &Method::POST,
+            "/v2/x/core-entities/schemas/plugins/validate"
+        ));
+    }
+
+    #[test]
     fn budget_runs_out_and_says_when() {
         let g = Gate::new(
             Faults {
@@ -356,5 +505,25 @@ mod tests {
         let (wait, limit) = g.take_budget().unwrap();
         assert_eq!(limit, 2);
         assert!(wait > Duration::from_secs(20) && wait <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        let wait = Duration::from_millis(2500);
+        let r = rate_limited(wait, 60, RetryAfterFormat::Seconds);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+        let r = rate_limited(wait, 60, RetryAfterFormat::HttpDate);
+        let v = r.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let at = httpdate::parse_http_date(&v).unwrap();
+        let ahead = at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        assert!(
+            ahead >= Duration::from_secs(2) && ahead <= Duration::from_secs(5),
+            "{v}: {ahead:?}"
+        );
     }
 }

@@ -5,8 +5,9 @@
 //! consumers, consumer groups with membership, and plugins, top-level and nested; plugin
 //! schemas and validation), with the official specs' paths, status codes and bodies, plus the
 //! behaviour Konnect shows but does not document in its specs (koko's error bodies, constraint
-//! rules, cascades, the request budget). It also owns test-only controls: fault injection, request
-//! counters and a reset, under `/_emulator/`. It must never depend on the operator's client.
+//! rules, cascades, the request budget, the 403 of an entity limit or a read-only token). It
+//! also owns test-only controls: fault injection, request counters and a reset, under
+//! `/_emulator/`. It must never depend on the operator's client.
 //!
 //! Layout: [`store`] (core entities, constraints, paging; pure), [`state`] (control planes;
 //! pure), [`plugins`] (plugin names and configs), [`errors`] (Konnect's error bodies),
@@ -30,6 +31,7 @@ pub mod plugins;
 pub mod state;
 pub mod store;
 
+pub use gate::RetryAfterFormat;
 use gate::{Faults, Gate};
 use state::{NewControlPlane, State};
 
@@ -85,6 +87,17 @@ pub struct EmulatorConfig {
     )]
     pub tokens: Vec<String>,
 
+    /// Tokens that authenticate but may only read (repeat the flag or separate with commas):
+    /// any write with one answers 403 `usage constraint error`, as Konnect answers a token
+    /// without the permission. A token also given to --token is read-only. Never logged.
+    #[arg(
+        long = "read-only-token",
+        env = "KONNECT_EMULATOR_READ_ONLY_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub read_only_tokens: Vec<String>,
+
     /// Control planes created at start (repeat or separate with commas); their ids are derived
     /// from their names, so they are the same on every start.
     #[arg(
@@ -100,6 +113,13 @@ pub struct EmulatorConfig {
     #[arg(long, env = "KONNECT_EMULATOR_RATE_LIMIT_PER_MINUTE")]
     pub rate_limit_per_minute: Option<u32>,
 
+    /// Core entities (services, routes, consumers, consumer groups, plugins together) one
+    /// control plane may hold; creating one more (POST, or PUT of a new id) answers 403
+    /// `usage constraint error`, as Konnect does at an account limit. Replacing an existing
+    /// entity is still allowed. Unset means unlimited; also settable at /_emulator/faults.
+    #[arg(long, env = "KONNECT_EMULATOR_MAX_ENTITIES_PER_CONTROL_PLANE")]
+    pub max_entities_per_control_plane: Option<u32>,
+
     /// Fraction (0..1) of /v2 requests answered with a 500 instead of being served.
     #[arg(long, env = "KONNECT_EMULATOR_ERROR_RATE", default_value_t = 0.0)]
     pub error_rate: f64,
@@ -112,6 +132,16 @@ pub struct EmulatorConfig {
     /// without a response (the write happened; the client cannot know).
     #[arg(long, env = "KONNECT_EMULATOR_DROP_RATE", default_value_t = 0.0)]
     pub drop_rate: f64,
+
+    /// How a 429 writes Retry-After: delay-seconds or an HTTP date (Konnect may send either);
+    /// also settable at /_emulator/faults as `retry_after_format`.
+    #[arg(
+        long,
+        env = "KONNECT_EMULATOR_RETRY_AFTER_FORMAT",
+        value_enum,
+        default_value_t = RetryAfterFormat::Seconds
+    )]
+    pub retry_after_format: RetryAfterFormat,
 
     /// Seed of the fault-injection randomness, so a failing run can be replayed.
     #[arg(long, env = "KONNECT_EMULATOR_SEED", default_value_t = 0)]
@@ -128,11 +158,14 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tokens: vec!["kpat_test".to_string()],
+            read_only_tokens: Vec::new(),
             control_planes: vec!["default".to_string()],
             rate_limit_per_minute: None,
+            max_entities_per_control_plane: None,
             error_rate: 0.0,
             latency_ms: 0,
             drop_rate: 0.0,
+            retry_after_format: RetryAfterFormat::Seconds,
             seed: 0,
             state_file: None,
         }
@@ -144,11 +177,20 @@ impl std::fmt::Debug for EmulatorConfig {
         f.debug_struct("EmulatorConfig")
             .field("listen", &self.listen)
             .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field(
+                "read_only_tokens",
+                &format_args!("[{} redacted]", self.read_only_tokens.len()),
+            )
             .field("control_planes", &self.control_planes)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field(
+                "max_entities_per_control_plane",
+                &self.max_entities_per_control_plane,
+            )
             .field("error_rate", &self.error_rate)
             .field("latency_ms", &self.latency_ms)
             .field("drop_rate", &self.drop_rate)
+            .field("retry_after_format", &self.retry_after_format)
             .field("seed", &self.seed)
             .field("state_file", &self.state_file)
             .finish()
@@ -162,6 +204,8 @@ impl EmulatorConfig {
             latency_ms: self.latency_ms,
             drop_rate: self.drop_rate,
             rate_limit_per_minute: self.rate_limit_per_minute,
+            max_entities_per_control_plane: self.max_entities_per_control_plane,
+            retry_after_format: self.retry_after_format,
         }
     }
 }
@@ -264,10 +308,12 @@ impl EmulatorHandle {
         {
             self.task.abort();
         }
-        if let Some(p) = &self.ctx.0.persist
-            && let Err(e) = p.flush(&self.ctx.0.state)
-        {
-            tracing::warn!(error = %e, "final state file write failed");
+        if let Some(p) = &self.ctx.0.persist {
+            // No background write may land after (or race with) the final one.
+            p.stop().await;
+            if let Err(e) = p.flush(&self.ctx.0.state).await {
+                tracing::warn!(error = %e, "final state file write failed");
+            }
         }
     }
 }
@@ -297,12 +343,13 @@ pub async fn spawn(cfg: EmulatorConfig) -> Result<EmulatorHandle, Error> {
     let persist = cfg.state_file.clone().map(persist::Persister::new);
     let ctx = Ctx(Arc::new(Inner {
         state: Mutex::new(state),
-        gate: Gate::new(cfg.faults(), cfg.seed, cfg.tokens.clone()),
+        gate: Gate::new(cfg.faults(), cfg.seed, cfg.tokens.clone())
+            .with_read_only_tokens(cfg.read_only_tokens.clone()),
         persist,
         cfg,
     }));
     if let Some(p) = &ctx.0.persist {
-        p.start(ctx.clone());
+        p.start(&ctx);
         // Write once at start so the file reflects the seeded control planes.
         p.mark_dirty();
     }
@@ -326,4 +373,44 @@ pub async fn spawn(cfg: EmulatorConfig) -> Result<EmulatorHandle, Error> {
         stop: Some(stop_tx),
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_state_file_writer_ends_with_the_emulator_and_flushes_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let handle = spawn(EmulatorConfig {
+            state_file: Some(path.clone()),
+            control_planes: vec!["a".into()],
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let weak = Arc::downgrade(&handle.ctx.0);
+        // A change inside the debounce window: only the final flush can have written it.
+        seed_control_planes(&mut lock(&handle.ctx.0.state), &["late".to_string()]);
+        handle.ctx.changed();
+        handle.shutdown().await;
+        let saved = persist::load(&path).unwrap().unwrap();
+        assert!(saved.find_by_name("late").is_some());
+        // Nothing (the writer task in particular) keeps the emulator's state alive.
+        for _ in 0..50 {
+            if weak.upgrade().is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            weak.upgrade().is_none(),
+            "the shared state outlived shutdown"
+        );
+        // And no write lands after shutdown.
+        let before = std::fs::read(&path).unwrap();
+        tokio::time::sleep(persist::DEBOUNCE * 2).await;
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
 }

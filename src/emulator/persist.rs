@@ -5,16 +5,17 @@
 //! state, never half of one.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use super::state::State;
-use super::{Ctx, Error, lock};
+use super::{Ctx, Error, Inner, lock};
 
 /// How long to wait after a change for more changes before writing.
-const DEBOUNCE: Duration = Duration::from_millis(200);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Reads the state file; `Ok(None)` when it does not exist yet.
 pub fn load(path: &Path) -> Result<Option<State>, Error> {
@@ -45,12 +46,36 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+/// Serialises the state under its lock (fast), so the slow write can happen without it.
+fn snapshot(path: &Path, state: &Mutex<State>) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(&*lock(state)).map_err(|e| Error::StateWrite {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e),
+    })
+}
+
+/// Writes `bytes` on the blocking pool: file I/O must not stall a runtime thread that serves
+/// requests.
+async fn write_in_background(path: PathBuf, bytes: Vec<u8>) -> Result<(), Error> {
+    let p = path.clone();
+    tokio::task::spawn_blocking(move || write_atomically(&p, &bytes))
+        .await
+        .map_err(|e| Error::StateWrite {
+            path,
+            source: std::io::Error::other(e),
+        })?
+}
+
 /// Writes the state file in the background when told the state changed.
+///
+/// The writer task holds only a [`Weak`] reference to the shared state, so it never keeps the
+/// emulator alive; [`Persister::stop`] ends it (and waits for a write in progress), after
+/// which only the final [`Persister::flush`] writes.
 pub struct Persister {
     path: PathBuf,
     dirty: Arc<Notify>,
-    /// Serialises writers (the background task and the final flush).
-    writing: Mutex<()>,
+    stop: Arc<Notify>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Persister {
@@ -58,7 +83,8 @@ impl Persister {
         Persister {
             path,
             dirty: Arc::new(Notify::new()),
-            writing: Mutex::new(()),
+            stop: Arc::new(Notify::new()),
+            task: Mutex::new(None),
         }
     }
 
@@ -67,28 +93,49 @@ impl Persister {
     }
 
     /// Starts the debounced writer on the current runtime.
-    pub fn start(&self, ctx: Ctx) {
-        let dirty = self.dirty.clone();
-        tokio::spawn(async move {
+    pub(crate) fn start(&self, ctx: &Ctx) {
+        let inner: Weak<Inner> = Arc::downgrade(&ctx.0);
+        let (dirty, stop, path) = (self.dirty.clone(), self.stop.clone(), self.path.clone());
+        let task = tokio::spawn(async move {
             loop {
-                dirty.notified().await;
-                tokio::time::sleep(DEBOUNCE).await;
-                let Some(p) = &ctx.0.persist else { return };
-                if let Err(e) = p.flush(&ctx.0.state) {
+                tokio::select! {
+                    () = dirty.notified() => {}
+                    () = stop.notified() => return,
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(DEBOUNCE) => {}
+                    () = stop.notified() => return,
+                }
+                // The emulator is gone: nothing left to write.
+                let Some(inner) = inner.upgrade() else { return };
+                let bytes = snapshot(&path, &inner.state);
+                drop(inner);
+                let written = match bytes {
+                    Ok(bytes) => write_in_background(path.clone(), bytes).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
                     tracing::warn!(error = %e, "state file write failed");
                 }
             }
         });
+        *lock(&self.task) = Some(task);
+    }
+
+    /// Ends the background writer and waits for a write it has started.
+    pub async fn stop(&self) {
+        self.stop.notify_one();
+        let task = lock(&self.task).take();
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::warn!(error = %e, "state file writer ended abnormally");
+        }
     }
 
     /// Writes the current state now.
-    pub fn flush(&self, state: &Mutex<State>) -> Result<(), Error> {
-        let _guard = lock(&self.writing);
-        // Serialise under the state lock (fast), write outside it (slow).
-        let bytes = serde_json::to_vec(&*lock(state)).map_err(|e| Error::StateWrite {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        write_atomically(&self.path, &bytes)
+    pub async fn flush(&self, state: &Mutex<State>) -> Result<(), Error> {
+        let bytes = snapshot(&self.path, state)?;
+        write_in_background(self.path.clone(), bytes).await
     }
 }

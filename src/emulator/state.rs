@@ -81,7 +81,9 @@ impl State {
             return None;
         }
         self.next_seq += 1;
-        let short = &id.replace('-', "")[..10];
+        let compact = id.replace('-', "");
+        // Ids are UUIDs (32 hex digits); a shorter one is used whole rather than panicking.
+        let short = compact.get(..10).unwrap_or(&compact);
         let meta = json!({
             "id": id,
             "name": new.name,
@@ -148,6 +150,15 @@ mod tests {
         assert_eq!(
             s.find_by_name("default").map(|c| c.meta["id"].clone()),
             Some(json!(id))
+        );
+        // A short id does not panic.
+        assert!(
+            s.create(
+                "x".into(),
+                NewControlPlane::named("short"),
+                "2025-01-01T00:00:00Z"
+            )
+            .is_some()
         );
     }
 }

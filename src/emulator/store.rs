@@ -309,6 +309,33 @@ pub struct ListQuery {
     pub tags: Option<TagFilter>,
     pub name_eq: Option<String>,
     pub name_contains: Option<String>,
+    /// `custom_id=` (consumers only).
+    pub custom_id: Option<String>,
+}
+
+/// Which filters a list endpoint takes, as the spec's parameters say. Anything else in the
+/// query string answers 400, so a client relying on a filter the endpoint lacks finds out
+/// instead of receiving the whole unfiltered list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filters {
+    /// `size`, `offset`, `tags`: nested lists and consumer groups.
+    Paging,
+    /// Also `filter[name][eq]` / `filter[name][contains]`: top-level services, routes, plugins.
+    Name,
+    /// Also the name filters and `custom_id`: the top-level consumer list. Consumers have no
+    /// `name`; the spec names no field, so the name filters match `username`.
+    Consumer,
+}
+
+impl Filters {
+    /// The filters of the top-level list of `kind`.
+    pub fn top_level(kind: Kind) -> Filters {
+        match kind {
+            Kind::Consumer => Filters::Consumer,
+            Kind::ConsumerGroup => Filters::Paging,
+            Kind::Service | Kind::Route | Kind::Plugin => Filters::Name,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -334,8 +361,9 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 pub const MAX_PAGE_SIZE: usize = 1000;
 
 impl ListQuery {
-    /// Parses `size`, `offset`, `tags`, `filter[name][eq]` and `filter[name][contains]`.
-    pub fn parse(params: &[(String, String)]) -> Result<ListQuery, ApiError> {
+    /// Parses `size`, `offset`, `tags`, and the filters `allowed` names; any other parameter
+    /// answers 400.
+    pub fn parse(params: &[(String, String)], allowed: Filters) -> Result<ListQuery, ApiError> {
         let mut q = ListQuery {
             size: DEFAULT_PAGE_SIZE,
             ..ListQuery::default()
@@ -362,9 +390,16 @@ impl ListQuery {
                 }
                 "tags" if v.is_empty() => {}
                 "tags" => q.tags = Some(parse_tags(v)?),
-                "filter[name][eq]" => q.name_eq = Some(v.clone()),
-                "filter[name][contains]" => q.name_contains = Some(v.clone()),
-                _ => {}
+                "filter[name][eq]" if allowed != Filters::Paging => q.name_eq = Some(v.clone()),
+                "filter[name][contains]" if allowed != Filters::Paging => {
+                    q.name_contains = Some(v.clone())
+                }
+                "custom_id" if allowed == Filters::Consumer => q.custom_id = Some(v.clone()),
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown query parameter '{other}' for this list"
+                    )));
+                }
             }
         }
         Ok(q)
@@ -407,6 +442,25 @@ pub struct Page {
     pub next_offset: Option<u64>,
 }
 
+/// A write that passed every check of [`CoreStore::prepare`] and is not stored yet.
+///
+/// Only valid against the store that prepared it, unchanged since: commit it right away.
+#[derive(Clone, Debug)]
+pub struct PreparedWrite {
+    kind: Kind,
+    id: String,
+    /// The creation sequence of the entity it replaces; `None` when it creates one.
+    existing_seq: Option<u64>,
+    entity: Map<String, Value>,
+}
+
+impl PreparedWrite {
+    /// Whether committing it adds an entity (rather than replacing one).
+    pub fn creates(&self) -> bool {
+        self.existing_seq.is_none()
+    }
+}
+
 /// Whether a write creates only (POST) or creates-or-replaces (PUT).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteMode {
@@ -434,6 +488,11 @@ impl CoreStore {
     /// Number of stored entities of a kind.
     pub fn count(&self, kind: Kind) -> usize {
         self.table(kind).map_or(0, |t| t.rows.len())
+    }
+
+    /// Number of stored core entities of every kind (memberships are not entities).
+    pub fn total(&self) -> usize {
+        self.tables.values().map(|t| t.rows.len()).sum()
     }
 
     /// Finds an entity by id, or by the name fields Kong accepts in paths.
@@ -469,32 +528,10 @@ impl CoreStore {
 
     /// One page of entities in creation order, filtered.
     pub fn list(&self, kind: Kind, q: &ListQuery, parent: Option<&Parent>) -> Page {
-        let Some(table) = self.table(kind) else {
-            return Page {
-                data: vec![],
-                next_offset: None,
-            };
-        };
-        let start = q.offset.unwrap_or(0);
-        let mut data = Vec::with_capacity(q.size.min(table.rows.len()));
-        let mut next_offset = None;
-        for (seq, id) in table.order.range(start..) {
-            let Some(row) = table.rows.get(id) else {
-                continue;
-            };
-            if !self.belongs(row, parent) || !row_matches(&row.body, q) {
-                continue;
-            }
-            if data.len() == q.size {
-                next_offset = Some(*seq);
-                break;
-            }
-            data.push(Value::Object(row.body.clone()));
-        }
-        Page { data, next_offset }
+        self.filtered_page(kind, q, |_, row| self.belongs(row, parent))
     }
 
-    /// POST (create) or PUT (create or replace) one entity.
+    /// POST (create) or PUT (create or replace) one entity, without an entity limit.
     ///
     /// Returns the stored representation and whether it was created.
     pub fn write(
@@ -506,6 +543,22 @@ impl CoreStore {
         mode: WriteMode,
         now: i64,
     ) -> Result<(Value, bool), ApiError> {
+        let w = self.prepare(kind, path_id, body, parent, mode, now)?;
+        Ok(self.commit(w))
+    }
+
+    /// Checks a write completely (body, foreign keys, uniqueness) without storing it, so a
+    /// caller can apply a further rule, such as [`CoreStore::check_entity_limit`], before
+    /// [`CoreStore::commit`].
+    pub fn prepare(
+        &self,
+        kind: Kind,
+        path_id: Option<&str>,
+        body: Value,
+        parent: Option<&Parent>,
+        mode: WriteMode,
+        now: i64,
+    ) -> Result<PreparedWrite, ApiError> {
         let Value::Object(mut body) = body else {
             return Err(ApiError::BadRequest(
                 "request body must be a JSON object".into(),
@@ -543,24 +596,50 @@ impl CoreStore {
         entity.insert("created_at".into(), created_at);
         entity.insert("updated_at".into(), json!(now));
         self.check_constraints(kind, &id, &entity)?;
+        Ok(PreparedWrite {
+            kind,
+            id,
+            existing_seq: existing.map(|r| r.seq),
+            entity,
+        })
+    }
 
-        let seq = match &existing {
-            Some(r) => r.seq,
+    /// Refuses a write that would create an entity in a control plane already holding
+    /// `max` core entities, with the 403 Konnect answers when an account limit is hit.
+    /// Replacing an existing entity is always allowed: it does not add one.
+    pub fn check_entity_limit(&self, w: &PreparedWrite, max: Option<u32>) -> Result<(), ApiError> {
+        let Some(max) = max else {
+            return Ok(());
+        };
+        // u32 -> usize cannot truncate on the 32- and 64-bit targets we build for.
+        if w.creates() && self.total() >= max as usize {
+            return Err(ApiError::UsageConstraint(vec![Detail::entity(format!(
+                "control plane entity limit of {max} reached"
+            ))]));
+        }
+        Ok(())
+    }
+
+    /// Stores a prepared write; returns the stored representation and whether it was created.
+    pub fn commit(&mut self, w: PreparedWrite) -> (Value, bool) {
+        let created = w.creates();
+        let seq = match w.existing_seq {
+            Some(seq) => seq,
             None => {
                 self.next_seq += 1;
                 self.next_seq
             }
         };
-        let table = self.tables.entry(kind).or_default();
-        table.order.insert(seq, id.clone());
+        let table = self.tables.entry(w.kind).or_default();
+        table.order.insert(seq, w.id.clone());
         table.rows.insert(
-            id,
+            w.id,
             Row {
                 seq,
-                body: entity.clone(),
+                body: w.entity.clone(),
             },
         );
-        Ok((Value::Object(entity), existing.is_none()))
+        (Value::Object(w.entity), created)
     }
 
     fn check_constraints(
@@ -725,7 +804,7 @@ impl CoreStore {
 
     /// The consumers of one group, paged like any list.
     pub fn members(&self, group_id: &str, q: &ListQuery) -> Page {
-        self.filtered_page(Kind::Consumer, q, |cid| {
+        self.filtered_page(Kind::Consumer, q, |cid, _| {
             self.memberships
                 .contains(&(group_id.to_string(), cid.to_string()))
         })
@@ -733,13 +812,15 @@ impl CoreStore {
 
     /// The groups of one consumer, paged like any list.
     pub fn groups_of(&self, consumer_id: &str, q: &ListQuery) -> Page {
-        self.filtered_page(Kind::ConsumerGroup, q, |gid| {
+        self.filtered_page(Kind::ConsumerGroup, q, |gid, _| {
             self.memberships
                 .contains(&(gid.to_string(), consumer_id.to_string()))
         })
     }
 
-    fn filtered_page(&self, kind: Kind, q: &ListQuery, keep: impl Fn(&str) -> bool) -> Page {
+    /// One page of the entities of `kind` that `keep` (given id and row) accepts and the
+    /// query's filters match, in creation order from the query's offset.
+    fn filtered_page(&self, kind: Kind, q: &ListQuery, keep: impl Fn(&str, &Row) -> bool) -> Page {
         let mut data = Vec::new();
         let mut next_offset = None;
         if let Some(table) = self.table(kind) {
@@ -747,7 +828,7 @@ impl CoreStore {
                 let Some(row) = table.rows.get(id) else {
                     continue;
                 };
-                if !keep(id) || !row_matches(&row.body, q) {
+                if !keep(id, row) || !row_matches(kind, &row.body, q) {
                     continue;
                 }
                 if data.len() == q.size {
@@ -770,9 +851,18 @@ impl CoreStore {
     }
 }
 
-fn row_matches(body: &Map<String, Value>, q: &ListQuery) -> bool {
-    let name = body.get("name").and_then(Value::as_str);
+fn row_matches(kind: Kind, body: &Map<String, Value>, q: &ListQuery) -> bool {
+    let name_field = if kind == Kind::Consumer {
+        "username"
+    } else {
+        "name"
+    };
+    let name = body.get(name_field).and_then(Value::as_str);
+    let custom_id = body.get("custom_id").and_then(Value::as_str);
     q.tags.as_ref().is_none_or(|t| t.matches(body.get("tags")))
+        && q.custom_id
+            .as_ref()
+            .is_none_or(|c| custom_id == Some(c.as_str()))
         && q.name_eq
             .as_ref()
             .is_none_or(|eq| name == Some(eq.as_str()))
@@ -1063,7 +1153,7 @@ mod tests {
             )
             .unwrap();
         }
-        let mut q = ListQuery::parse(&[("size".into(), "10".into())]).unwrap();
+        let mut q = ListQuery::parse(&[("size".into(), "10".into())], Filters::Paging).unwrap();
         let mut seen = Vec::new();
         loop {
             let p = s.list(Kind::Consumer, &q, None);
@@ -1077,11 +1167,98 @@ mod tests {
         let unique: BTreeSet<_> = seen.iter().collect();
         assert_eq!(unique.len(), 25);
 
-        let and = ListQuery::parse(&[("tags".into(), "a,b".into())]).unwrap();
+        let and = ListQuery::parse(&[("tags".into(), "a,b".into())], Filters::Paging).unwrap();
         assert_eq!(s.list(Kind::Consumer, &and, None).data.len(), 13);
-        let or = ListQuery::parse(&[("tags".into(), "b/zzz".into())]).unwrap();
+        let or = ListQuery::parse(&[("tags".into(), "b/zzz".into())], Filters::Paging).unwrap();
         assert_eq!(s.list(Kind::Consumer, &or, None).data.len(), 13);
-        assert!(ListQuery::parse(&[("tags".into(), "a,b/c".into())]).is_err());
+        assert!(ListQuery::parse(&[("tags".into(), "a,b/c".into())], Filters::Paging).is_err());
+    }
+
+    #[test]
+    fn list_filters_follow_the_spec_per_endpoint() {
+        let mut s = CoreStore::default();
+        put(
+            &mut s,
+            Kind::Consumer,
+            json!({"username": "alice", "custom_id": "c-1"}),
+        )
+        .unwrap();
+        put(
+            &mut s,
+            Kind::Consumer,
+            json!({"username": "bob", "custom_id": "c-2"}),
+        )
+        .unwrap();
+        put(&mut s, Kind::Consumer, json!({"username": "alicia"})).unwrap();
+        let q = |k: &str, v: &str, f| ListQuery::parse(&[(k.into(), v.into())], f);
+        let names = |q: &ListQuery| -> Vec<String> {
+            s.list(Kind::Consumer, q, None)
+                .data
+                .iter()
+                .map(|c| c["username"].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        let by_custom_id = q("custom_id", "c-2", Filters::Consumer).unwrap();
+        assert_eq!(names(&by_custom_id), vec!["bob"]);
+        // Consumers have no name: the name filters match the username.
+        let eq = q("filter[name][eq]", "alice", Filters::Consumer).unwrap();
+        assert_eq!(names(&eq), vec!["alice"]);
+        let contains = q("filter[name][contains]", "ali", Filters::Consumer).unwrap();
+        assert_eq!(names(&contains), vec!["alice", "alicia"]);
+        // custom_id only on consumers; name filters not on consumer groups or nested lists;
+        // unknown parameters are refused, not ignored.
+        assert!(q("custom_id", "c-1", Filters::Name).is_err());
+        assert!(q("filter[name][eq]", "x", Filters::Paging).is_err());
+        assert!(q("filter[username][eq]", "x", Filters::Consumer).is_err());
+        assert!(q("nope", "1", Filters::Name).is_err());
+        assert_eq!(Filters::top_level(Kind::ConsumerGroup), Filters::Paging);
+        assert_eq!(Filters::top_level(Kind::Consumer), Filters::Consumer);
+    }
+
+    #[test]
+    fn entity_limit_counts_every_kind_and_spares_replacements() {
+        let mut s = CoreStore::default();
+        let svc = put(&mut s, Kind::Service, json!({"name": "a", "host": "h"})).unwrap();
+        put(&mut s, Kind::Consumer, json!({"username": "u"})).unwrap();
+        assert_eq!(s.total(), 2);
+        let plugin = s
+            .prepare(
+                Kind::Plugin,
+                None,
+                json!({"name": "cors"}),
+                None,
+                WriteMode::Create,
+                1,
+            )
+            .unwrap();
+        assert!(plugin.creates());
+        s.check_entity_limit(&plugin, None).unwrap();
+        s.check_entity_limit(&plugin, Some(3)).unwrap();
+        let e = s.check_entity_limit(&plugin, Some(2)).unwrap_err();
+        assert_eq!(e.status(), 403);
+        assert_eq!(e.body()["code"], 7);
+        assert_eq!(e.body()["details"][0]["type"], "ERROR_TYPE_ENTITY");
+        assert_eq!(
+            e.body()["details"][0]["messages"][0],
+            "control plane entity limit of 2 reached"
+        );
+        // Replacing an entity at the limit adds nothing, so it passes.
+        let replace = s
+            .prepare(
+                Kind::Service,
+                Some(&id_of(&svc)),
+                json!({"name": "a", "host": "h2"}),
+                None,
+                WriteMode::Upsert,
+                2,
+            )
+            .unwrap();
+        assert!(!replace.creates());
+        s.check_entity_limit(&replace, Some(2)).unwrap();
+        let (v, created) = s.commit(replace);
+        assert!(!created);
+        assert_eq!(v["host"], "h2");
+        assert_eq!(s.total(), 2);
     }
 
     #[test]

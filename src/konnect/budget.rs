@@ -5,6 +5,10 @@
 //! draws from the same [`Budget`]. When one caller receives a 429, the `Retry-After` applies to
 //! everybody: [`Budget::pause_for`] moves a shared "paused until" instant forward and every
 //! caller waits for it in [`Budget::acquire`] before sending its next request.
+//!
+//! After a pause the bucket is emptied once, so callers resume at the steady rate (one token
+//! every `60 / rpm` seconds) instead of all firing the burst the bucket refilled meanwhile,
+//! which would only earn the next 429.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -14,6 +18,8 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::error::{Error, MAX_RETRY_AFTER};
+
 /// Holds one concurrency slot; the request it guards must finish before it is dropped.
 #[derive(Debug)]
 pub struct Permit {
@@ -22,10 +28,18 @@ pub struct Permit {
     pub waited: Duration,
 }
 
+#[derive(Debug, Default)]
+struct Pause {
+    until: Option<Instant>,
+    /// Set by a 429, cleared by the first caller that passes the end of the pause and empties
+    /// the bucket.
+    drain: bool,
+}
+
 pub struct Budget {
     limiter: DefaultDirectRateLimiter,
     slots: std::sync::Arc<Semaphore>,
-    paused_until: Mutex<Option<Instant>>,
+    pause: Mutex<Pause>,
 }
 
 impl std::fmt::Debug for Budget {
@@ -48,50 +62,55 @@ impl Budget {
         Self {
             limiter: RateLimiter::direct(quota),
             slots: std::sync::Arc::new(Semaphore::new(max_concurrency.max(1))),
-            paused_until: Mutex::new(None),
+            pause: Mutex::new(Pause::default()),
         }
     }
 
     /// Waits for a concurrency slot, for any 429 pause to end, and for a token. The pause is
     /// checked again after the token wait because another caller may have hit a 429 meanwhile.
-    pub async fn acquire(&self) -> Permit {
+    ///
+    /// Fails only if the slot semaphore was closed, which this type never does: an error
+    /// rather than a silent loss of the concurrency bound.
+    pub async fn acquire(&self) -> Result<Permit, Error> {
         let start = Instant::now();
-        // The semaphore is never closed, so acquire cannot fail; fall back to a fresh,
-        // unbounded permit rather than panicking if that ever changes.
-        let permit = match self.slots.clone().acquire_owned().await {
-            Ok(p) => p,
-            Err(_) => {
-                let s = std::sync::Arc::new(Semaphore::new(1));
-                #[allow(clippy::expect_used)] // a fresh open semaphore with one free slot
-                s.try_acquire_owned().expect("fresh semaphore has a slot")
-            }
-        };
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::invalid("the client's request budget was closed"))?;
         loop {
             self.wait_pause().await;
+            self.drain_after_pause();
             self.limiter.until_ready().await;
             match self.paused_until() {
                 Some(until) if until > Instant::now() => continue,
                 _ => break,
             }
         }
-        Permit {
+        Ok(Permit {
             _permit: permit,
             waited: start.elapsed(),
-        }
+        })
     }
 
-    /// Pauses every caller for `d` from now (never shortens an existing pause).
+    /// Pauses every caller for `d` from now, at most [`MAX_RETRY_AFTER`] (never shortens an
+    /// existing pause).
     pub fn pause_for(&self, d: Duration) {
-        let until = Instant::now() + d;
+        let now = Instant::now();
+        let d = d.min(MAX_RETRY_AFTER);
+        // checked_add: an Instant far in the future can overflow on some platforms.
+        let until = now.checked_add(d).unwrap_or(now);
         let mut guard = self.lock();
-        if guard.is_none_or(|cur| cur < until) {
-            *guard = Some(until);
+        if guard.until.is_none_or(|cur| cur < until) {
+            guard.until = Some(until);
         }
+        guard.drain = true;
     }
 
     /// The instant the current 429 pause ends, if one is in force.
     pub fn paused_until(&self) -> Option<Instant> {
-        let until = *self.lock();
+        let until = self.lock().until;
         until.filter(|u| *u > Instant::now())
     }
 
@@ -101,10 +120,23 @@ impl Budget {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        // The guarded value is a plain Option<Instant>; a panic while holding it cannot leave
-        // it half-written, so a poisoned lock is safe to reuse.
-        self.paused_until
+    /// Once per pause, after it ended: take every token the bucket accumulated meanwhile.
+    fn drain_after_pause(&self) {
+        {
+            let mut guard = self.lock();
+            if !guard.drain || guard.until.is_some_and(|u| u > Instant::now()) {
+                return;
+            }
+            guard.drain = false;
+        }
+        // Bounded by the burst size (rpm / 60).
+        while self.limiter.check().is_ok() {}
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pause> {
+        // The guarded value is plain data; a panic while holding it cannot leave it
+        // half-written, so a poisoned lock is safe to reuse.
+        self.pause
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -125,7 +157,7 @@ mod tests {
         for _ in 0..8 {
             let (b, inflight, peak) = (b.clone(), inflight.clone(), peak.clone());
             tasks.push(tokio::spawn(async move {
-                let _p = b.acquire().await;
+                let _p = b.acquire().await.unwrap();
                 let now = inflight.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -147,7 +179,7 @@ mod tests {
         for _ in 0..4 {
             let b = b.clone();
             tasks.push(tokio::spawn(async move {
-                let p = b.acquire().await;
+                let p = b.acquire().await.unwrap();
                 (Instant::now(), p.waited)
             }));
         }
@@ -173,8 +205,38 @@ mod tests {
         let b = Budget::new(600, 64);
         let start = Instant::now();
         for _ in 0..15 {
-            drop(b.acquire().await);
+            drop(b.acquire().await.unwrap());
         }
         assert!(start.elapsed() >= Duration::from_millis(400));
+    }
+
+    #[tokio::test]
+    async fn a_huge_pause_is_capped_and_does_not_panic() {
+        let b = Budget::new(60, 1);
+        b.pause_for(Duration::MAX);
+        let until = b.paused_until().unwrap();
+        assert!(until <= Instant::now() + MAX_RETRY_AFTER);
+        assert!(until > Instant::now() + MAX_RETRY_AFTER - Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn requests_resume_at_the_steady_rate_after_a_pause() {
+        // 600/min: a burst of 10, then one token per 100 ms. Without the drain, the 10 tokens
+        // refilled during the pause would all go out at once when it ends.
+        let b = Budget::new(600, 64);
+        for _ in 0..10 {
+            drop(b.acquire().await.unwrap());
+        }
+        b.pause_for(Duration::from_millis(1100));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let resumed = Instant::now();
+        for _ in 0..5 {
+            drop(b.acquire().await.unwrap());
+        }
+        assert!(
+            resumed.elapsed() >= Duration::from_millis(400),
+            "5 requests after a pause took only {:?}",
+            resumed.elapsed()
+        );
     }
 }

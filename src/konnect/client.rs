@@ -1,12 +1,15 @@
 //! [`KonnectClient`]: one method per Konnect operation the operator uses, over a single
 //! request path that applies the shared budget, retries, timeouts, metrics and tracing.
 //!
-//! Retry policy, and why: a 429 means Konnect did not process the request, so any call is
-//! retried after the (client-wide) pause. 5xx and transport errors leave the outcome unknown,
-//! so only idempotent calls (GET, PUT, DELETE) are retried, with exponential backoff and
-//! jitter; a POST (group membership) is reported to the caller instead. 4xx other than 429 is
-//! never retried: the same body would fail the same way.
+//! Retry policy, and why: a 429 means Konnect did not process the request, so any call (POST
+//! included) is retried after the (client-wide) pause, for as long as the call's
+//! `rate_limit_deadline` allows; 429s do not use up `max_retries`, so a storm of them never
+//! surfaces as an error while the deadline holds. 5xx and transport errors leave the outcome
+//! unknown, so only idempotent calls (GET, PUT, DELETE) are retried, up to `max_retries` times
+//! with exponential backoff and jitter; a POST (group membership) is reported to the caller
+//! instead. 4xx other than 429 is never retried: the same body would fail the same way.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,8 +113,33 @@ pub struct ListQuery {
     pub offset: Option<String>,
     pub tags: Option<TagFilter>,
     /// `filter[name][eq]`: only on the top-level lists whose spec takes it (services, routes,
-    /// consumers, plugins). Other endpoints would ignore it, so it is refused there.
+    /// consumers, plugins); refused before sending on any other list. Consumers have no
+    /// `name` field; what Konnect matches it against is not documented (the emulator matches
+    /// `username`), so prefer `custom_id` for consumers.
     pub name: Option<String>,
+    /// `custom_id=`: only on the top-level consumer list (the spec's `CustomId` parameter).
+    pub custom_id: Option<String>,
+}
+
+/// Which filters a list endpoint takes, per the spec's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Filters {
+    /// `size`, `offset`, `tags` only (nested lists, consumer groups).
+    Paging,
+    /// Also `filter[name][eq]` (top-level services, routes, plugins).
+    Name,
+    /// Also `filter[name][eq]` and `custom_id` (top-level consumers).
+    Consumer,
+}
+
+impl Filters {
+    fn of<T: CoreEntity>() -> Self {
+        match T::COLLECTION {
+            "consumers" => Self::Consumer,
+            "consumer_groups" => Self::Paging,
+            _ => Self::Name,
+        }
+    }
 }
 
 impl ListQuery {
@@ -134,8 +162,12 @@ impl ListQuery {
         self.name = Some(name.into());
         self
     }
+    pub fn custom_id(mut self, custom_id: impl Into<String>) -> Self {
+        self.custom_id = Some(custom_id.into());
+        self
+    }
 
-    fn to_pairs(&self, name_allowed: bool) -> Result<Vec<(String, String)>, Error> {
+    fn to_pairs(&self, filters: Filters) -> Result<Vec<(String, String)>, Error> {
         let mut q = Vec::new();
         if let Some(size) = self.size {
             if !(1..=MAX_PAGE_SIZE).contains(&size) {
@@ -152,12 +184,20 @@ impl ListQuery {
             q.push(("tags".to_owned(), tags.to_query()?));
         }
         if let Some(name) = &self.name {
-            if !name_allowed {
+            if filters == Filters::Paging {
                 return Err(Error::invalid(
                     "this list endpoint does not take a name filter",
                 ));
             }
             q.push(("filter[name][eq]".to_owned(), name.clone()));
+        }
+        if let Some(custom_id) = &self.custom_id {
+            if filters != Filters::Consumer {
+                return Err(Error::invalid(
+                    "only the consumer list takes a custom_id filter",
+                ));
+            }
+            q.push(("custom_id".to_owned(), custom_id.clone()));
         }
         Ok(q)
     }
@@ -212,6 +252,7 @@ struct Inner {
     budget: Budget,
     metrics: Arc<dyn ClientMetrics>,
     max_retries: u32,
+    rate_limit_deadline: Duration,
     backoff_base: Duration,
     backoff_max: Duration,
 }
@@ -258,6 +299,7 @@ impl KonnectClient {
                 budget: Budget::new(cfg.requests_per_minute, cfg.max_concurrency),
                 metrics,
                 max_retries: cfg.max_retries,
+                rate_limit_deadline: cfg.rate_limit_deadline,
                 backoff_base: cfg.backoff_base,
                 backoff_max: cfg.backoff_max,
             }),
@@ -266,6 +308,10 @@ impl KonnectClient {
 
     pub fn server(&self) -> &ServerUrl {
         &self.inner.server
+    }
+
+    fn secret(&self) -> &str {
+        &self.inner.secret
     }
 
     /// The shared budget (e.g. to expose the current 429 pause in readiness).
@@ -292,7 +338,7 @@ impl KonnectClient {
             query: Vec::new(),
             body: None,
         };
-        decode(&self.execute(call).await?)
+        decode(&self.execute(call).await?, self.secret())
     }
 
     /// `GET /control-planes?filter[name][eq]={name}`; `None` when no control plane has it.
@@ -313,7 +359,7 @@ impl KonnectClient {
             query: vec![("filter[name][eq]".into(), name.into())],
             body: None,
         };
-        let list: List = decode(&self.execute(call).await?)?;
+        let list: List = decode(&self.execute(call).await?, self.secret())?;
         // The filter is server-side; check again so a lenient server cannot hand us another
         // control plane.
         Ok(list.data.into_iter().find(|cp| cp.name == name))
@@ -342,11 +388,14 @@ impl KonnectClient {
         if !call.query.is_empty() {
             url.query_pairs_mut().extend_pairs(call.query.iter());
         }
+        let call_started = Instant::now();
         let mut attempt: u32 = 0;
+        // Retries spent on 5xx / transport errors; 429s are bounded by the deadline instead.
+        let mut failures: u32 = 0;
         loop {
             attempt += 1;
             span.record("attempts", attempt);
-            let permit = inner.budget.acquire().await;
+            let permit = inner.budget.acquire().await?;
             inner.metrics.budget_wait(permit.waited);
             let started = Instant::now();
             let outcome = self.send_once(call, url.clone()).await;
@@ -367,6 +416,7 @@ impl KonnectClient {
                         &body,
                         retry_after.as_deref(),
                         &call.what(),
+                        &inner.secret,
                     );
                     if let Some(wait) = err.retry_after() {
                         inner.metrics.rate_limited();
@@ -376,16 +426,20 @@ impl KonnectClient {
                 }
                 Err(e) => {
                     inner.metrics.request(call.op, call.entity, None, latency);
-                    Error::transport(&e)
+                    Error::transport(&e, &inner.secret)
                 }
             };
-            let err = err.redact(&inner.secret);
             let may_retry = match &err {
-                Error::RateLimited { .. } => true,
-                Error::Server { .. } | Error::Transport { .. } => idempotent,
+                Error::RateLimited { retry_after } => {
+                    call_started.elapsed() + *retry_after <= inner.rate_limit_deadline
+                }
+                Error::Server { .. } | Error::Transport { .. } => {
+                    failures += 1;
+                    idempotent && failures <= inner.max_retries
+                }
                 _ => false,
             };
-            if !may_retry || attempt > inner.max_retries {
+            if !may_retry {
                 tracing::debug!(error = %err, attempt, "konnect request failed");
                 return Err(err);
             }
@@ -395,7 +449,7 @@ impl KonnectClient {
                     tracing::info!(attempt, retry_after = ?wait, "konnect rate limit hit, pausing the client")
                 }
                 None => {
-                    let delay = self.backoff(attempt);
+                    let delay = self.backoff(failures);
                     tracing::debug!(error = %err, attempt, ?delay, "retrying konnect request");
                     tokio::time::sleep(delay).await;
                 }
@@ -445,22 +499,26 @@ impl KonnectClient {
     }
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|e| Error::Decode {
-        message: e.to_string(),
-    })
+/// Decodes a 2xx body. serde's messages quote the offending value, so they are redacted
+/// like any server-provided text.
+fn decode<T: DeserializeOwned>(body: &[u8], secret: &str) -> Result<T, Error> {
+    serde_json::from_slice(body).map_err(|e| decode_error("", &e, secret))
 }
 
-fn decode_entity<T: CoreEntity>(body: &[u8]) -> Result<T, Error> {
-    let mut value: serde_json::Value = decode(body)?;
+fn decode_error(prefix: &str, e: &serde_json::Error, secret: &str) -> Error {
+    Error::Decode {
+        message: error::clean_message(&error::redact_text(&format!("{prefix}{e}"), secret)),
+    }
+}
+
+fn decode_entity<T: CoreEntity>(body: &[u8], secret: &str) -> Result<T, Error> {
+    let mut value: serde_json::Value = decode(body, secret)?;
     if let Some(key) = T::WRAPPER
         && let Some(inner) = value.get_mut(key)
     {
         value = inner.take();
     }
-    serde_json::from_value(value).map_err(|e| Error::Decode {
-        message: format!("{}: {e}", T::KIND),
-    })
+    serde_json::from_value(value).map_err(|e| decode_error(&format!("{}: ", T::KIND), &e, secret))
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
@@ -500,7 +558,7 @@ impl ControlPlaneClient {
             query: Vec::new(),
             body: None,
         };
-        decode_entity(&self.client.execute(call).await?)
+        decode_entity(&self.client.execute(call).await?, self.client.secret())
     }
 
     /// `PUT {collection}/{id}`: creates or replaces. The entity must carry its id.
@@ -518,7 +576,7 @@ impl ControlPlaneClient {
             query: Vec::new(),
             body: Some(encode(entity)?),
         };
-        decode_entity(&self.client.execute(call).await?)
+        decode_entity(&self.client.execute(call).await?, self.client.secret())
     }
 
     /// `DELETE {collection}/{id}`. Konnect answers 204 also when the entity did not exist.
@@ -537,9 +595,13 @@ impl ControlPlaneClient {
 
     /// One page of `GET {collection}`.
     pub async fn list<T: CoreEntity>(&self, query: &ListQuery) -> Result<Page<T>, Error> {
-        let name_allowed = T::COLLECTION != ConsumerGroup::COLLECTION;
-        self.list_at(self.path(&[T::COLLECTION]), T::KIND, query, name_allowed)
-            .await
+        self.list_at(
+            self.path(&[T::COLLECTION]),
+            T::KIND,
+            query,
+            Filters::of::<T>(),
+        )
+        .await
     }
 
     async fn list_at<T: DeserializeOwned>(
@@ -547,7 +609,7 @@ impl ControlPlaneClient {
         path: Vec<String>,
         entity: &'static str,
         query: &ListQuery,
-        name_allowed: bool,
+        filters: Filters,
     ) -> Result<Page<T>, Error> {
         let call = Call {
             op: "list",
@@ -555,10 +617,10 @@ impl ControlPlaneClient {
             id: None,
             method: Method::GET,
             path,
-            query: query.to_pairs(name_allowed)?,
+            query: query.to_pairs(filters)?,
             body: None,
         };
-        decode(&self.client.execute(call).await?)
+        decode(&self.client.execute(call).await?, self.client.secret())
     }
 
     /// Every entity of a collection matching `query` (its size defaults to 1000, its offset is
@@ -567,41 +629,52 @@ impl ControlPlaneClient {
         &self,
         query: ListQuery,
     ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
-        let name_allowed = T::COLLECTION != ConsumerGroup::COLLECTION;
-        self.pages(self.path(&[T::COLLECTION]), T::KIND, query, name_allowed)
+        self.pages(
+            self.path(&[T::COLLECTION]),
+            T::KIND,
+            query,
+            Filters::of::<T>(),
+        )
     }
 
     /// Pages through `path`: a stream of entities, failing once if a page fails. Stops when a
-    /// page has no offset, and refuses an offset that repeats (a server bug would otherwise
-    /// loop forever).
+    /// page has no offset, or (with a warning) when an empty page still carries one; fails on
+    /// an offset seen before. Konnect never does either, but a server bug would otherwise
+    /// loop forever.
     fn pages<T: DeserializeOwned + Send + 'static>(
         &self,
         path: Vec<String>,
         entity: &'static str,
         mut query: ListQuery,
-        name_allowed: bool,
+        filters: Filters,
     ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
         query.size = Some(query.size.unwrap_or(MAX_PAGE_SIZE));
         let this = self.clone();
-        let state = Some((this, path, query));
+        let seen: HashSet<String> = query.offset.iter().cloned().collect();
+        let state = Some((this, path, query, seen));
         futures::stream::try_unfold(state, move |state| async move {
-            let Some((this, path, mut query)) = state else {
+            let Some((this, path, mut query, mut seen)) = state else {
                 return Ok(None);
             };
-            let page: Page<T> = this
-                .list_at(path.clone(), entity, &query, name_allowed)
-                .await?;
+            let page: Page<T> = this.list_at(path.clone(), entity, &query, filters).await?;
             let next = match page.offset.filter(|o| !o.is_empty()) {
-                Some(o) if query.offset.as_deref() == Some(o.as_str()) => {
+                None => None,
+                Some(_) if page.data.is_empty() => {
+                    tracing::warn!(
+                        entity,
+                        "konnect returned an empty page with an offset; stopping the listing"
+                    );
+                    None
+                }
+                Some(o) if !seen.insert(o.clone()) => {
                     return Err(Error::Decode {
-                        message: format!("{entity} list returned the same offset twice"),
+                        message: format!("{entity} list returned an offset it returned before"),
                     });
                 }
                 Some(o) => {
                     query.offset = Some(o);
-                    Some((this, path, query))
+                    Some((this, path, query, seen))
                 }
-                None => None,
             };
             Ok(Some((page.data, next)))
         })
@@ -750,7 +823,7 @@ impl ControlPlaneClient {
             self.path(&["consumer_groups", group_id, "consumers"]),
             "consumer_group_member",
             query,
-            false,
+            Filters::Paging,
         )
         .await
     }
@@ -761,7 +834,7 @@ impl ControlPlaneClient {
             self.path(&["consumer_groups", group_id, "consumers"]),
             "consumer_group_member",
             ListQuery::default(),
-            false,
+            Filters::Paging,
         )
         .try_collect()
         .await
@@ -777,7 +850,7 @@ impl ControlPlaneClient {
             self.path(&["consumers", consumer_id, "consumer_groups"]),
             "consumer_group",
             query,
-            false,
+            Filters::Paging,
         )
         .await
     }
@@ -813,7 +886,7 @@ impl ControlPlaneClient {
             self.path(&[kind, id, "plugins"]),
             Plugin::KIND,
             query,
-            false,
+            Filters::Paging,
         )
         .await
     }
@@ -831,7 +904,7 @@ impl ControlPlaneClient {
                 tags,
                 ..ListQuery::default()
             },
-            false,
+            Filters::Paging,
         )
         .try_collect()
         .await
@@ -848,7 +921,7 @@ impl ControlPlaneClient {
             query: Vec::new(),
             body: None,
         };
-        decode(&self.client.execute(call).await?)
+        decode(&self.client.execute(call).await?, self.client.secret())
     }
 }
 
@@ -873,31 +946,55 @@ mod tests {
             .size(10)
             .tags(TagFilter::All(vec!["a".into(), "k8s-uid:1".into()]));
         assert_eq!(
-            all.to_pairs(true).unwrap(),
+            all.to_pairs(Filters::Name).unwrap(),
             vec![
                 ("size".to_owned(), "10".to_owned()),
                 ("tags".to_owned(), "a,k8s-uid:1".to_owned())
             ]
         );
         let any = ListQuery::new().tags(TagFilter::Any(vec!["a".into(), "b".into()]));
-        assert_eq!(any.to_pairs(true).unwrap()[0].1, "a/b");
+        assert_eq!(any.to_pairs(Filters::Name).unwrap()[0].1, "a/b");
         assert!(
             ListQuery::new()
                 .tags(TagFilter::Any(vec!["a/b".into()]))
-                .to_pairs(true)
+                .to_pairs(Filters::Name)
                 .is_err()
         );
         assert!(
             ListQuery::new()
                 .tags(TagFilter::All(vec![]))
-                .to_pairs(true)
+                .to_pairs(Filters::Name)
                 .is_err()
         );
-        assert!(ListQuery::new().size(0).to_pairs(true).is_err());
-        assert!(ListQuery::new().size(1001).to_pairs(true).is_err());
-        assert!(ListQuery::new().name("x").to_pairs(false).is_err());
+        assert!(ListQuery::new().size(0).to_pairs(Filters::Name).is_err());
+        assert!(ListQuery::new().size(1001).to_pairs(Filters::Name).is_err());
+        assert!(
+            ListQuery::new()
+                .name("x")
+                .to_pairs(Filters::Paging)
+                .is_err()
+        );
+        assert!(
+            ListQuery::new()
+                .custom_id("c")
+                .to_pairs(Filters::Name)
+                .is_err()
+        );
         assert_eq!(
-            ListQuery::new().name("cors").to_pairs(true).unwrap()[0],
+            ListQuery::new()
+                .custom_id("c-1")
+                .to_pairs(Filters::Consumer)
+                .unwrap()[0],
+            ("custom_id".to_owned(), "c-1".to_owned())
+        );
+        assert_eq!(Filters::of::<Consumer>(), Filters::Consumer);
+        assert_eq!(Filters::of::<ConsumerGroup>(), Filters::Paging);
+        assert_eq!(Filters::of::<Plugin>(), Filters::Name);
+        assert_eq!(
+            ListQuery::new()
+                .name("cors")
+                .to_pairs(Filters::Name)
+                .unwrap()[0],
             ("filter[name][eq]".to_owned(), "cors".to_owned())
         );
     }
@@ -918,10 +1015,10 @@ mod tests {
     #[test]
     fn consumer_group_get_is_unwrapped() {
         let wrapped = br#"{"consumer_group":{"id":"g","name":"gold"},"consumers":[]}"#;
-        let g: ConsumerGroup = decode_entity(wrapped).unwrap();
+        let g: ConsumerGroup = decode_entity(wrapped, "").unwrap();
         assert_eq!(g.name, "gold");
         let bare = br#"{"id":"g","name":"gold"}"#;
-        let g: ConsumerGroup = decode_entity(bare).unwrap();
+        let g: ConsumerGroup = decode_entity(bare, "").unwrap();
         assert_eq!(g.id.as_deref(), Some("g"));
     }
 
@@ -953,5 +1050,82 @@ mod tests {
         let c = client();
         assert!(!format!("{c:?}").contains("kpat_unit"));
         assert!(USER_AGENT.starts_with("konnect-plugin-operator/"));
+    }
+
+    #[test]
+    fn decode_errors_are_redacted() {
+        let err = decode::<u32>(br#""kpat_secret_value""#, "kpat_secret_value").unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }));
+        assert!(
+            !format!("{err} {err:?}").contains("kpat_secret_value"),
+            "{err}"
+        );
+        let err = decode_entity::<Consumer>(br#"{"username": 7, "x": "kpat_s"}"#, "kpat_s");
+        assert!(!format!("{err:?}").contains("kpat_s"));
+    }
+
+    /// A deliberately broken server (the emulator never behaves like this): pages keyed by
+    /// offset, each naming the next offset.
+    async fn stub(pages: &'static [(&'static str, usize, Option<&'static str>)]) -> String {
+        use axum::extract::Query;
+        let app = axum::Router::new().route(
+            "/v2/control-planes/cp/core-entities/consumers",
+            axum::routing::get(
+                move |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    let at = q.get("offset").map(String::as_str).unwrap_or("");
+                    let (_, n, next) = pages
+                        .iter()
+                        .find(|(o, _, _)| *o == at)
+                        .copied()
+                        .unwrap_or(("", 0, None));
+                    let data: Vec<_> = (0..n)
+                        .map(|i| serde_json::json!({"id": format!("{at}-{i}"), "username": "u"}))
+                        .collect();
+                    axum::Json(serde_json::json!({"data": data, "next": null, "offset": next}))
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/v2")
+    }
+
+    fn stub_client(base: &str) -> ControlPlaneClient {
+        let cfg = ClientConfig::new(
+            ServerUrl::parse(base).unwrap(),
+            Token::new("kpat_unit").unwrap(),
+        );
+        KonnectClient::new(cfg).unwrap().control_plane("cp")
+    }
+
+    #[tokio::test]
+    async fn paging_refuses_an_offset_cycle() {
+        // "" -> a -> b -> a -> ...: the old guard only caught an offset repeated at once.
+        static PAGES: &[(&str, usize, Option<&str>)] =
+            &[("", 2, Some("a")), ("a", 2, Some("b")), ("b", 2, Some("a"))];
+        let cp = stub_client(&stub(PAGES).await);
+        let listing = tokio::time::timeout(Duration::from_secs(10), cp.list_all_consumers(None))
+            .await
+            .expect("the listing ends");
+        let err = listing.unwrap_err();
+        assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn paging_stops_on_an_empty_page_with_an_offset() {
+        // An empty page that still names a fresh offset every time would never end.
+        static PAGES: &[(&str, usize, Option<&str>)] = &[
+            ("", 2, Some("a")),
+            ("a", 0, Some("b")),
+            ("b", 0, Some("c")),
+            ("c", 0, Some("d")),
+        ];
+        let cp = stub_client(&stub(PAGES).await);
+        let all = tokio::time::timeout(Duration::from_secs(10), cp.list_all_consumers(None))
+            .await
+            .expect("the listing ends")
+            .unwrap();
+        assert_eq!(all.len(), 2);
     }
 }

@@ -149,9 +149,13 @@ pub struct ClientConfig {
     pub max_concurrency: usize,
     /// Per attempt, from sending to the end of the body.
     pub request_timeout: Duration,
-    /// Retries after the first attempt (429 for any call; 5xx and transport errors for
-    /// idempotent calls only).
+    /// Retries after the first attempt for 5xx and transport errors (idempotent calls only).
+    /// 429s do not count: they are bounded by `rate_limit_deadline` instead.
     pub max_retries: u32,
+    /// How long one call may keep waiting out 429s (from its first attempt) before the 429 is
+    /// returned to the caller. A 429 means Konnect did not process the request, so waiting is
+    /// always safe; this only bounds how long a caller can be held.
+    pub rate_limit_deadline: Duration,
     /// First backoff delay; doubles per attempt, with jitter, up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -162,6 +166,7 @@ impl ClientConfig {
     pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DEFAULT_MAX_RETRIES: u32 = 5;
+    pub const DEFAULT_RATE_LIMIT_DEADLINE: Duration = Duration::from_secs(600);
 
     pub fn new(server: ServerUrl, token: Token) -> Self {
         Self {
@@ -171,6 +176,7 @@ impl ClientConfig {
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             max_retries: Self::DEFAULT_MAX_RETRIES,
+            rate_limit_deadline: Self::DEFAULT_RATE_LIMIT_DEADLINE,
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(10),
         }

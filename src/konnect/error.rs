@@ -17,6 +17,11 @@ use serde::Deserialize;
 /// How long to wait after a 429 without a usable `Retry-After` (what Kong's operator does).
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(15);
 
+/// The longest `Retry-After` we obey. A larger value (a server bug, a date years ahead) would
+/// freeze the whole client; ten minutes is far beyond any real Konnect window (per minute) and
+/// short enough that the operator recovers on its own.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
 /// Longest error message we keep; Konnect bodies can be large and end up in conditions.
 const MAX_MESSAGE_LEN: usize = 1024;
 
@@ -229,71 +234,6 @@ impl Error {
         }
     }
 
-    /// Replaces any occurrence of `secret` in the error text. A server that echoes request
-    /// headers in an error body must not make the token reach a log line or a condition.
-    pub(crate) fn redact(self, secret: &str) -> Self {
-        if secret.is_empty() {
-            return self;
-        }
-        let r = |s: String| {
-            if s.contains(secret) {
-                s.replace(secret, "<redacted>")
-            } else {
-                s
-            }
-        };
-        let rd = |ds: Vec<FieldDetail>| -> Vec<FieldDetail> {
-            ds.into_iter()
-                .map(|d| FieldDetail {
-                    field: d.field.map(r),
-                    kind: d.kind,
-                    messages: d.messages.into_iter().map(r).collect(),
-                })
-                .collect()
-        };
-        match self {
-            Self::Validation { message, details } => Self::Validation {
-                message: r(message),
-                details: rd(details),
-            },
-            Self::Constraint {
-                kind,
-                message,
-                details,
-            } => Self::Constraint {
-                kind,
-                message: r(message),
-                details: rd(details),
-            },
-            Self::BadRequest { status, message } => Self::BadRequest {
-                status,
-                message: r(message),
-            },
-            Self::NotFound { what } => Self::NotFound { what: r(what) },
-            Self::Forbidden { message } => Self::Forbidden {
-                message: r(message),
-            },
-            Self::Conflict { message } => Self::Conflict {
-                message: r(message),
-            },
-            Self::Server { status, message } => Self::Server {
-                status,
-                message: r(message),
-            },
-            Self::Transport { message, timeout } => Self::Transport {
-                message: r(message),
-                timeout,
-            },
-            Self::Decode { message } => Self::Decode {
-                message: r(message),
-            },
-            Self::Invalid { message } => Self::Invalid {
-                message: r(message),
-            },
-            e @ (Self::Unauthorized | Self::RateLimited { .. }) => e,
-        }
-    }
-
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid {
             message: message.into(),
@@ -301,8 +241,8 @@ impl Error {
     }
 
     /// Builds a transport error from reqwest's. reqwest's Display carries the URL (which holds
-    /// no secret) but never request headers, so the token cannot leak through it.
-    pub(crate) fn transport(err: &reqwest::Error) -> Self {
+    /// no secret) but never request headers; `secret` is scrubbed anyway, before any cleaning.
+    pub(crate) fn transport(err: &reqwest::Error, secret: &str) -> Self {
         // The source chain says *why* (connection refused, reset...), the top level only "error
         // sending request".
         let mut message = err.to_string();
@@ -313,37 +253,62 @@ impl Error {
             source = s.source();
         }
         Self::Transport {
-            message: clean_message(&message),
+            message: clean_message(&redact_text(&message, secret)),
             timeout: err.is_timeout(),
         }
     }
 }
 
-/// Parses a `Retry-After` header value: delay-seconds or an HTTP date. `None` when absent or
-/// unparsable, so the caller applies [`DEFAULT_RETRY_AFTER`].
+/// Parses a `Retry-After` header value: delay-seconds or an HTTP date, capped at
+/// [`MAX_RETRY_AFTER`]. `None` when absent or unparsable (negative, NaN, garbage), so the
+/// caller applies [`DEFAULT_RETRY_AFTER`]. Never panics, whatever the server sends.
 pub fn parse_retry_after(value: Option<&str>, now: SystemTime) -> Option<Duration> {
     let v = value?.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    if let Ok(secs) = v.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Some(Duration::from_secs_f64(secs));
+    if let Ok(secs) = v.parse::<f64>() {
+        // NaN and negative values are garbage; a value too large for a Duration is a very
+        // long wait. try_from_secs_f64 never panics, unlike from_secs_f64.
+        if secs.is_nan() || secs < 0.0 {
+            return None;
+        }
+        return Some(
+            Duration::try_from_secs_f64(secs)
+                .unwrap_or(MAX_RETRY_AFTER)
+                .min(MAX_RETRY_AFTER),
+        );
     }
     let at = httpdate::parse_http_date(v).ok()?;
     // A date in the past means "now".
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 static TRACE_ID: LazyLock<Regex> = LazyLock::new(|| {
     // Konnect puts per-request ids in `instance` ("kong:trace:1489...") and sometimes in
-    // messages ("trace id: ...", "request_id=..."). They change on every call.
+    // messages ("trace id: 8f3a...", "request_id=..."). They change on every call. A label
+    // only counts with a `:`/`=` separator and an id-looking value (hex digits and dashes, at
+    // least 6), so that prose such as "field request_id must be a string" stays intact.
     #[allow(clippy::expect_used)] // a constant pattern: covered by the unit tests
-    Regex::new(r"(?i)(kong:trace:[0-9a-z]+|\(?\b(trace|request)[ _-]?id\b\s*[:=]?\s*[0-9a-z-]+\)?)")
-        .expect("valid regex")
+    Regex::new(
+        r"(?i)(kong:trace:[0-9a-z]+|\(?\b(trace|request)[ _-]?id\s*[:=]\s*[0-9a-f][0-9a-f-]{5,}\b\)?)",
+    )
+    .expect("valid regex")
 });
+
+/// Replaces every occurrence of `secret` in `text`. Runs on raw text, before parsing or
+/// truncation, so that a cut can never leave part of a secret behind.
+pub(crate) fn redact_text(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "<redacted>")
+    }
+}
 
 /// Normalizes server-provided text: strips trace ids, collapses whitespace, bounds length.
 pub(crate) fn clean_message(s: &str) -> String {
@@ -396,14 +361,18 @@ struct RawInvalidParameter {
 }
 
 /// Classifies a non-2xx answer. `what` names the addressed entity for 404s
-/// (e.g. `plugin 4b1d...`); `retry_after` is the raw header value.
+/// (e.g. `plugin 4b1d...`); `retry_after` is the raw header value. `secret` (the token) is
+/// scrubbed from the raw body before anything reads it: a server that echoes request headers
+/// must not make the token reach a log line or a condition.
 pub(crate) fn from_response(
     status: u16,
     body: &[u8],
     retry_after: Option<&str>,
     what: &str,
+    secret: &str,
 ) -> Error {
-    let raw: RawBody = serde_json::from_slice(body).unwrap_or_default();
+    let body = redact_text(&String::from_utf8_lossy(body), secret);
+    let raw: RawBody = serde_json::from_str(&body).unwrap_or_default();
     let details: Vec<FieldDetail> = raw
         .details
         .iter()
@@ -422,7 +391,7 @@ pub(crate) fn from_response(
             messages: p.reason.iter().map(|m| clean_message(m)).collect(),
         }))
         .collect();
-    let message = clean_message(&summary(&raw, body));
+    let message = clean_message(&summary(&raw, &body));
 
     match status {
         400 => classify_400(raw.code, message, details),
@@ -454,7 +423,7 @@ pub(crate) fn from_response(
     }
 }
 
-fn summary(raw: &RawBody, body: &[u8]) -> String {
+fn summary(raw: &RawBody, body: &str) -> String {
     if let Some(m) = raw.message.as_deref().filter(|m| !m.is_empty()) {
         return m.to_owned();
     }
@@ -467,7 +436,7 @@ fn summary(raw: &RawBody, body: &[u8]) -> String {
         (Some(t), Some(d)) => format!("{t}: {d}"),
         (Some(t), None) => t.to_owned(),
         (None, Some(d)) => d,
-        (None, None) => String::from_utf8_lossy(body).into_owned(),
+        (None, None) => body.to_owned(),
     }
 }
 
@@ -523,6 +492,7 @@ mod tests {
             ]})),
             None,
             "plugin x",
+            "",
         );
         let Error::Validation { details, .. } = &e else {
             panic!("expected validation, got {e:?}")
@@ -550,6 +520,7 @@ mod tests {
             ),
             None,
             "",
+            "",
         );
         assert!(matches!(
             unique,
@@ -565,6 +536,7 @@ mod tests {
                 {"type":"ERROR_TYPE_REFERENCE","field":"service.id","messages":["service.id (type: foreign) constraint failed"]}]}),
             ),
             None,
+            "",
             "",
         );
         assert!(matches!(
@@ -585,6 +557,7 @@ mod tests {
             &body(json!({"code":3,"message":"name (type: unique) constraint failed"})),
             None,
             "",
+            "",
         );
         assert_eq!(e.reason(), "KonnectUniqueConstraint");
     }
@@ -592,13 +565,19 @@ mod tests {
     #[test]
     fn statuses_map_to_classes() {
         assert!(matches!(
-            from_response(401, br#"{"message":"Unauthorized","status":401}"#, None, ""),
+            from_response(
+                401,
+                br#"{"message":"Unauthorized","status":401}"#,
+                None,
+                "",
+                ""
+            ),
             Error::Unauthorized
         ));
-        let nf = from_response(404, b"", None, "plugin abc");
+        let nf = from_response(404, b"", None, "plugin abc", "");
         assert!(nf.is_not_found() && !nf.is_invalid_request());
         assert_eq!(nf.to_string(), "not found: plugin abc");
-        let s = from_response(503, br#"{"message":"upstream unavailable"}"#, None, "");
+        let s = from_response(503, br#"{"message":"upstream unavailable"}"#, None, "", "");
         assert!(s.is_retryable());
         assert_eq!(s.status(), Some(503));
         let c = from_response(
@@ -606,12 +585,13 @@ mod tests {
             br#"{"status":409,"title":"Conflict","instance":"kong:trace:14893476519012495000","detail":"Key (org_id, name) already exists."}"#,
             None,
             "",
+            "",
         );
         assert_eq!(
             c.to_string(),
             "conflict: Conflict: Key (org_id, name) already exists."
         );
-        let teapot = from_response(418, b"short and stout", None, "");
+        let teapot = from_response(418, b"short and stout", None, "", "");
         assert!(matches!(teapot, Error::BadRequest { status: 418, .. }));
         assert!(!teapot.is_retryable());
     }
@@ -625,6 +605,7 @@ mod tests {
                 {"@type":"type.googleapis.com/kong.admin.model.v1.ErrorDetail","messages":["operation not permitted on KIC cluster"]}]}),
             ),
             None,
+            "",
             "",
         );
         assert_eq!(
@@ -642,6 +623,7 @@ mod tests {
                 "invalid_parameters":[{"field":"name","rule":"required","reason":"is a required field"}]}),
             ),
             None,
+            "",
             "",
         );
         assert_eq!(e.details()[0].field.as_deref(), Some("name"));
@@ -664,11 +646,55 @@ mod tests {
         assert_eq!(parse_retry_after(Some(&earlier), now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after(Some("soon"), now), None);
         assert_eq!(parse_retry_after(None, now), None);
-        let e = from_response(429, br#"{"message":"API rate limit exceeded"}"#, None, "");
+        let e = from_response(
+            429,
+            br#"{"message":"API rate limit exceeded"}"#,
+            None,
+            "",
+            "",
+        );
         assert_eq!(e.retry_after(), Some(DEFAULT_RETRY_AFTER));
-        let e = from_response(429, b"", Some("3"), "");
+        let e = from_response(429, b"", Some("3"), "", "");
         assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
         assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_capped_or_ignored_never_panic() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for huge in [
+            "1e30",
+            "18446744073709551615",
+            "99999999999999999999999",
+            "inf",
+        ] {
+            let got = parse_retry_after(Some(huge), now);
+            assert!(
+                got.is_none() || got == Some(MAX_RETRY_AFTER),
+                "{huge}: {got:?}"
+            );
+        }
+        assert_eq!(parse_retry_after(Some("1e30"), now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after(Some("18446744073709551615"), now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after(Some("-5"), now), None);
+        assert_eq!(parse_retry_after(Some("-0.5"), now), None);
+        assert_eq!(parse_retry_after(Some("NaN"), now), None);
+        assert_eq!(
+            parse_retry_after(Some("1.5"), now),
+            Some(Duration::from_millis(1500))
+        );
+        let far = httpdate::fmt_http_date(now + Duration::from_secs(10 * 365 * 86_400));
+        assert_eq!(parse_retry_after(Some(&far), now), Some(MAX_RETRY_AFTER));
+        let past = "Thu, 01 Jan 1970 00:00:00 GMT";
+        assert_eq!(parse_retry_after(Some(past), now), Some(Duration::ZERO));
+        // Through the classifier: a NaN header falls back to the default.
+        let e = from_response(429, b"", Some("NaN"), "", "");
+        assert_eq!(e.retry_after(), Some(DEFAULT_RETRY_AFTER));
+        let e = from_response(429, b"", Some("1e30"), "", "");
+        assert_eq!(e.retry_after(), Some(MAX_RETRY_AFTER));
     }
 
     #[test]
@@ -678,11 +704,13 @@ mod tests {
             br#"{"message":"internal error (trace id: 8f3a2b1c)"}"#,
             None,
             "",
+            "",
         );
         let b = from_response(
             500,
             br#"{"message":"internal error (trace id: 11111111)"}"#,
             None,
+            "",
             "",
         );
         assert_eq!(a.to_string(), b.to_string());
@@ -691,6 +719,46 @@ mod tests {
             "boom at x"
         );
         assert_eq!(clean_message("request_id=abc-123 failed"), "failed");
+        assert_eq!(
+            clean_message("failed (request-id: 0b5e6c1a-2f4d-4e1b-9c1a-2b3c4d5e6f70)"),
+            "failed"
+        );
+    }
+
+    #[test]
+    fn prose_mentioning_an_id_field_is_kept() {
+        for text in [
+            "field request_id must be a string",
+            "trace_id is required",
+            "request id: must be set",
+            "config.trace_id_header: expected a string",
+        ] {
+            assert_eq!(clean_message(text), text);
+        }
+    }
+
+    #[test]
+    fn redaction_happens_before_truncation_and_parsing() {
+        let secret = "kpat_0123456789abcdef";
+        // The token straddles the length cut: redacting after truncation would leave a
+        // prefix of it behind.
+        let text = format!("{}{secret}", "x".repeat(MAX_MESSAGE_LEN - 8));
+        let e = from_response(500, text.as_bytes(), None, "", secret);
+        assert!(!e.to_string().contains("kpat_01"), "{e}");
+        // Not JSON at all: the raw body becomes the message, redacted.
+        let e = from_response(
+            502,
+            format!("upstream said {secret}").as_bytes(),
+            None,
+            "",
+            secret,
+        );
+        assert!(!format!("{e} {e:?}").contains(secret));
+        // Inside validation details.
+        let body = json!({"code":3,"message":"validation error","details":[
+            {"type":"ERROR_TYPE_FIELD","field":"config.token","messages":[format!("bad value {secret}")]}]});
+        let e = from_response(400, &serde_json::to_vec(&body).unwrap(), None, "", secret);
+        assert!(!format!("{e} {e:?}").contains(secret));
     }
 
     #[test]
@@ -700,8 +768,8 @@ mod tests {
             br#"{"message":"bad header Authorization: Bearer kpat_canary"}"#,
             None,
             "",
-        )
-        .redact("kpat_canary");
+            "kpat_canary",
+        );
         assert!(!e.to_string().contains("kpat_canary"));
         assert!(e.to_string().contains("<redacted>"));
     }

@@ -154,6 +154,13 @@ pub struct Plugin {
     pub consumer_group: Option<ForeignKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering: Option<serde_json::Value>,
+    /// Partials the plugin uses (`[{id, name, path}]`). Kept verbatim so that a read, modify,
+    /// write cycle does not drop what someone else set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partials: Option<serde_json::Value>,
+    /// An expression deciding per request whether the plugin runs (at most 1024 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +182,8 @@ impl Default for Plugin {
             consumer: None,
             consumer_group: None,
             ordering: None,
+            partials: None,
+            condition: None,
             created_at: None,
             updated_at: None,
         }
@@ -291,6 +300,18 @@ mod tests {
         let p: Plugin = serde_json::from_value(body.clone()).unwrap();
         assert_eq!(p.route, Some(ForeignKey::new("r1")));
         assert_eq!(serde_json::to_value(&p).unwrap(), body);
+    }
+
+    #[test]
+    fn partials_and_condition_survive_a_read_then_write() {
+        let read = json!({
+            "id": "p1", "name": "rate-limiting-advanced", "config": {},
+            "partials": [{"id": "a1", "name": "redis-shared", "path": "config.redis"}],
+            "condition": "http.path ^= \"/api\"",
+        });
+        let p: Plugin = serde_json::from_value(read.clone()).unwrap();
+        assert_eq!(p.condition.as_deref(), Some("http.path ^= \"/api\""));
+        assert_eq!(serde_json::to_value(&p).unwrap(), read);
     }
 
     #[test]
