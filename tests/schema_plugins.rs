@@ -51,7 +51,8 @@ fn with(base: &Value, patch: Value) -> Value {
 // ------------------------------------------------------------------------------ upstream-oauth
 
 /// The seed's example usage with its placeholders made valid: sentinel and cluster nodes are
-/// exclusive (the cluster ones are dropped), a proxied Redis needs database 0 (not proxied here).
+/// exclusive (the cluster ones are dropped). The seed's proxied Redis on database 10 is kept:
+/// neither the seed nor Konnect's spec ties `connection_is_proxied` to a database.
 fn upstream_oauth_seed() -> Value {
     json!({
         "behavior": {
@@ -69,7 +70,7 @@ fn upstream_oauth_seed() -> Value {
             "redis": {
                 "cluster_max_redirections": 10,
                 "connect_timeout": 305131733,
-                "connection_is_proxied": false,
+                "connection_is_proxied": true,
                 "database": 10,
                 "host": "redis.example.com",
                 "keepalive_backlog": 1047987263,
@@ -355,17 +356,101 @@ fn upstream_oauth_cross_field_rules() {
             "config.cache.redis: all or none of these fields must be set: 'connect_timeout', 'send_timeout', 'read_timeout'"
         ]
     );
-    // A proxied Redis only has database 0.
-    assert_eq!(
-        errs(
-            "upstream-oauth",
-            with(
-                &base,
-                json!({"cache": {"redis": {"connection_is_proxied": true}}})
-            )
+    // No rule ties a proxied Redis to a database (none in the seed or Konnect's spec): the
+    // seed's own example, proxied on database 10, is accepted as given.
+    let out = ok(
+        "upstream-oauth",
+        with(
+            &base,
+            json!({"cache": {"strategy": "redis", "redis": {"connection_is_proxied": true, "database": 10}}}),
         ),
-        ["config.cache.redis.database: value must be 0"]
     );
+    assert_eq!(out["cache"]["redis"]["connection_is_proxied"], true);
+    assert_eq!(out["cache"]["redis"]["database"], 10);
+}
+
+// ------------------------------------------------------------------------------ protocols
+
+const HTTP_PROTOCOLS: &str = "expected one of: grpc, grpcs, http, https, ws, wss";
+
+#[test]
+fn upstream_oauth_refuses_stream_protocols() {
+    let schema = registry().get("upstream-oauth").cloned().expect("embedded");
+    let refused = schema
+        .validate_protocols(Some(&json!(["tcp"])))
+        .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>());
+    assert_eq!(
+        refused,
+        Err(vec![format!("protocols[0]: {HTTP_PROTOCOLS}")])
+    );
+    // Each stream protocol, wherever it sits in the set, is named by its own index.
+    let refused = schema
+        .validate_protocols(Some(&json!(["http", "tls", "udp", "tls_passthrough"])))
+        .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>());
+    assert_eq!(
+        refused,
+        Err(vec![
+            format!("protocols[1]: {HTTP_PROTOCOLS}"),
+            format!("protocols[2]: {HTTP_PROTOCOLS}"),
+            format!("protocols[3]: {HTTP_PROTOCOLS}"),
+        ])
+    );
+    // The seed's example (`protocols = ["http"]`) and the websocket ones pass as given.
+    assert_eq!(
+        schema.validate_protocols(Some(&json!(["http"]))),
+        Ok(json!(["http"]))
+    );
+    assert_eq!(
+        schema.validate_protocols(Some(&json!(["ws", "wss"]))),
+        Ok(json!(["ws", "wss"]))
+    );
+    // Absent, Konnect fills the plugin entity's default.
+    assert_eq!(
+        schema.validate_protocols(None),
+        Ok(json!(["grpc", "grpcs", "http", "https"]))
+    );
+    // `protocols` is required: an explicit null is refused.
+    assert_eq!(
+        schema
+            .validate_protocols(Some(&Value::Null))
+            .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>()),
+        Err(vec!["protocols: required field missing".to_owned()])
+    );
+}
+
+#[test]
+fn every_embedded_plugin_is_http_only() {
+    // Kong declares `typedefs.protocols_http` for each of these plugins.
+    let r = registry();
+    let names: Vec<&str> = r.names().collect();
+    assert_eq!(names.len(), 13, "{names:?}");
+    for name in names {
+        let schema = r.get(name).expect("listed");
+        assert_eq!(
+            schema.allowed_protocols(),
+            Some(
+                ["grpc", "grpcs", "http", "https", "ws", "wss"]
+                    .map(String::from)
+                    .to_vec()
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            schema.default_protocols(),
+            Some(
+                ["grpc", "grpcs", "http", "https"]
+                    .map(String::from)
+                    .to_vec()
+            ),
+            "{name}"
+        );
+        for stream in ["tcp", "tls", "tls_passthrough", "udp"] {
+            assert!(
+                schema.validate_protocols(Some(&json!([stream]))).is_err(),
+                "{name} accepted {stream}"
+            );
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------ session
@@ -546,6 +631,21 @@ fn datakit_every_node_type_validates() {
         "call method defaults to GET"
     );
     assert_eq!(out["nodes"][5]["recognize_type"], true);
+}
+
+#[test]
+fn datakit_jq_length_counts_characters() {
+    // Kong measures with utf8.len: 10,240 characters pass even at two bytes each.
+    let node = |program: String| {
+        let mut n = jq("J", "request.body");
+        n["jq"] = json!(program);
+        json!({"nodes": [n]})
+    };
+    ok("datakit", node("ä".repeat(10_240)));
+    assert_eq!(
+        errs("datakit", node("ä".repeat(10_241))),
+        ["config.nodes[0].jq: length must be at most 10240"]
+    );
 }
 
 #[test]

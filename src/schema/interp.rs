@@ -85,9 +85,11 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
+/// The length `len_eq` / `len_min` / `len_max` compare. Kong measures strings with `utf8.len`,
+/// so a string counts characters (code points), not bytes: "äöü" has length 3.
 fn length(v: &Value) -> Option<u64> {
     match v {
-        Value::String(s) => Some(s.len() as u64),
+        Value::String(s) => Some(s.chars().count() as u64),
         Value::Array(a) => Some(a.len() as u64),
         Value::Object(o) => Some(o.len() as u64),
         _ => None,
@@ -591,6 +593,26 @@ mod tests {
             json!({"f": "3473c251-5b6c-4f45-b1ff-7ede735a366d"}),
         );
         assert!(e.is_empty());
+    }
+
+    #[test]
+    fn string_length_counts_characters_not_bytes() {
+        // "äöü" is 3 characters in 6 UTF-8 bytes; "日本" is 2 characters in 6 bytes.
+        let max3 = rec(json!([{"f": {"type": "string", "len_max": 3}}]));
+        let (_, e) = check(max3.clone(), json!({"f": "äöü"}));
+        assert!(e.is_empty(), "{e:?}");
+        let (_, e) = check(max3, json!({"f": "äöüß"}));
+        assert_eq!(e, ["config.f: length must be at most 3"]);
+        let (_, e) = check(
+            rec(json!([{"f": {"type": "string", "len_min": 4}}])),
+            json!({"f": "äöü"}),
+        );
+        assert_eq!(e, ["config.f: length must be at least 4"]);
+        let (_, e) = check(
+            rec(json!([{"f": {"type": "string", "len_eq": 2}}])),
+            json!({"f": "日本"}),
+        );
+        assert!(e.is_empty(), "{e:?}");
     }
 
     #[test]

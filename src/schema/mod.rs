@@ -150,6 +150,22 @@ impl PluginSchema {
         }
     }
 
+    /// Validates a plugin's `protocols` (`None` when the body has no `protocols` key) with the
+    /// schema's own `protocols` field, the way Kong checks that field of the plugin entity: an
+    /// absent value takes the plugin's default, each element must be one of the protocols the
+    /// plugin declares (every embedded plugin is HTTP-only, Kong's `typedefs.protocols_http`).
+    /// Errors name the element: `protocols[0]: expected one of: grpc, grpcs, http, https, ws, wss`.
+    /// Returns the protocols as Konnect stores them. A schema without a `protocols` field
+    /// accepts the value unchanged.
+    pub fn validate_protocols(&self, protocols: Option<&Value>) -> Result<Value, Vec<FieldError>> {
+        let Some(field) = self.inner.root.field("protocols") else {
+            return Ok(protocols.cloned().unwrap_or(Value::Null));
+        };
+        let mut errs = Vec::new();
+        let out = interp::process_field(field, protocols, "protocols", &mut errs);
+        if errs.is_empty() { Ok(out) } else { Err(errs) }
+    }
+
     /// The plugin's allowed protocols (`one_of` of the `protocols` elements), when declared.
     pub fn allowed_protocols(&self) -> Option<Vec<String>> {
         let f = self.inner.root.field("protocols")?;
