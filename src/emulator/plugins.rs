@@ -169,28 +169,32 @@ pub fn check(body: &mut Map<String, Value>) -> Result<(), ApiError> {
         body.insert("config".into(), config);
         return Ok(());
     };
+    // Kong reports every error of a body at once: config and protocols together.
+    let mut errors = Vec::new();
     let filled = match REGISTRY.validate_plugin(&name, &config) {
-        Ok(v) => v,
+        Ok(v) => Some(v),
         Err(ValidationOutcome::UnknownPlugin) => return Err(unknown(&name)),
-        Err(ValidationOutcome::Invalid(errors)) => return Err(field_errors(&errors)),
+        Err(ValidationOutcome::Invalid(e)) => {
+            errors.extend(e);
+            None
+        }
     };
-    body.insert("config".into(), filled);
-    if !body.contains_key("protocols")
-        && let Some(d) = schema.default_protocols()
-    {
-        body.insert("protocols".into(), json!(d));
+    // The schema's own `protocols` field decides what is allowed and fills its default.
+    let protocols = match schema.validate_protocols(body.get("protocols")) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(field_errors(&errors));
     }
-    if let (Some(allowed), Some(Value::Array(given))) =
-        (schema.allowed_protocols(), body.get("protocols"))
-        && let Some(bad) = given
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|p| !allowed.iter().any(|a| a == p))
-    {
-        return Err(ApiError::Validation(vec![Detail::field(
-            "protocols",
-            format!("expected one of: {} (got '{bad}')", allowed.join(", ")),
-        )]));
+    if let Some(config) = filled {
+        body.insert("config".into(), config);
+    }
+    if let Some(protocols) = protocols.filter(|p| !p.is_null()) {
+        body.insert("protocols".into(), protocols);
     }
     Ok(())
 }
@@ -265,6 +269,31 @@ mod engine_tests {
                 .unwrap()
                 .starts_with("config")
         );
+    }
+
+    #[test]
+    fn protocols_follow_the_plugin_schema_and_errors_come_together() {
+        let mut body = json!({"name": "cors", "config": {}})
+            .as_object()
+            .unwrap()
+            .clone();
+        check(&mut body).unwrap();
+        assert_eq!(body["protocols"], json!(["grpc", "grpcs", "http", "https"]));
+
+        let mut body =
+            json!({"name": "cors", "config": {"no_such_field": 1}, "protocols": ["http", "tcp"]})
+                .as_object()
+                .unwrap()
+                .clone();
+        let b = check(&mut body).unwrap_err().body();
+        let fields: Vec<&str> = b["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["field"].as_str())
+            .collect();
+        assert!(fields.contains(&"config.no_such_field"), "{b}");
+        assert!(fields.contains(&"protocols[1]"), "{b}");
     }
 
     #[test]
