@@ -139,13 +139,123 @@ configFrom: {secretKeyRef: {name: conf, key: config}}
     let mut out = Vec::new();
     assert!(validate_files(&[file], &mut out).expect("runs"));
     let text = String::from_utf8(out).expect("utf-8");
+    // The same marker `render` prints (validate and render share translation's resolution).
     assert!(
-        text.contains("KongPlugin default/rt: config.http_method: invalid value: [redacted]"),
+        text.contains("KongPlugin default/rt: config.http_method: invalid value: <redacted: Secret default/conf key config>"),
         "{text}"
     );
     assert!(
-        text.contains("config.add.headers[0]: invalid value: [redacted]"),
+        text.contains(
+            "config.add.headers[0]: invalid value: <redacted: Secret default/conf key config>"
+        ),
         "{text}"
     );
     assert!(!text.contains("canary"), "{text}");
+}
+
+/// Review bug 3: validate had its own copy of configuration resolution, which disagreed with
+/// render's: its patches did not create missing parents, and it accepted configFrom together
+/// with configPatches. Both commands now share translation's code.
+#[test]
+fn validate_resolves_configurations_exactly_as_render_does() {
+    use konnect_plugin_operator::translate::{Status, TranslateOptions, translate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.yaml");
+    let text = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: default}
+stringData: {host: '"redis.internal"', secret: '"canary-s3cr3t"', conf: '{"minute": 5}', v: '7'}
+---
+apiVersion: configuration.konghq.com/v1
+kind: KongPlugin
+metadata: {name: oauth, namespace: default}
+plugin: upstream-oauth
+config:
+  oauth: {token_endpoint: "https://idp.example.com/token", client_id: my-client}
+configPatches:
+- path: /oauth/client_secret
+  valueFrom: {secretKeyRef: {name: creds, key: secret}}
+- path: /cache/redis/host
+  valueFrom: {secretKeyRef: {name: creds, key: host}}
+---
+apiVersion: configuration.konghq.com/v1
+kind: KongPlugin
+metadata: {name: both, namespace: default}
+plugin: rate-limiting
+configFrom: {secretKeyRef: {name: creds, key: conf}}
+configPatches:
+- {path: /hour, valueFrom: {secretKeyRef: {name: creds, key: v}}}
+"#;
+    std::fs::write(&file, text).expect("write");
+    let mut out = Vec::new();
+    assert!(validate_files(std::slice::from_ref(&file), &mut out).expect("runs"));
+    let printed = String::from_utf8(out).expect("utf-8");
+    let f = file.display();
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        [format!(
+            "{f}: KongPlugin default/both: configFrom: Using both configFrom and configPatches fields is not allowed."
+        )],
+    );
+    assert!(!printed.contains("canary"));
+
+    // render says the same of the same objects.
+    let loaded = konnect_plugin_operator::manifest::load_paths(&[file]).expect("loads");
+    let state = translate(&loaded.snapshot, &TranslateOptions::default());
+    let status = |name: &str| {
+        state
+            .results
+            .iter()
+            .find(|r| r.kind == "KongPlugin" && r.name == name)
+            .map(|r| (r.status.clone(), r.message.clone()))
+    };
+    assert_eq!(
+        status("oauth").map(|s| s.0),
+        Some(Status::Pending {
+            reason: konnect_plugin_operator::translate::Reason::NotReferenced
+        })
+    );
+    assert_eq!(
+        status("both").map(|s| s.1),
+        Some("KongPlugin default/both: configFrom: Using both configFrom and configPatches fields is not allowed.".to_owned())
+    );
+}
+
+/// Review bug 5 (validate side): a malformed object is an error line naming the file, the
+/// document, the object and the field path; the other objects are still checked.
+#[test]
+fn malformed_objects_are_reported_with_their_field_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.yaml");
+    let text = r#"
+apiVersion: configuration.konghq.com/v1
+kind: KongPlugin
+metadata: {name: gopher, namespace: default}
+plugin: cors
+protocols: [gopher]
+---
+apiVersion: configuration.konghq.com/v1
+kind: KongPlugin
+metadata: {name: bad-session, namespace: default}
+plugin: session
+config: {cookie_path: app}
+"#;
+    std::fs::write(&file, text).expect("write");
+    let mut out = Vec::new();
+    assert!(validate_files(std::slice::from_ref(&file), &mut out).expect("runs"));
+    let printed = String::from_utf8(out).expect("utf-8");
+    let f = file.display();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{f}: document 0: KongPlugin default/gopher: protocols[0]: unknown variant `gopher`"
+        )),
+        "{printed}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("{f}: KongPlugin default/bad-session: config.cookie_path: should start with: /")
+    );
 }

@@ -466,3 +466,39 @@ fn desired_state_keeps_real_values_and_hides_them_from_debug() {
     assert!(!debug.contains("c4n4ry"), "{debug}");
     assert!(debug.contains("<redacted: Secret default/canary key patch>"));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Review bug 5: arbitrary values in any field of a plugin manifest never abort the load
+    /// nor panic translation; an object that does not parse is one Invalid result naming a
+    /// field, and a well-formed neighbour still translates.
+    #[test]
+    fn malformed_manifests_never_abort_the_render(
+        field in prop::sample::select(&["protocols", "configPatches", "configFrom", "run_on", "disabled", "ordering", "instance_name", "plugin", "metadata"][..]),
+        value in arb_json(),
+    ) {
+        let mut doc = serde_json::json!({
+            "apiVersion": "configuration.konghq.com/v1",
+            "kind": "KongPlugin",
+            "metadata": {"name": "p", "namespace": "default"},
+            "plugin": "cors",
+        });
+        doc[field] = value;
+        let good = r#"{"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin", "metadata": {"name": "good", "namespace": "default"}, "plugin": "cors"}"#;
+        let svc = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default", "annotations": {"konghq.com/plugins": "good"}}, "spec": {"ports": [{"port": 80}]}}"#;
+        // YAML, so every string is escaped as YAML wants (JSON text may hold raw control
+        // characters YAML refuses, which is a different, file-level error).
+        let doc = serde_norway::to_string(&doc).expect("YAML");
+        let text = format!("{doc}---\n{good}\n---\n{svc}\n");
+        let mut loaded = manifest::Loaded::default();
+        prop_assert!(manifest::load_str(&text, Path::new("p.yaml"), &mut loaded).is_ok());
+        let state = translate(&loaded.snapshot, &TranslateOptions::default());
+        prop_assert!(state.plugins.iter().any(|p| p.tags.iter().flatten().any(|t| t == "k8s-name:good")));
+        for m in &loaded.snapshot.malformed {
+            let r = state.results.iter().find(|r| r.kind == m.kind && r.name == m.name);
+            prop_assert!(r.is_some_and(|r| r.is_invalid() && r.message.contains(&m.message)), "{:?}", m);
+            prop_assert!(!m.message.starts_with(':'));
+        }
+    }
+}

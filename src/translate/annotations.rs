@@ -116,21 +116,10 @@ pub fn integer(value: &str) -> Result<i64, String> {
         .map_err(|_| format!("{value:?} is not an integer"))
 }
 
-/// The protocols Kong accepts on a service.
-pub const SERVICE_PROTOCOLS: &[&str] = &[
-    "http",
-    "https",
-    "grpc",
-    "grpcs",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
-/// The protocols Kong accepts on a route.
-pub const ROUTE_PROTOCOLS: &[&str] = &[
+/// The protocols Kong accepts on a service and on a route (one list: Kong's `protocols` type
+/// is shared by both). Wider than `crate::crd::KongProtocol`, the plugin CRD's enum, which has
+/// no `tls_passthrough`, `ws` or `wss`.
+pub const KONG_PROTOCOLS: &[&str] = &[
     "http",
     "https",
     "grpc",
@@ -264,7 +253,7 @@ mod tests {
         assert!(bounded_u32("11", 10).is_err());
         assert_eq!(methods("get, post"), Ok(vec!["GET".into(), "POST".into()]));
         assert!(methods("GET,P0ST").is_err());
-        assert!(protocols("http,gopher", ROUTE_PROTOCOLS).is_err());
+        assert!(protocols("http,gopher", KONG_PROTOCOLS).is_err());
     }
 
     #[test]

@@ -13,17 +13,28 @@ use crate::crd::{KongConsumer, KongConsumerGroup};
 use crate::konnect::models::{Consumer, ConsumerGroup, ConsumerGroupMembership, ForeignKey};
 
 const KONG_GROUP: &str = "configuration.konghq.com";
+/// The claim on a consumer's Konnect key (username, else custom_id) in the "taken" map.
+const KONNECT_KEY: &str = "konnect key";
 
 /// Sort key for "older wins": creation time (objects without one count as newest), then
-/// namespace and name, so the outcome never depends on input order.
-pub(crate) fn age_key(meta: &ObjectMeta) -> (bool, Option<Time>, String, String) {
-    let (ns, name) = ns_name(meta);
-    (
-        meta.creation_timestamp.is_none(),
-        meta.creation_timestamp.clone(),
-        ns,
+/// namespace and name, so the outcome never depends on input order. Field order is the
+/// comparison order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Age {
+    no_timestamp: bool,
+    created: Option<Time>,
+    namespace: String,
+    name: String,
+}
+
+pub(crate) fn age_key(meta: &ObjectMeta) -> Age {
+    let (namespace, name) = ns_name(meta);
+    Age {
+        no_timestamp: meta.creation_timestamp.is_none(),
+        created: meta.creation_timestamp.clone(),
+        namespace,
         name,
-    )
+    }
 }
 
 impl Ctx<'_> {
@@ -99,6 +110,9 @@ impl Ctx<'_> {
             .collect();
         consumers.sort_by_key(|c| age_key(&c.metadata));
         // (field, value) -> the object that claimed it first; a map keeps this O(n log n).
+        // Besides Konnect's own unique fields (username, custom_id), the Konnect key (username,
+        // else custom_id) is claimed too: it gives the consumer's name in our maps and its id,
+        // so a username "x" and another object's lone custom_id "x" would be one entity.
         let mut taken: BTreeMap<(&'static str, String), ObjectRef> = BTreeMap::new();
         for consumer in consumers {
             self.consumer(consumer, &mut taken);
@@ -121,23 +135,37 @@ impl Ctx<'_> {
             );
             return;
         };
-        for (field, value) in [("username", &username), ("custom_id", &custom_id)] {
+        // The field that gives the Konnect key, for messages.
+        let key_field = if username.is_some() {
+            "username"
+        } else {
+            "custom_id"
+        };
+        let claims = [
+            ("username", username.clone()),
+            ("custom_id", custom_id.clone()),
+            (KONNECT_KEY, Some(konnect_name.clone())),
+        ];
+        for (claim, value) in &claims {
             let Some(value) = value else { continue };
-            if let Some(other) = taken.get(&(field, value.clone())) {
+            if let Some(other) = taken.get(&(*claim, value.clone())) {
                 let other = other.clone();
-                self.results.error(
-                    &key,
-                    Reason::Conflict,
+                let message = if *claim == KONNECT_KEY {
                     format!(
-                        "{field}: {value:?} is already used by {other}, which is older and wins"
-                    ),
-                );
+                        "{key_field}: {value:?} is the Konnect consumer key (name and id) of {other} too, which is older and wins; this consumer is not created"
+                    )
+                } else {
+                    format!(
+                        "{claim}: {value:?} is already used by {other}, which is older and wins"
+                    )
+                };
+                self.results.error(&key, Reason::Conflict, message);
                 return;
             }
         }
-        for (field, value) in [("username", &username), ("custom_id", &custom_id)] {
+        for (claim, value) in claims {
             if let Some(value) = value {
-                taken.insert((field, value.clone()), key.clone());
+                taken.insert((claim, value), key.clone());
             }
         }
         if consumer.credentials.as_ref().is_some_and(|c| !c.is_empty()) {

@@ -10,7 +10,9 @@
 //! Steps, one submodule each: `consumers` (consumers, groups, memberships), `routes`
 //! (Ingress and HTTPRoute routes, which pull in `services`), then `plugins` (annotation
 //! lookup, configuration resolution, KIC's combination rule, instance names, globals,
-//! conflicts), then ids ([`ids`]) and tags ([`tags`]) on everything.
+//! conflicts), then ids ([`ids`]) and tags ([`tags`]) on everything. Objects the loader could
+//! not parse ([`snapshot::MalformedObject`]) become Invalid results naming the field; Kong
+//! objects of another ingress class become Pending results with reason `IgnoredClass`.
 //!
 //! Values read from Secrets stay real in the [`DesiredState`] (Konnect needs them), with their
 //! provenance in [`DesiredState::secret_fields`]; [`redact`] hides them wherever a person may
@@ -37,6 +39,10 @@ use serde::Serialize;
 
 pub use cli::{OutputFormat, render_command};
 pub use desired::DesiredState;
+pub use plugins::{
+    ConfigCheck, ConfigProblem, PluginObject, ResolvedConfig, check_plugin_config,
+    resolve_plugin_config,
+};
 pub use redact::{SecretField, SecretSource};
 pub use render::Secrets;
 pub use result::{ObjectRef, ObjectResult, Reason, Status};
@@ -66,6 +72,8 @@ pub fn translate_with_schemas(
     schemas: &crate::schema::Registry,
 ) -> DesiredState {
     let mut ctx = Ctx::new(snapshot, opts, schemas);
+    ctx.malformed(&snapshot.malformed);
+    ctx.ignored_by_class();
     ctx.consumer_groups();
     ctx.consumers();
     ctx.ingresses();
@@ -124,8 +132,13 @@ pub(crate) struct Index<'a> {
     pub grants: BTreeMap<(String, String), &'a gateway_api::referencegrants::ReferenceGrant>,
     pub kong_plugins: BTreeMap<(String, String), &'a crate::crd::KongPlugin>,
     pub cluster_plugins: BTreeMap<String, &'a crate::crd::KongClusterPlugin>,
+    /// KongClusterPlugins that fail the class filter: kept so a reference to one, or the
+    /// object itself, can be reported as "not of our class" rather than not at all.
+    pub ignored_cluster_plugins: BTreeMap<String, &'a crate::crd::KongClusterPlugin>,
     pub consumers: BTreeMap<(String, String), &'a crate::crd::KongConsumer>,
     pub consumer_groups: BTreeMap<(String, String), &'a crate::crd::KongConsumerGroup>,
+    /// Objects of the snapshot that could not be parsed.
+    pub malformed: BTreeSet<ObjectRef>,
     /// True when objects without a class are ours.
     pub default_class: bool,
 }
@@ -198,12 +211,12 @@ impl<'a> Ctx<'a> {
                 Some(class) => class.trim() == opts.ingress_class,
                 None => default_class,
             };
-        let cluster_plugins = index_by(&snap.kong_cluster_plugins, |p| {
-            p.metadata.name.clone().unwrap_or_default()
-        })
-        .into_iter()
-        .filter(|(_, p)| class_ok(p.metadata.annotations.as_ref()))
-        .collect();
+        let (cluster_plugins, ignored_cluster_plugins) =
+            index_by(&snap.kong_cluster_plugins, |p| {
+                p.metadata.name.clone().unwrap_or_default()
+            })
+            .into_iter()
+            .partition(|(_, p)| class_ok(p.metadata.annotations.as_ref()));
         let ix = Index {
             services: index_by(&snap.services, |o| ns_name(&o.metadata)),
             secrets: index_by(&snap.secrets, |o| ns_name(&o.metadata)),
@@ -216,8 +229,18 @@ impl<'a> Ctx<'a> {
             grants: index_by(&snap.reference_grants, |o| ns_name(&o.metadata)),
             kong_plugins: index_by(&snap.kong_plugins, |o| ns_name(&o.metadata)),
             cluster_plugins,
+            ignored_cluster_plugins,
             consumers: index_by(&snap.kong_consumers, |o| ns_name(&o.metadata)),
             consumer_groups: index_by(&snap.kong_consumer_groups, |o| ns_name(&o.metadata)),
+            malformed: snap
+                .malformed
+                .iter()
+                .map(|m| ObjectRef {
+                    kind: m.kind,
+                    namespace: m.namespace.clone(),
+                    name: m.name.clone(),
+                })
+                .collect(),
             default_class,
         };
         Self {
@@ -266,6 +289,69 @@ impl<'a> Ctx<'a> {
                 });
                 from_ok && to_ok
             })
+    }
+
+    /// Objects that could not be parsed: Invalid, with the field path their message starts with.
+    fn malformed(&mut self, malformed: &[snapshot::MalformedObject]) {
+        for m in malformed {
+            let key = ObjectRef {
+                kind: m.kind,
+                namespace: m.namespace.clone(),
+                name: m.name.clone(),
+            };
+            self.results
+                .error(&key, Reason::InvalidSpec, m.message.clone());
+        }
+    }
+
+    /// Kong objects that fail the class filter get a Pending `IgnoredClass` result, so `render`
+    /// shows why nothing came of them.
+    fn ignored_by_class(&mut self) {
+        let why = |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
+            Some(class) => format!(
+                "metadata.annotations[{}]: class {:?} is not ours ({:?}); ignored",
+                annotations::INGRESS_CLASS,
+                class.trim(),
+                self.opts.ingress_class
+            ),
+            None => format!(
+                "metadata.annotations[{}]: no class, and {:?} is not the default IngressClass; ignored",
+                annotations::INGRESS_CLASS,
+                self.opts.ingress_class
+            ),
+        };
+        let mut ignored: Vec<(&'static str, &ObjectMeta)> = self
+            .ix
+            .ignored_cluster_plugins
+            .values()
+            .map(|p| ("KongClusterPlugin", &p.metadata))
+            .collect();
+        ignored.extend(
+            self.ix
+                .consumers
+                .values()
+                .filter(|c| {
+                    !c.is_konnect_owned() && !self.class_ok(c.metadata.annotations.as_ref())
+                })
+                .map(|c| ("KongConsumer", &c.metadata)),
+        );
+        ignored.extend(
+            self.ix
+                .consumer_groups
+                .values()
+                .filter(|g| {
+                    !g.is_konnect_owned() && !self.class_ok(g.metadata.annotations.as_ref())
+                })
+                .map(|g| ("KongConsumerGroup", &g.metadata)),
+        );
+        let ignored: Vec<(&'static str, ObjectMeta, String)> = ignored
+            .into_iter()
+            .map(|(k, m)| (k, m.clone(), why(m.annotations.as_ref())))
+            .collect();
+        for (kind, meta, message) in ignored {
+            let key = self.results.track(kind, &meta);
+            self.results.pending(&key, Reason::IgnoredClass, message);
+        }
     }
 
     /// Source metadata of an object, for tags.

@@ -1,32 +1,39 @@
 //! Plugins: KIC's reading of `konghq.com/plugins`, exactly.
 //!
 //! - lookup: a bare name resolves to a KongPlugin in the referrer's namespace, then to a
-//!   KongClusterPlugin of that name; `ns:name` (another namespace) needs a ReferenceGrant in `ns`
-//!   from the referrer's group/kind/namespace to `configuration.konghq.com` `KongPlugin`;
+//!   KongClusterPlugin of that name (one of another class is reported as such, not as
+//!   missing); `ns:name` with another namespace needs a ReferenceGrant in `ns` from the
+//!   referrer's group/kind/namespace to `configuration.konghq.com` `KongPlugin`. `ns:name` with
+//!   the referrer's own namespace needs no grant (Gateway API grants only govern
+//!   cross-namespace references) but, being qualified, names a KongPlugin only: it never falls
+//!   back to a KongClusterPlugin, which has no namespace;
 //! - configuration: `config`, or `configFrom` (a Secret key, JSON or YAML), with `configPatches`
 //!   (RFC 6902 `add` of a Secret's JSON value, missing parents created) — errors name the
 //!   Secret and key, never the value; which values came from Secrets is tracked alongside
-//!   (see [`super::redact`]) and schema messages that echo one are scrubbed;
+//!   (see [`super::redact`]) and schema messages that echo one are scrubbed. The same code
+//!   serves `validate` ([`resolve_plugin_config`], [`check_plugin_config`]), so the two
+//!   commands never disagree;
 //! - KIC's combination rule over all referrers of one plugin object, instance names with the
-//!   relation-hash suffix, global KongClusterPlugins (two of one type are both refused), and
-//!   "older wins" when two plugin objects put the same plugin type on the same target.
-
+//!   relation-hash suffix (two plugin objects ending with one instance name: the older keeps
+//!   it), global KongClusterPlugins (two of one type are both refused), and "older wins" when
+//!   two plugin objects put the same plugin type on the same target.
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::annotations::{self as ann, PluginRef};
-use super::consumers::age_key;
+use super::consumers::{Age, age_key};
 use super::ids::{self, PluginParents};
-use super::redact::{Scrubber, SecretField, SecretSource, Shadow};
+use super::redact::{Scrubber, SecretField, SecretSource, Shadow, redact_config};
 use super::result::{ObjectRef, Reason};
 use super::tags::SourceMeta;
 use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering};
 use crate::konnect::models::{ForeignKey, Plugin};
-use crate::schema::ValidationOutcome;
+use crate::schema::{Registry, ValidationOutcome};
 
 const KONG_GROUP: &str = "configuration.konghq.com";
 /// Label that makes a KongClusterPlugin global.
@@ -50,7 +57,25 @@ struct Relations {
     groups: BTreeSet<String>,
 }
 
+/// Which kind of parent a referrer gives a plugin.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Service,
+    Route,
+    Consumer,
+    Group,
+}
+
 impl Relations {
+    fn slot(&mut self, slot: Slot) -> &mut BTreeSet<String> {
+        match slot {
+            Slot::Service => &mut self.services,
+            Slot::Route => &mut self.routes,
+            Slot::Consumer => &mut self.consumers,
+            Slot::Group => &mut self.groups,
+        }
+    }
+
     /// KIC's `ForeignRelations.GetCombinations`.
     fn combinations(&self) -> Vec<PluginParents> {
         let mut out = Vec::new();
@@ -102,7 +127,6 @@ impl Relations {
         out
     }
 }
-
 /// A plugin object with its configuration resolved, ready to instantiate.
 struct Base {
     plugin: String,
@@ -115,11 +139,15 @@ struct Base {
     instance_name: Option<String>,
     source: SourceMeta,
     origin: ObjectRef,
-    age: (bool, Option<Time>, String, String),
+    age: Age,
 }
 
-/// A resolved configuration and the values of it that came from Secrets.
-type Resolved = (Value, Vec<SecretField>);
+/// One `configPatches` entry, its Secret reference made explicit.
+struct Patch {
+    /// JSON Pointer into the configuration.
+    path: String,
+    secret: SecretSource,
+}
 
 /// The fields KongPlugin and KongClusterPlugin share, with Secret references made explicit.
 struct PluginFields<'a> {
@@ -127,10 +155,8 @@ struct PluginFields<'a> {
     kind: &'static str,
     plugin: &'a str,
     config: Option<&'a Value>,
-    /// (namespace, name, key)
-    config_from: Option<(String, String, String)>,
-    /// (path, namespace, name, key)
-    patches: Vec<(String, String, String, String)>,
+    config_from: Option<SecretSource>,
+    patches: Vec<Patch>,
     disabled: bool,
     instance_name: Option<&'a str>,
     ordering: Option<&'a PluginOrdering>,
@@ -148,20 +174,20 @@ impl<'a> PluginFields<'a> {
             kind: "KongPlugin",
             plugin: &p.plugin,
             config: p.config.as_ref(),
-            config_from: p.config_from.as_ref().map(|c| {
-                (
-                    ns.clone(),
-                    c.secret_key_ref.name.clone(),
-                    c.secret_key_ref.key.clone(),
-                )
-            }),
+            config_from: p
+                .config_from
+                .as_ref()
+                .map(|c| secret_source(&ns, &c.secret_key_ref.name, &c.secret_key_ref.key)),
             patches: p
                 .config_patches
                 .iter()
                 .flatten()
                 .map(|c| {
                     let r = &c.value_from.secret_key_ref;
-                    (c.path.clone(), ns.clone(), r.name.clone(), r.key.clone())
+                    Patch {
+                        path: c.path.clone(),
+                        secret: secret_source(&ns, &r.name, &r.key),
+                    }
                 })
                 .collect(),
             disabled: p.disabled.unwrap_or(false),
@@ -185,7 +211,7 @@ impl<'a> PluginFields<'a> {
             config: p.config.as_ref(),
             config_from: p.config_from.as_ref().map(|c| {
                 let r = &c.secret_key_ref;
-                (r.namespace.clone(), r.name.clone(), r.key.clone())
+                secret_source(&r.namespace, &r.name, &r.key)
             }),
             patches: p
                 .config_patches
@@ -193,12 +219,10 @@ impl<'a> PluginFields<'a> {
                 .flatten()
                 .map(|c| {
                     let r = &c.value_from.secret_key_ref;
-                    (
-                        c.path.clone(),
-                        r.namespace.clone(),
-                        r.name.clone(),
-                        r.key.clone(),
-                    )
+                    Patch {
+                        path: c.path.clone(),
+                        secret: secret_source(&r.namespace, &r.name, &r.key),
+                    }
                 })
                 .collect(),
             disabled: p.disabled.unwrap_or(false),
@@ -211,6 +235,265 @@ impl<'a> PluginFields<'a> {
             run_on: p.run_on.is_some(),
             consumer_ref: p.consumer_ref.is_some(),
             tags: p.tags.as_deref().unwrap_or_default(),
+        }
+    }
+}
+
+/// A KongPlugin or a KongClusterPlugin, for [`resolve_plugin_config`].
+#[derive(Clone, Copy, Debug)]
+pub enum PluginObject<'a> {
+    Kong(&'a KongPlugin),
+    Cluster(&'a KongClusterPlugin),
+}
+
+impl<'a> PluginObject<'a> {
+    fn fields(self) -> PluginFields<'a> {
+        match self {
+            Self::Kong(p) => PluginFields::from_kong_plugin(p),
+            Self::Cluster(p) => PluginFields::from_cluster_plugin(p),
+        }
+    }
+}
+
+/// A plugin's configuration as translation builds it, with the values of it that came from
+/// Secrets.
+#[derive(Clone, PartialEq)]
+pub struct ResolvedConfig {
+    pub config: Value,
+    pub secret_fields: Vec<SecretField>,
+}
+
+/// Debug shows the configuration with its Secret-derived values redacted.
+impl std::fmt::Debug for ResolvedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedConfig")
+            .field("config", &redact_config(&self.config, &self.secret_fields))
+            .field("secret_fields", &self.secret_fields)
+            .finish()
+    }
+}
+
+/// Why a plugin's configuration cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub reason: Reason,
+    /// Starts with the field (`configFrom.secretKeyRef: ...`); never a Secret's value.
+    pub message: String,
+    /// `(namespace, name)` when the problem is a Secret that does not exist (the offline
+    /// `validate` reports that as a warning: the Secret may well be in the cluster).
+    pub missing_secret: Option<(String, String)>,
+}
+
+impl ConfigProblem {
+    fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            missing_secret: None,
+        }
+    }
+
+    /// The same problem with `field: ` in front of the message.
+    fn in_field(mut self, field: &str) -> Self {
+        self.message = format!("{field}: {}", self.message);
+        self
+    }
+}
+
+/// `Secret <ns>/<name> key "<key>"`, as messages name a Secret key (the key quoted, since it
+/// may hold any character).
+fn quoted(src: &SecretSource) -> String {
+    format!("Secret {}/{} key {:?}", src.namespace, src.name, src.key)
+}
+
+/// Reads one Secret key as text; the error names the Secret and key, never the value.
+fn secret_text<'s>(
+    secrets: &dyn Fn(&str, &str) -> Option<&'s Secret>,
+    src: &SecretSource,
+) -> Result<String, ConfigProblem> {
+    let SecretSource {
+        namespace,
+        name,
+        key,
+    } = src;
+    let Some(secret) = secrets(namespace, name) else {
+        return Err(ConfigProblem {
+            reason: Reason::ReferenceNotFound,
+            message: format!("Secret {namespace}/{name} not found"),
+            missing_secret: Some((namespace.clone(), name.clone())),
+        });
+    };
+    if let Some(text) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
+        return Ok(text.clone());
+    }
+    match secret.data.as_ref().and_then(|d| d.get(key)) {
+        Some(bytes) => String::from_utf8(bytes.0.clone()).map_err(|_| {
+            ConfigProblem::new(
+                Reason::InvalidConfig,
+                format!("Secret {namespace}/{name} key {key:?} is not UTF-8 text"),
+            )
+        }),
+        None => Err(ConfigProblem::new(
+            Reason::ReferenceNotFound,
+            format!("Secret {namespace}/{name} has no key {key:?}"),
+        )),
+    }
+}
+
+/// Builds the configuration of a KongPlugin or KongClusterPlugin exactly as translation does
+/// (`config` or `configFrom`, then `configPatches`), looking Secrets up with `secrets`
+/// (namespace, name). Every problem is returned, each message starting with its field.
+pub fn resolve_plugin_config<'s>(
+    plugin: PluginObject<'_>,
+    secrets: &dyn Fn(&str, &str) -> Option<&'s Secret>,
+) -> Result<ResolvedConfig, Vec<ConfigProblem>> {
+    resolve_fields(&plugin.fields(), secrets)
+}
+
+fn resolve_fields<'s>(
+    f: &PluginFields<'_>,
+    secrets: &dyn Fn(&str, &str) -> Option<&'s Secret>,
+) -> Result<ResolvedConfig, Vec<ConfigProblem>> {
+    if f.config.is_some() && f.config_from.is_some() {
+        return Err(vec![ConfigProblem::new(
+            Reason::InvalidConfig,
+            "config: Using both config and configFrom fields is not allowed.",
+        )]);
+    }
+    if f.config_from.is_some() && !f.patches.is_empty() {
+        return Err(vec![ConfigProblem::new(
+            Reason::InvalidConfig,
+            "configFrom: Using both configFrom and configPatches fields is not allowed.",
+        )]);
+    }
+    let mut shadow = Shadow::default();
+    let mut config = match (&f.config_from, f.config) {
+        (Some(src), _) => {
+            let field = "configFrom.secretKeyRef";
+            let text = secret_text(secrets, src).map_err(|p| vec![p.in_field(field)])?;
+            let parsed = serde_json::from_str::<Value>(&text)
+                .ok()
+                .or_else(|| serde_norway::from_str::<Value>(&text).ok())
+                .ok_or_else(|| {
+                    vec![ConfigProblem::new(
+                        Reason::InvalidConfig,
+                        format!("{field}: {} holds neither JSON nor YAML", quoted(src)),
+                    )]
+                })?;
+            if !parsed.is_object() {
+                return Err(vec![ConfigProblem::new(
+                    Reason::InvalidConfig,
+                    format!("{field}: {} does not hold an object", quoted(src)),
+                )]);
+            }
+            // configFrom: every value of the configuration is the Secret's.
+            let marked = shadow.secret_value(&parsed, src.clone());
+            shadow.set(marked);
+            parsed
+        }
+        (None, Some(config)) if config.is_object() => {
+            shadow = Shadow::from_user_config(config);
+            config.clone()
+        }
+        (None, Some(Value::Null)) | (None, None) => {
+            let empty = Value::Object(serde_json::Map::new());
+            shadow = Shadow::from_user_config(&empty);
+            empty
+        }
+        (None, Some(_)) => {
+            return Err(vec![ConfigProblem::new(
+                Reason::InvalidConfig,
+                "config: must be an object",
+            )]);
+        }
+    };
+    let mut errors = Vec::new();
+    for (i, patch) in f.patches.iter().enumerate() {
+        let field = format!("configPatches[{i}]");
+        let src = &patch.secret;
+        let text = match secret_text(secrets, src) {
+            Ok(t) => t,
+            Err(p) => {
+                errors.push(p.in_field(&format!("{field}.valueFrom.secretKeyRef")));
+                continue;
+            }
+        };
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            errors.push(ConfigProblem::new(
+                Reason::InvalidConfig,
+                format!("{field}.valueFrom.secretKeyRef: {} is not JSON (a string value needs its quotes)", quoted(src)),
+            ));
+            continue;
+        };
+        // The same `add` on the shadow, with the value's scalars marked as this Secret's.
+        let marked = shadow.secret_value(&value, src.clone());
+        if let Err(e) = add_at(&mut config, &patch.path, value) {
+            errors.push(ConfigProblem::new(
+                Reason::InvalidConfig,
+                format!("{field}.path: {e}"),
+            ));
+        } else if add_at(shadow.doc_mut(), &patch.path, marked).is_err() {
+            // Unreachable while the shadow mirrors the configuration's structure; if it
+            // ever did not, refusing is the only way to be sure nothing leaks.
+            errors.push(ConfigProblem::new(
+                Reason::InvalidConfig,
+                format!(
+                    "{field}.path: cannot track the Secret value at {:?}",
+                    patch.path
+                ),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if !config.is_object() {
+        return Err(vec![ConfigProblem::new(
+            Reason::InvalidConfig,
+            "configPatches: the patched configuration is not an object",
+        )]);
+    }
+    Ok(ResolvedConfig {
+        config,
+        secret_fields: shadow.fields(),
+    })
+}
+
+/// Why a configuration fails its plugin's schema check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigCheck {
+    /// `schemas` has no schema for the plugin: Konnect validates it on write.
+    UnknownPlugin,
+    /// `config.<path>: <message>` per problem, Secret-derived values replaced by their marker.
+    Invalid(Vec<String>),
+}
+
+/// Checks a resolved configuration against `plugin`'s schema in `schemas`, as translation
+/// does. Messages that echo a value have the Secret-derived ones replaced by their marker
+/// (see [`Scrubber`]).
+pub fn check_plugin_config(
+    schemas: &Registry,
+    plugin: &str,
+    resolved: &ResolvedConfig,
+) -> Result<(), ConfigCheck> {
+    match schemas.validate_plugin(plugin, &resolved.config) {
+        Ok(_) => Ok(()),
+        Err(ValidationOutcome::UnknownPlugin) => Err(ConfigCheck::UnknownPlugin),
+        Err(ValidationOutcome::Invalid(errors)) => {
+            let scrubber = Scrubber::new(&resolved.config, &resolved.secret_fields);
+            Err(ConfigCheck::Invalid(
+                errors
+                    .into_iter()
+                    .map(|e| {
+                        let message = if scrubber.is_empty() {
+                            e.message
+                        } else {
+                            scrubber.scrub(&e.field, &e.message)
+                        };
+                        format!("{}: {message}", e.field)
+                    })
+                    .collect(),
+            ))
         }
     }
 }
@@ -329,140 +612,20 @@ struct Instance {
     hash: String,
     entity: Plugin,
 }
+/// The field named when an HTTPRoute `ExtensionRef` filter names a plugin.
+const EXTENSION_REF_FIELD: &str = "spec.rules[].filters[].extensionRef";
+
+/// One referrer's plugin references, and the Konnect entity they attach plugins to.
+struct Referral {
+    slot: Slot,
+    /// The Konnect entity's name.
+    entity: String,
+    referrer: Referrer,
+    /// Each reference with the field it was read from.
+    refs: Vec<(PluginRef, String)>,
+}
 
 impl Ctx<'_> {
-    /// Reads one Secret key as text; the error names the Secret and key, never the value.
-    fn secret_text(
-        &self,
-        namespace: &str,
-        name: &str,
-        key: &str,
-    ) -> Result<String, (Reason, String)> {
-        let Some(secret) = self
-            .ix
-            .secrets
-            .get(&(namespace.to_owned(), name.to_owned()))
-        else {
-            return Err((
-                Reason::ReferenceNotFound,
-                format!("Secret {namespace}/{name} not found"),
-            ));
-        };
-        if let Some(text) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
-            return Ok(text.clone());
-        }
-        match secret.data.as_ref().and_then(|d| d.get(key)) {
-            Some(bytes) => String::from_utf8(bytes.0.clone()).map_err(|_| {
-                (
-                    Reason::InvalidConfig,
-                    format!("Secret {namespace}/{name} key {key:?} is not UTF-8 text"),
-                )
-            }),
-            None => Err((
-                Reason::ReferenceNotFound,
-                format!("Secret {namespace}/{name} has no key {key:?}"),
-            )),
-        }
-    }
-
-    /// Builds the configuration of a plugin object, with the values that came from Secrets;
-    /// every error names its field.
-    fn resolve_config(&self, f: &PluginFields<'_>) -> Result<Resolved, Vec<(Reason, String)>> {
-        if f.config.is_some() && f.config_from.is_some() {
-            return Err(vec![(
-                Reason::InvalidConfig,
-                "config: Using both config and configFrom fields is not allowed.".into(),
-            )]);
-        }
-        if f.config_from.is_some() && !f.patches.is_empty() {
-            return Err(vec![(
-                Reason::InvalidConfig,
-                "configFrom: Using both configFrom and configPatches fields is not allowed.".into(),
-            )]);
-        }
-        let mut shadow = Shadow::default();
-        let mut config = match (&f.config_from, f.config) {
-            (Some((ns, name, key)), _) => {
-                let text = self
-                    .secret_text(ns, name, key)
-                    .map_err(|(r, e)| vec![(r, format!("configFrom.secretKeyRef: {e}"))])?;
-                let parsed = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .or_else(|| serde_norway::from_str::<Value>(&text).ok())
-                    .ok_or_else(|| {
-                        vec![(Reason::InvalidConfig, format!("configFrom.secretKeyRef: Secret {ns}/{name} key {key:?} holds neither JSON nor YAML"))]
-                    })?;
-                if !parsed.is_object() {
-                    return Err(vec![(
-                        Reason::InvalidConfig,
-                        format!(
-                            "configFrom.secretKeyRef: Secret {ns}/{name} key {key:?} does not hold an object"
-                        ),
-                    )]);
-                }
-                // configFrom: every value of the configuration is the Secret's.
-                let marked = shadow.secret_value(&parsed, secret_source(ns, name, key));
-                shadow.set(marked);
-                parsed
-            }
-            (None, Some(config)) if config.is_object() => {
-                shadow = Shadow::from_user_config(config);
-                config.clone()
-            }
-            (None, Some(Value::Null)) | (None, None) => {
-                let empty = Value::Object(serde_json::Map::new());
-                shadow = Shadow::from_user_config(&empty);
-                empty
-            }
-            (None, Some(_)) => {
-                return Err(vec![(
-                    Reason::InvalidConfig,
-                    "config: must be an object".into(),
-                )]);
-            }
-        };
-        let mut errors = Vec::new();
-        for (i, (path, ns, name, key)) in f.patches.iter().enumerate() {
-            let field = format!("configPatches[{i}]");
-            let text = match self.secret_text(ns, name, key) {
-                Ok(t) => t,
-                Err((r, e)) => {
-                    errors.push((r, format!("{field}.valueFrom.secretKeyRef: {e}")));
-                    continue;
-                }
-            };
-            let Ok(value) = serde_json::from_str::<Value>(&text) else {
-                errors.push((
-                    Reason::InvalidConfig,
-                    format!("{field}.valueFrom.secretKeyRef: Secret {ns}/{name} key {key:?} is not JSON (a string value needs its quotes)"),
-                ));
-                continue;
-            };
-            // The same `add` on the shadow, with the value's scalars marked as this Secret's.
-            let marked = shadow.secret_value(&value, secret_source(ns, name, key));
-            if let Err(e) = add_at(&mut config, path, value) {
-                errors.push((Reason::InvalidConfig, format!("{field}.path: {e}")));
-            } else if add_at(shadow.doc_mut(), path, marked).is_err() {
-                // Unreachable while the shadow mirrors the configuration's structure; if it
-                // ever did not, refusing is the only way to be sure nothing leaks.
-                errors.push((
-                    Reason::InvalidConfig,
-                    format!("{field}.path: cannot track the Secret value at {path:?}"),
-                ));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        if !config.is_object() {
-            return Err(vec![(
-                Reason::InvalidConfig,
-                "configPatches: the patched configuration is not an object".into(),
-            )]);
-        }
-        Ok((config, shadow.fields()))
-    }
-
     /// Resolves a plugin object into a [`Base`], recording problems on it.
     fn resolve_plugin(&mut self, f: PluginFields<'_>) -> Option<Base> {
         let key = self.results.track(f.kind, f.meta);
@@ -478,16 +641,35 @@ impl Ctx<'_> {
                 .error(&key, Reason::InvalidSpec, "plugin: required");
             return None;
         }
-        let (config, secret_fields) = match self.resolve_config(&f) {
-            Ok(c) => c,
-            Err(errors) => {
-                for (reason, e) in errors {
-                    self.results.error(&key, reason, e);
+        let secrets = &self.ix.secrets;
+        let lookup = |ns: &str, name: &str| secrets.get(&(ns.to_owned(), name.to_owned())).copied();
+        let resolved = match resolve_fields(&f, &lookup) {
+            Ok(r) => r,
+            Err(problems) => {
+                for p in problems {
+                    self.results.error(&key, p.reason, p.message);
                 }
                 return None;
             }
         };
-        let config = self.validate_config(f.plugin, config, &secret_fields, &key)?;
+        // The desired payload keeps the user's configuration (not the defaults-filled one),
+        // so the hash does not move when a schema version adds a default.
+        match check_plugin_config(self.schemas, f.plugin, &resolved) {
+            Ok(()) => {}
+            Err(ConfigCheck::UnknownPlugin) => self.results.warn(
+                &key,
+                format!(
+                    "plugin: no embedded schema for plugin {:?}; Konnect will validate its configuration",
+                    f.plugin
+                ),
+            ),
+            Err(ConfigCheck::Invalid(errors)) => {
+                for e in errors {
+                    self.results.error(&key, Reason::InvalidConfig, e);
+                }
+                return None;
+            }
+        }
         let ordering = f
             .ordering
             .and_then(|o| serde_json::to_value(o).ok())
@@ -495,8 +677,8 @@ impl Ctx<'_> {
         let source = Self::source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
         Some(Base {
             plugin: f.plugin.to_owned(),
-            config,
-            secret_fields,
+            config: resolved.config,
+            secret_fields: resolved.secret_fields,
             enabled: !f.disabled,
             protocols: f.protocols.filter(|p| !p.is_empty()),
             ordering,
@@ -507,38 +689,6 @@ impl Ctx<'_> {
         })
     }
 
-    /// Validates a configuration against the plugin's schema, when we have one. The desired
-    /// payload keeps the user's configuration (not the defaults-filled one), so the hash does
-    /// not move when a schema version adds a default. Messages that echo a value have the
-    /// Secret-derived ones replaced by their marker (see [`Scrubber`]).
-    fn validate_config(
-        &mut self,
-        plugin: &str,
-        config: Value,
-        secret_fields: &[SecretField],
-        key: &ObjectRef,
-    ) -> Option<Value> {
-        match self.schemas.validate_plugin(plugin, &config) {
-            Ok(_) | Err(ValidationOutcome::UnknownPlugin) => Some(config),
-            Err(ValidationOutcome::Invalid(errors)) => {
-                let scrubber = Scrubber::new(&config, secret_fields);
-                for e in errors {
-                    let message = if scrubber.is_empty() {
-                        e.message
-                    } else {
-                        scrubber.scrub(&e.field, &e.message)
-                    };
-                    self.results.error(
-                        key,
-                        Reason::InvalidConfig,
-                        format!("{}: {message}", e.field),
-                    );
-                }
-                None
-            }
-        }
-    }
-
     /// Resolves a `konghq.com/plugins` entry (or an ExtensionRef) of a referrer.
     fn resolve_ref(
         &mut self,
@@ -547,7 +697,16 @@ impl Ctx<'_> {
         field: &str,
     ) -> Option<PluginSource> {
         let own_ns = &referrer.namespace;
-        match pref.namespace.as_deref() {
+        let key = (
+            pref.namespace.clone().unwrap_or_else(|| own_ns.clone()),
+            pref.name.clone(),
+        );
+        let kong_plugin = self
+            .ix
+            .kong_plugins
+            .contains_key(&key)
+            .then(|| PluginSource::Namespaced(key.0.clone(), key.1.clone()));
+        let (reason, message) = match pref.namespace.as_deref() {
             Some(ns) if ns != own_ns => {
                 let allowed = self.grant_allows(
                     (referrer.group, referrer.key.kind, own_ns),
@@ -555,47 +714,152 @@ impl Ctx<'_> {
                     (KONG_GROUP, "KongPlugin", &pref.name),
                 );
                 if !allowed {
-                    self.results.error(
-                        &referrer.key,
+                    (
                         Reason::ReferenceNotPermitted,
                         format!(
                             "{field}: plugin \"{pref}\": no ReferenceGrant in namespace {ns} allows {} from namespace {own_ns} to refer to KongPlugin {}",
                             referrer.key.kind, pref.name
                         ),
-                    );
-                    return None;
-                }
-                let key = (ns.to_owned(), pref.name.clone());
-                if self.ix.kong_plugins.contains_key(&key) {
-                    Some(PluginSource::Namespaced(key.0, key.1))
+                    )
+                } else if kong_plugin.is_some() {
+                    return kong_plugin;
                 } else {
-                    self.results.error(
-                        &referrer.key,
+                    (
                         Reason::ReferenceNotFound,
                         format!("{field}: KongPlugin {ns}/{} not found", pref.name),
-                    );
-                    None
+                    )
                 }
             }
-            _ => {
-                let key = (own_ns.clone(), pref.name.clone());
-                if self.ix.kong_plugins.contains_key(&key) {
-                    Some(PluginSource::Namespaced(key.0, key.1))
-                } else if self.ix.cluster_plugins.contains_key(&pref.name) {
-                    Some(PluginSource::Cluster(pref.name.clone()))
+            // `own:name`: no grant is needed (ReferenceGrants only govern cross-namespace
+            // references), but a namespace-qualified name names a KongPlugin: it never falls
+            // back to a KongClusterPlugin, which has no namespace.
+            Some(ns) => {
+                if kong_plugin.is_some() {
+                    return kong_plugin;
+                }
+                (
+                    Reason::ReferenceNotFound,
+                    format!(
+                        "{field}: KongPlugin {ns}/{} not found (a namespace-qualified name never refers to a KongClusterPlugin)",
+                        pref.name
+                    ),
+                )
+            }
+            None => {
+                if kong_plugin.is_some() {
+                    return kong_plugin;
+                }
+                if self.ix.cluster_plugins.contains_key(&pref.name) {
+                    return Some(PluginSource::Cluster(pref.name.clone()));
+                }
+                if self.ix.ignored_cluster_plugins.contains_key(&pref.name) {
+                    (
+                        Reason::ReferenceNotFound,
+                        format!(
+                            "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
+                            pref.name,
+                            self.opts.ingress_class,
+                            ann::INGRESS_CLASS
+                        ),
+                    )
                 } else {
-                    self.results.error(
-                        &referrer.key,
+                    (
                         Reason::ReferenceNotFound,
                         format!(
                             "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
                             pref.name
                         ),
-                    );
-                    None
+                    )
                 }
             }
+        };
+        let unreadable = [
+            ObjectRef {
+                kind: "KongPlugin",
+                namespace: Some(key.0.clone()),
+                name: key.1.clone(),
+            },
+            ObjectRef {
+                kind: "KongClusterPlugin",
+                namespace: None,
+                name: key.1.clone(),
+            },
+        ]
+        .into_iter()
+        .filter(|r| r.kind == "KongPlugin" || pref.namespace.is_none())
+        .find(|r| self.ix.malformed.contains(r));
+        let message = match unreadable {
+            // Say why it is missing: it exists but could not be read.
+            Some(r) => format!("{field}: {r} cannot be read (see its own result)"),
+            None => message,
+        };
+        self.results.error(&referrer.key, reason, message);
+        None
+    }
+
+    /// Every referrer with its plugin references: core Services (through the Konnect services
+    /// they back), routes (annotations of their Ingress/HTTPRoute, plus ExtensionRef filters),
+    /// consumers and consumer groups.
+    fn referrals(&self) -> Vec<Referral> {
+        let field = format!("metadata.annotations[{}]", ann::PLUGINS);
+        let annotated = |r: &Referrer| -> Vec<(PluginRef, String)> {
+            ann::plugin_refs(r.annotations.as_ref())
+                .into_iter()
+                .map(|p| (p, field.clone()))
+                .collect()
+        };
+        let mut out = Vec::new();
+        for (name, s) in &self.services {
+            for svc in s
+                .k8s_services
+                .iter()
+                .filter_map(|key| self.ix.services.get(key))
+            {
+                let referrer = Referrer {
+                    key: ObjectRef::new("Service", &svc.metadata),
+                    group: "",
+                    namespace: ns_name(&svc.metadata).0,
+                    annotations: svc.metadata.annotations.clone(),
+                };
+                out.push(Referral {
+                    slot: Slot::Service,
+                    entity: name.clone(),
+                    refs: annotated(&referrer),
+                    referrer,
+                });
+            }
         }
+        for (name, r) in &self.routes {
+            let mut refs = annotated(&r.referrer);
+            refs.extend(
+                r.extra_plugins
+                    .iter()
+                    .map(|p| (p.clone(), EXTENSION_REF_FIELD.to_owned())),
+            );
+            out.push(Referral {
+                slot: Slot::Route,
+                entity: name.clone(),
+                referrer: r.referrer.clone(),
+                refs,
+            });
+        }
+        for (name, (_, referrer)) in &self.consumers {
+            out.push(Referral {
+                slot: Slot::Consumer,
+                entity: name.clone(),
+                refs: annotated(referrer),
+                referrer: referrer.clone(),
+            });
+        }
+        for (name, (_, referrer)) in &self.groups {
+            out.push(Referral {
+                slot: Slot::Group,
+                entity: name.clone(),
+                refs: annotated(referrer),
+                referrer: referrer.clone(),
+            });
+        }
+        out
     }
 
     /// Builds every plugin instance.
@@ -609,12 +873,7 @@ impl Ctx<'_> {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         for ((ns, name), p) in kong_plugins {
-            if p.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(GLOBAL_LABEL))
-                .is_some_and(|v| v == "true")
-            {
+            if is_global(&p.metadata) {
                 let key = ObjectRef::new("KongPlugin", &p.metadata);
                 self.results.warn(&key, "metadata.labels[global]: KongPlugins are never global; use a KongClusterPlugin");
             }
@@ -634,94 +893,14 @@ impl Ctx<'_> {
 
         // 2. Relations: who refers to which plugin object.
         let mut relations: BTreeMap<PluginSource, Relations> = BTreeMap::new();
-        let field = format!("metadata.annotations[{}]", ann::PLUGINS);
-        let service_refs: Vec<(String, Vec<Referrer>)> = self
-            .services
-            .iter()
-            .map(|(name, s)| {
-                let referrers = s
-                    .k8s_services
-                    .iter()
-                    .filter_map(|key| self.ix.services.get(key))
-                    .map(|svc| Referrer {
-                        key: ObjectRef::new("Service", &svc.metadata),
-                        group: "",
-                        namespace: ns_name(&svc.metadata).0,
-                        annotations: svc.metadata.annotations.clone(),
-                    })
-                    .collect();
-                (name.clone(), referrers)
-            })
-            .collect();
-        for (service, referrers) in service_refs {
-            for referrer in referrers {
-                for pref in ann::plugin_refs(referrer.annotations.as_ref()) {
-                    if let Some(src) = self.resolve_ref(&referrer, &pref, &field) {
-                        relations
-                            .entry(src)
-                            .or_default()
-                            .services
-                            .insert(service.clone());
-                    }
-                }
-            }
-        }
-        let route_refs: Vec<(String, Referrer, Vec<PluginRef>)> = self
-            .routes
-            .iter()
-            .map(|(name, r)| (name.clone(), r.referrer.clone(), r.extra_plugins.clone()))
-            .collect();
-        for (route, referrer, extra) in route_refs {
-            for pref in ann::plugin_refs(referrer.annotations.as_ref()) {
-                if let Some(src) = self.resolve_ref(&referrer, &pref, &field) {
+        for referral in self.referrals() {
+            for (pref, field) in &referral.refs {
+                if let Some(src) = self.resolve_ref(&referral.referrer, pref, field) {
                     relations
                         .entry(src)
                         .or_default()
-                        .routes
-                        .insert(route.clone());
-                }
-            }
-            for pref in extra {
-                if let Some(src) =
-                    self.resolve_ref(&referrer, &pref, "spec.rules[].filters[].extensionRef")
-                {
-                    relations
-                        .entry(src)
-                        .or_default()
-                        .routes
-                        .insert(route.clone());
-                }
-            }
-        }
-        let consumer_refs: Vec<(String, Referrer)> = self
-            .consumers
-            .iter()
-            .map(|(n, (_, r))| (n.clone(), r.clone()))
-            .collect();
-        for (consumer, referrer) in consumer_refs {
-            for pref in ann::plugin_refs(referrer.annotations.as_ref()) {
-                if let Some(src) = self.resolve_ref(&referrer, &pref, &field) {
-                    relations
-                        .entry(src)
-                        .or_default()
-                        .consumers
-                        .insert(consumer.clone());
-                }
-            }
-        }
-        let group_refs: Vec<(String, Referrer)> = self
-            .groups
-            .iter()
-            .map(|(n, (_, r))| (n.clone(), r.clone()))
-            .collect();
-        for (group, referrer) in group_refs {
-            for pref in ann::plugin_refs(referrer.annotations.as_ref()) {
-                if let Some(src) = self.resolve_ref(&referrer, &pref, &field) {
-                    relations
-                        .entry(src)
-                        .or_default()
-                        .groups
-                        .insert(group.clone());
+                        .slot(referral.slot)
+                        .insert(referral.entity.clone());
                 }
             }
         }
@@ -741,6 +920,11 @@ impl Ctx<'_> {
                 });
             }
         }
+        let age = |src: &PluginSource| {
+            bases
+                .get(src)
+                .and_then(|b| b.as_ref().map(|b| b.age.clone()))
+        };
 
         // 4. Two plugin objects putting one plugin type on one target: the older wins.
         let mut by_target: BTreeMap<(String, PluginParents), Vec<usize>> = BTreeMap::new();
@@ -756,24 +940,19 @@ impl Ctx<'_> {
                 continue;
             }
             idx.sort_by(|a, b| {
-                let (ia, ib) = (&instances[*a], &instances[*b]);
-                let age = |i: &Instance| {
-                    bases
-                        .get(&i.source)
-                        .and_then(|b| b.as_ref().map(|b| b.age.clone()))
-                };
-                (age(ia), &ia.source).cmp(&(age(ib), &ib.source))
+                let (sa, sb) = (&instances[*a].source, &instances[*b].source);
+                (age(sa), sa).cmp(&(age(sb), sb))
             });
             let winner = bases
                 .get(&instances[idx[0]].source)
                 .and_then(Option::as_ref)
-                .map(|b| b.origin.clone());
+                .map(|b| b.origin.to_string())
+                .unwrap_or_default();
             for loser in &idx[1..] {
                 dropped.insert(*loser);
                 let Some(Some(base)) = bases.get(&instances[*loser].source) else {
                     continue;
                 };
-                let winner = winner.as_ref().map(ToString::to_string).unwrap_or_default();
                 self.results.error(
                     &base.origin,
                     Reason::Conflict,
@@ -793,56 +972,59 @@ impl Ctx<'_> {
             .collect();
 
         // 5. Instance names: `<instance_name>-<9 hex>`, the full hash where 9 collide.
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let short = |n: &str, hash: &str| {
+            format!("{n}-{}", hash.get(..INSTANCE_SUFFIX_LEN).unwrap_or(hash))
+        };
+        // A collision is two different relations whose 9 hex digits agree; two plugin objects
+        // on the same relation have the same full hash too, so step 7 settles those instead.
+        let mut hashes: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
         for inst in &instances {
             if let Some(n) = &inst.entity.instance_name {
-                *counts
-                    .entry(format!("{n}-{}", &inst.hash[..INSTANCE_SUFFIX_LEN]))
-                    .or_default() += 1;
+                hashes
+                    .entry(short(n, &inst.hash))
+                    .or_default()
+                    .insert(&inst.hash);
             }
         }
+        let collisions: BTreeSet<String> = hashes
+            .into_iter()
+            .filter(|(_, h)| h.len() > 1)
+            .map(|(name, _)| name)
+            .collect();
         for inst in &mut instances {
             if let Some(n) = inst.entity.instance_name.clone() {
-                let short = format!("{n}-{}", &inst.hash[..INSTANCE_SUFFIX_LEN]);
-                let collides = counts.get(&short).is_some_and(|c| *c > 1);
+                let name = short(&n, &inst.hash);
+                let collides = collisions.contains(&name);
                 inst.entity.instance_name = Some(if collides {
                     format!("{n}-{}", inst.hash)
                 } else {
-                    short
+                    name
                 });
             }
         }
 
         // 6. Globals: KongClusterPlugins labelled global; two of one type are both refused.
-        let mut globals: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut globals: BTreeMap<String, Vec<(String, ObjectRef)>> = BTreeMap::new();
         for (name, p) in &cluster_plugins {
-            if p.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(GLOBAL_LABEL))
-                .is_some_and(|v| v == "true")
-            {
+            if is_global(&p.metadata) {
+                // Keyed like the object's other results (ObjectRef::new), never rebuilt.
+                let key = ObjectRef::new("KongClusterPlugin", &p.metadata);
                 globals
                     .entry(p.plugin.clone())
                     .or_default()
-                    .push(name.clone());
+                    .push((name.clone(), key));
             }
         }
-        for (plugin, names) in &globals {
-            if names.len() > 1 {
-                for name in names {
-                    let others: Vec<&str> = names
+        for (plugin, entries) in &globals {
+            if entries.len() > 1 {
+                for (name, key) in entries {
+                    let others: Vec<&str> = entries
                         .iter()
-                        .filter(|n| *n != name)
-                        .map(String::as_str)
+                        .filter(|(n, _)| n != name)
+                        .map(|(n, _)| n.as_str())
                         .collect();
-                    let key = ObjectRef {
-                        kind: "KongClusterPlugin",
-                        namespace: None,
-                        name: name.clone(),
-                    };
                     self.results.error(
-                        &key,
+                        key,
                         Reason::Conflict,
                         format!(
                             "metadata.labels[global]: KongClusterPlugin {} is also a global {plugin:?} plugin; two global plugins of one type are both refused",
@@ -852,7 +1034,7 @@ impl Ctx<'_> {
                 }
                 continue;
             }
-            let src = PluginSource::Cluster(names[0].clone());
+            let src = PluginSource::Cluster(entries[0].0.clone());
             if let Some(Some(base)) = bases.get(&src) {
                 // Global instances keep their instance name unsuffixed.
                 let parents = PluginParents::default();
@@ -865,10 +1047,59 @@ impl Ctx<'_> {
             }
         }
 
-        // 7. Plugin objects nothing refers to are pending, not errors.
+        // 7. Instance names are unique in a control plane: two plugin objects ending with one
+        // (same instance_name on one target, or a global one equal to a suffixed one), the
+        // older keeps it and the newer's instance is not created.
+        let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, inst) in instances.iter().enumerate() {
+            if let Some(n) = &inst.entity.instance_name {
+                by_name.entry(n.clone()).or_default().push(i);
+            }
+        }
+        let mut dropped = BTreeSet::new();
+        for (name, idx) in by_name {
+            let winner_src = idx
+                .iter()
+                .map(|i| &instances[*i].source)
+                .min_by(|a, b| (age(a), *a).cmp(&(age(b), *b)));
+            let Some(winner_src) = winner_src.cloned() else {
+                continue;
+            };
+            let winner = bases
+                .get(&winner_src)
+                .and_then(Option::as_ref)
+                .map(|b| b.origin.to_string())
+                .unwrap_or_default();
+            for i in idx {
+                let inst = &instances[i];
+                if inst.source == winner_src {
+                    continue;
+                }
+                dropped.insert(i);
+                let Some(Some(base)) = bases.get(&inst.source) else {
+                    continue;
+                };
+                self.results.error(
+                    &base.origin,
+                    Reason::Conflict,
+                    format!(
+                        "instance_name: the instance on {} would be named {name:?}, which {winner}'s instance already is; {winner} is older and wins; this instance is not created",
+                        describe_target(&inst.parents)
+                    ),
+                );
+            }
+        }
+        let instances: Vec<Instance> = instances
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped.contains(i))
+            .map(|(_, inst)| inst)
+            .collect();
+
+        // 8. Plugin objects nothing refers to are pending, not errors.
         for (src, base) in &bases {
             let Some(base) = base else { continue };
-            let is_global = matches!(src, PluginSource::Cluster(n) if globals.get(&base.plugin).is_some_and(|v| v.contains(n)));
+            let is_global = matches!(src, PluginSource::Cluster(n) if globals.get(&base.plugin).is_some_and(|v| v.iter().any(|(g, _)| g == n)));
             if !relations.contains_key(src) && !is_global {
                 self.results.pending(
                     &base.origin,
@@ -892,6 +1123,14 @@ impl Ctx<'_> {
             });
         }
     }
+}
+
+/// True when an object carries the `global: "true"` label.
+fn is_global(meta: &ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(GLOBAL_LABEL))
+        .is_some_and(|v| v == "true")
 }
 
 /// One plugin instance from its base and parents.
@@ -987,5 +1226,48 @@ mod tests {
         };
         let expected = hex::encode(Sha256::digest(b"_route-r_consumer-c"));
         assert_eq!(relation_hash(&p), expected);
+    }
+
+    #[test]
+    fn resolve_plugin_config_flags_missing_secrets_and_redacts_debug() {
+        use k8s_openapi::api::core::v1::Secret;
+        use std::collections::BTreeMap as Map;
+        let mut p = KongPlugin::new("ns", "p", "session");
+        p.config_patches = Some(vec![crate::crd::ConfigPatch {
+            path: "/secret".into(),
+            value_from: crate::crd::ConfigSource {
+                secret_key_ref: crate::crd::SecretKeyRef {
+                    name: "s".into(),
+                    key: "k".into(),
+                },
+            },
+        }]);
+        let none = |_: &str, _: &str| -> Option<&Secret> { None };
+        let problems = resolve_plugin_config(PluginObject::Kong(&p), &none)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].missing_secret,
+            Some(("ns".to_owned(), "s".to_owned()))
+        );
+        assert_eq!(
+            problems[0].message,
+            "configPatches[0].valueFrom.secretKeyRef: Secret ns/s not found"
+        );
+
+        let secret = Secret {
+            string_data: Some(Map::from([("k".to_owned(), "\"canary-x\"".to_owned())])),
+            ..Default::default()
+        };
+        let some = |_: &str, _: &str| Some(&secret);
+        let resolved = resolve_plugin_config(PluginObject::Kong(&p), &some);
+        let Ok(resolved) = resolved else {
+            panic!("resolves: {resolved:?}");
+        };
+        assert_eq!(resolved.config, json!({"secret": "canary-x"}));
+        let debug = format!("{resolved:?}");
+        assert!(!debug.contains("canary"), "{debug}");
+        assert!(debug.contains("<redacted: Secret ns/s key k>"), "{debug}");
     }
 }

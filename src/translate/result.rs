@@ -27,6 +27,11 @@ pub enum Reason {
     Unsupported,
     /// A plugin no object refers to (not an error).
     NotReferenced,
+    /// A KongClusterPlugin, KongConsumer or KongConsumerGroup of another ingress class (or
+    /// without a class while ours is not the default): not ours, nothing is done with it.
+    /// Shown by `render` so the user sees why; the controller must not write status on it
+    /// (another controller may own it).
+    IgnoredClass,
 }
 
 impl Reason {
@@ -41,6 +46,7 @@ impl Reason {
             Self::Conflict => "Conflict",
             Self::Unsupported => "Unsupported",
             Self::NotReferenced => "NotReferenced",
+            Self::IgnoredClass => "IgnoredClass",
         }
     }
 }

@@ -250,7 +250,7 @@ impl Ctx<'_> {
         }
         parse!(
             ann::PROTOCOLS,
-            |v| ann::protocols(v, ann::ROUTE_PROTOCOLS),
+            |v| ann::protocols(v, ann::KONG_PROTOCOLS),
             protocols
         );
         parse!(ann::STRIP_PATH, ann::boolean, strip_path);

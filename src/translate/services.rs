@@ -32,7 +32,7 @@ impl PortRef {
 /// KIC's service defaults.
 const DEFAULT_TIMEOUT_MS: u32 = 60_000;
 const DEFAULT_RETRIES: u32 = 5;
-/// Kong's upper bound on timeouts (2^31 - 1 ms).
+/// Kong's upper bound on timeouts: its `timeout` type is `between = { 0, 2^31 - 2 }` (ms).
 const MAX_TIMEOUT_MS: u32 = 2_147_483_646;
 /// Kong's upper bound on retries.
 const MAX_RETRIES: u32 = 32_767;
@@ -155,7 +155,7 @@ impl Ctx<'_> {
         let a = svc.metadata.annotations.as_ref();
         let mut errors = Vec::new();
         if let Some(v) = ann::get(a, ann::PROTOCOL) {
-            match ann::protocol(v, ann::SERVICE_PROTOCOLS) {
+            match ann::protocol(v, ann::KONG_PROTOCOLS) {
                 Ok(p) => service.protocol = Some(p),
                 Err(e) => errors.push((ann::PROTOCOL, e)),
             }
@@ -214,16 +214,42 @@ impl Ctx<'_> {
             .map(|(key, svc)| (key.clone(), *svc))
             .collect();
         for ((namespace, name), svc) in candidates {
-            let ports: Vec<u16> = svc
+            let listed = svc
                 .spec
                 .as_ref()
                 .and_then(|s| s.ports.as_deref())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            let ports: Vec<u16> = listed
                 .iter()
                 .filter_map(|p| u16::try_from(p.port).ok().filter(|n| *n > 0))
                 .collect();
-            // An ExternalName Service may list no port: KIC's default port then.
-            let ports = if ports.is_empty() { vec![80] } else { ports };
+            let is_external =
+                svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ExternalName");
+            let ports = match (ports.is_empty(), listed.is_empty()) {
+                (false, _) => ports,
+                // An ExternalName Service may list no port: KIC's default port then.
+                (true, true) if is_external => vec![80],
+                (true, _) => {
+                    let key = self.results.track("Service", &svc.metadata);
+                    let detail = if listed.is_empty() {
+                        "spec.ports: no port listed".to_owned()
+                    } else {
+                        let bad: Vec<String> = listed.iter().map(|p| p.port.to_string()).collect();
+                        format!(
+                            "spec.ports: no port between 1 and 65535 (found {})",
+                            bad.join(", ")
+                        )
+                    };
+                    self.results.error(
+                        &key,
+                        Reason::InvalidSpec,
+                        format!(
+                            "{detail}; no Konnect service is created for its konghq.com/plugins"
+                        ),
+                    );
+                    continue;
+                }
+            };
             for port in ports {
                 let konnect_name = format!("{namespace}.{name}.{port}");
                 self.ensure_service(&konnect_name, &namespace, &name, port);

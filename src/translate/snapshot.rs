@@ -33,6 +33,20 @@ pub struct Snapshot {
     pub kong_cluster_plugins: Vec<KongClusterPlugin>,
     pub kong_consumers: Vec<KongConsumer>,
     pub kong_consumer_groups: Vec<KongConsumerGroup>,
+    /// Objects of the kinds above that could not be parsed; each becomes an Invalid result.
+    pub malformed: Vec<MalformedObject>,
+}
+
+/// An object that could not be parsed into its type (e.g. `protocols: [gopher]`). Translation
+/// reports it as Invalid with [`Self::message`]; the other objects still translate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MalformedObject {
+    pub kind: &'static str,
+    /// `None` for cluster-scoped kinds.
+    pub namespace: Option<String>,
+    pub name: String,
+    /// `<field path>: <problem>`; never a Secret's content.
+    pub message: String,
 }
 
 /// Debug shows counts only: the snapshot holds Secrets, whose values must never reach a log.
@@ -51,6 +65,7 @@ impl std::fmt::Debug for Snapshot {
             .field("kong_cluster_plugins", &self.kong_cluster_plugins.len())
             .field("kong_consumers", &self.kong_consumers.len())
             .field("kong_consumer_groups", &self.kong_consumer_groups.len())
+            .field("malformed", &self.malformed.len())
             .finish()
     }
 }
@@ -70,6 +85,7 @@ impl Snapshot {
             + self.kong_cluster_plugins.len()
             + self.kong_consumers.len()
             + self.kong_consumer_groups.len()
+            + self.malformed.len()
     }
 
     /// True when the snapshot holds no object.
