@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, Detail};
 use super::plugins;
+use crate::konnect::models::PROTOCOLS;
 
 /// The core entity kinds the emulator stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,18 +57,6 @@ impl Kind {
 
     /// The fields of the entity in the official spec, with the JSON type Konnect checks.
     fn fields(self) -> &'static [(&'static str, Ty)] {
-        const PROTOCOLS: &[&str] = &[
-            "grpc",
-            "grpcs",
-            "http",
-            "https",
-            "tcp",
-            "tls",
-            "tls_passthrough",
-            "udp",
-            "ws",
-            "wss",
-        ];
         match self {
             Kind::Service => &[
                 ("ca_certificates", Ty::StrList),

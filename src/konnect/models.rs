@@ -9,6 +9,22 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The protocols Kong accepts on a service and on a route (Kong's shared `protocols` type).
+/// Wider than `crate::crd::KongProtocol`, the plugin CRD's enum, which has no
+/// `tls_passthrough`, `ws` or `wss`.
+pub const PROTOCOLS: &[&str] = &[
+    "http",
+    "https",
+    "grpc",
+    "grpcs",
+    "tcp",
+    "tls",
+    "tls_passthrough",
+    "udp",
+    "ws",
+    "wss",
+];
+
 /// A reference to another entity by id, as Konnect writes it: `{"id": "..."}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ForeignKey {

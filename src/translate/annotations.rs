@@ -116,21 +116,8 @@ pub fn integer(value: &str) -> Result<i64, String> {
         .map_err(|_| format!("{value:?} is not an integer"))
 }
 
-/// The protocols Kong accepts on a service and on a route (one list: Kong's `protocols` type
-/// is shared by both). Wider than `crate::crd::KongProtocol`, the plugin CRD's enum, which has
-/// no `tls_passthrough`, `ws` or `wss`.
-pub const KONG_PROTOCOLS: &[&str] = &[
-    "http",
-    "https",
-    "grpc",
-    "grpcs",
-    "tcp",
-    "tls",
-    "tls_passthrough",
-    "udp",
-    "ws",
-    "wss",
-];
+/// The protocols Kong accepts on a service and on a route.
+pub use crate::konnect::models::PROTOCOLS as KONG_PROTOCOLS;
 /// The redirect codes Kong accepts for `https_redirect_status_code`.
 pub const REDIRECT_CODES: &[u16] = &[426, 301, 302, 307, 308];
 /// Kong's path handling modes.
