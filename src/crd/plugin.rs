@@ -11,117 +11,76 @@ use super::common::{NamespacedSecretKeyRef, SecretKeyRef};
 use super::generate::schema_fns;
 use super::{impl_resource, type_meta};
 
-/// KongPlugin is the Schema for the kongplugins API.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct KongPlugin {
-    #[serde(default = "type_meta::empty")]
-    #[schemars(schema_with = "schema_fns::string")]
-    pub api_version: String,
-    #[serde(default = "type_meta::empty")]
-    #[schemars(schema_with = "schema_fns::string")]
-    pub kind: String,
-    #[serde(default)]
-    #[schemars(schema_with = "schema_fns::object")]
-    pub metadata: ObjectMeta,
-    /// PluginName is the name of the plugin to which to apply the config.
-    pub plugin: String,
-    /// Config contains the plugin configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_fns::free_form_object")]
-    pub config: Option<serde_json::Value>,
-    /// ConfigFrom references a secret containing the plugin configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_from: Option<ConfigSource>,
-    /// ConfigPatches represents JSON patches to the configuration of the plugin.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_patches: Option<Vec<ConfigPatch>>,
-    /// ConsumerRef is a reference to a particular consumer (accepted and ignored, as KIC does).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consumer_ref: Option<String>,
-    /// Disabled set if the plugin is disabled or not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disabled: Option<bool>,
-    /// InstanceName is an optional custom name to identify an instance of the plugin.
-    #[serde(
-        rename = "instance_name",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub instance_name: Option<String>,
-    /// Ordering overrides the normal plugin execution order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ordering: Option<PluginOrdering>,
-    /// Protocols configures plugin to run on requests received on specific protocols.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocols: Option<Vec<KongProtocol>>,
-    /// RunOn configures the plugin to run on the first or the second or both nodes.
-    #[serde(rename = "run_on", default, skip_serializing_if = "Option::is_none")]
-    pub run_on: Option<RunOn>,
-    /// Tags (Kong operator's field): at most 20, each 1..128 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_fns::tags")]
-    pub tags: Option<Vec<String>>,
-    /// Status represents the current status of the KongPlugin resource.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<PluginStatus>,
+/// Declares a plugin kind: KongPlugin and KongClusterPlugin have the same fields and differ
+/// only in how they name Secrets (a cluster-scoped object must say which namespace).
+macro_rules! plugin_kind {
+    ($(#[$doc:meta])* $name:ident, source = $source:ty, patch = $patch:ty) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            #[serde(default = "type_meta::empty")]
+            #[schemars(schema_with = "schema_fns::string")]
+            pub api_version: String,
+            #[serde(default = "type_meta::empty")]
+            #[schemars(schema_with = "schema_fns::string")]
+            pub kind: String,
+            #[serde(default)]
+            #[schemars(schema_with = "schema_fns::object")]
+            pub metadata: ObjectMeta,
+            /// PluginName is the name of the plugin to which to apply the config.
+            pub plugin: String,
+            /// Config contains the plugin configuration.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(schema_with = "schema_fns::free_form_object")]
+            pub config: Option<serde_json::Value>,
+            /// ConfigFrom references a secret containing the plugin configuration.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub config_from: Option<$source>,
+            /// ConfigPatches represents JSON patches to the configuration of the plugin.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub config_patches: Option<Vec<$patch>>,
+            /// ConsumerRef is a reference to a particular consumer (accepted and ignored, as KIC does).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub consumer_ref: Option<String>,
+            /// Disabled set if the plugin is disabled or not.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub disabled: Option<bool>,
+            /// InstanceName is an optional custom name to identify an instance of the plugin.
+            #[serde(rename = "instance_name", default, skip_serializing_if = "Option::is_none")]
+            pub instance_name: Option<String>,
+            /// Ordering overrides the normal plugin execution order.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub ordering: Option<PluginOrdering>,
+            /// Protocols configures plugin to run on requests received on specific protocols.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub protocols: Option<Vec<KongProtocol>>,
+            /// RunOn configures the plugin to run on the first or the second or both nodes.
+            #[serde(rename = "run_on", default, skip_serializing_if = "Option::is_none")]
+            pub run_on: Option<RunOn>,
+            /// Tags (Kong operator's field): at most 20, each 1..128 characters.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(schema_with = "schema_fns::tags")]
+            pub tags: Option<Vec<String>>,
+            #[doc = concat!("Status represents the current status of the ", stringify!($name), " resource.")]
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub status: Option<PluginStatus>,
+        }
+    };
 }
 
-/// KongClusterPlugin is the Schema for the kongclusterplugins API.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct KongClusterPlugin {
-    #[serde(default = "type_meta::empty")]
-    #[schemars(schema_with = "schema_fns::string")]
-    pub api_version: String,
-    #[serde(default = "type_meta::empty")]
-    #[schemars(schema_with = "schema_fns::string")]
-    pub kind: String,
-    #[serde(default)]
-    #[schemars(schema_with = "schema_fns::object")]
-    pub metadata: ObjectMeta,
-    /// PluginName is the name of the plugin to which to apply the config.
-    pub plugin: String,
-    /// Config contains the plugin configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_fns::free_form_object")]
-    pub config: Option<serde_json::Value>,
-    /// ConfigFrom references a secret containing the plugin configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_from: Option<NamespacedConfigSource>,
-    /// ConfigPatches represents JSON patches to the configuration of the plugin.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_patches: Option<Vec<NamespacedConfigPatch>>,
-    /// ConsumerRef is a reference to a particular consumer (accepted and ignored, as KIC does).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consumer_ref: Option<String>,
-    /// Disabled set if the plugin is disabled or not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disabled: Option<bool>,
-    /// InstanceName is an optional custom name to identify an instance of the plugin.
-    #[serde(
-        rename = "instance_name",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub instance_name: Option<String>,
-    /// Ordering overrides the normal plugin execution order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ordering: Option<PluginOrdering>,
-    /// Protocols configures plugin to run on requests received on specific protocols.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocols: Option<Vec<KongProtocol>>,
-    /// RunOn configures the plugin to run on the first or the second or both nodes.
-    #[serde(rename = "run_on", default, skip_serializing_if = "Option::is_none")]
-    pub run_on: Option<RunOn>,
-    /// Tags (Kong operator's field): at most 20, each 1..128 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "schema_fns::tags")]
-    pub tags: Option<Vec<String>>,
-    /// Status represents the current status of the KongClusterPlugin resource.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<PluginStatus>,
-}
+plugin_kind!(
+    /// KongPlugin is the Schema for the kongplugins API.
+    KongPlugin,
+    source = ConfigSource,
+    patch = ConfigPatch
+);
+plugin_kind!(
+    /// KongClusterPlugin is the Schema for the kongclusterplugins API.
+    KongClusterPlugin,
+    source = NamespacedConfigSource,
+    patch = NamespacedConfigPatch
+);
 
 impl_resource!(
     KongPlugin,
