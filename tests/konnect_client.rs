@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use konnect_plugin_operator::emulator::{self, EmulatorConfig, EmulatorHandle};
 use konnect_plugin_operator::konnect::models::{
-    Consumer, ConsumerGroup, ForeignKey, Plugin, Route, Service,
+    Consumer, ConsumerGroup, EntityId, ForeignKey, Plugin, Route, Service, Tag,
 };
 use konnect_plugin_operator::konnect::{
     ClientConfig, ClientMetrics, ConstraintKind, ControlPlaneClient, DetailType, Error,
@@ -21,8 +21,22 @@ use tokio::time::Instant;
 
 // ---------------------------------------------------------------- fixtures
 
-fn uuid(n: u128) -> String {
-    uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 | n).to_string()
+fn uuid(n: u128) -> EntityId {
+    uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 | n).into()
+}
+
+/// [`uuid`] as the string the client's by-id-or-name calls take.
+fn sid(n: u128) -> String {
+    uuid(n).to_string()
+}
+
+/// A foreign key from the string of an id.
+fn fk(id: &str) -> ForeignKey {
+    ForeignKey::new(id.parse::<EntityId>().expect("a UUID"))
+}
+
+fn tag(t: &str) -> Tag {
+    Tag::new(t).expect("valid tag")
 }
 
 async fn emulator(cfg: EmulatorConfig) -> EmulatorHandle {
@@ -123,7 +137,7 @@ fn service(n: u128, name: &str) -> Service {
         host: format!("{name}.example.internal"),
         port: Some(8080),
         protocol: Some("http".into()),
-        tags: Some(vec!["managed-by:konnect-plugin-operator".into()]),
+        tags: Some(vec![tag("managed-by:konnect-plugin-operator")]),
         ..Default::default()
     }
 }
@@ -132,7 +146,7 @@ fn consumer(n: u128, username: &str, tags: &[&str]) -> Consumer {
     Consumer {
         id: Some(uuid(n)),
         username: Some(username.into()),
-        tags: Some(tags.iter().map(|t| (*t).to_owned()).collect()),
+        tags: Some(tags.iter().map(|t| tag(t)).collect()),
         ..Default::default()
     }
 }
@@ -142,7 +156,7 @@ fn cors_plugin(n: u128) -> Plugin {
         id: Some(uuid(n)),
         name: "cors".into(),
         config: json!({"origins": ["https://example.com"]}),
-        tags: Some(vec!["t1".into()]),
+        tags: Some(vec![tag("t1")]),
         ..Default::default()
     }
 }
@@ -173,7 +187,7 @@ async fn control_planes_by_id_and_by_name() {
         s.client.find_control_plane_by_name("nope").await.unwrap(),
         None
     );
-    let err = s.client.get_control_plane(&uuid(999)).await.unwrap_err();
+    let err = s.client.get_control_plane(&sid(999)).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
@@ -185,7 +199,7 @@ async fn services_and_routes_round_trip() {
     assert_eq!(stored.id, svc.id);
     assert_eq!(stored.host, svc.host);
     assert!(stored.created_at.is_some(), "server fills created_at");
-    assert_eq!(s.cp.get_service(&uuid(1)).await.unwrap().name, svc.name);
+    assert_eq!(s.cp.get_service(&sid(1)).await.unwrap().name, svc.name);
 
     // PUT again replaces.
     let mut changed = svc.clone();
@@ -207,7 +221,7 @@ async fn services_and_routes_round_trip() {
     let stored = s.cp.upsert_route(&route).await.unwrap();
     assert_eq!(stored.service, route.service);
     assert_eq!(stored.headers, route.headers);
-    assert_eq!(s.cp.get_route(&uuid(2)).await.unwrap().paths, route.paths);
+    assert_eq!(s.cp.get_route(&sid(2)).await.unwrap().paths, route.paths);
 
     let services = s.cp.list_services(&ListQuery::new()).await.unwrap();
     assert_eq!(services.data.len(), 1);
@@ -219,12 +233,12 @@ async fn services_and_routes_round_trip() {
             .unwrap();
     assert_eq!(by_name.data.len(), 1);
 
-    s.cp.delete_route(&uuid(2)).await.unwrap();
-    s.cp.delete_service(&uuid(1)).await.unwrap();
+    s.cp.delete_route(&sid(2)).await.unwrap();
+    s.cp.delete_service(&sid(1)).await.unwrap();
     // Deleting what does not exist is a success (204), as on Konnect.
-    s.cp.delete_service(&uuid(1)).await.unwrap();
+    s.cp.delete_service(&sid(1)).await.unwrap();
     assert!(matches!(
-        s.cp.get_service(&uuid(1)).await.unwrap_err(),
+        s.cp.get_service(&sid(1)).await.unwrap_err(),
         Error::NotFound { .. }
     ));
     assert!(s.cp.list_all_services(None).await.unwrap().is_empty());
@@ -238,7 +252,7 @@ async fn consumers_groups_and_membership_round_trip() {
     s.cp.upsert_consumer(&alice).await.unwrap();
     s.cp.upsert_consumer(&bob).await.unwrap();
     assert_eq!(
-        s.cp.get_consumer(&uuid(1))
+        s.cp.get_consumer(&sid(1))
             .await
             .unwrap()
             .username
@@ -248,13 +262,13 @@ async fn consumers_groups_and_membership_round_trip() {
     let group = ConsumerGroup {
         id: Some(uuid(10)),
         name: "gold".into(),
-        tags: Some(vec!["tier".into()]),
+        tags: Some(vec![tag("tier")]),
         ..Default::default()
     };
     let stored = s.cp.upsert_consumer_group(&group).await.unwrap();
     assert_eq!(stored.name, "gold");
     // GET wraps the group in {"consumer_group": ...}; the client unwraps it.
-    let got = s.cp.get_consumer_group(&uuid(10)).await.unwrap();
+    let got = s.cp.get_consumer_group(&sid(10)).await.unwrap();
     assert_eq!(got.id, group.id);
     assert_eq!(got.name, "gold");
     assert_eq!(
@@ -266,14 +280,10 @@ async fn consumers_groups_and_membership_round_trip() {
         1
     );
 
-    s.cp.add_consumer_to_group(&uuid(10), &uuid(1))
-        .await
-        .unwrap();
-    s.cp.add_consumer_to_group(&uuid(10), &uuid(2))
-        .await
-        .unwrap();
+    s.cp.add_consumer_to_group(&sid(10), &sid(1)).await.unwrap();
+    s.cp.add_consumer_to_group(&sid(10), &sid(2)).await.unwrap();
     let members: BTreeSet<_> =
-        s.cp.list_all_group_consumers(&uuid(10))
+        s.cp.list_all_group_consumers(&sid(10))
             .await
             .unwrap()
             .into_iter()
@@ -281,28 +291,25 @@ async fn consumers_groups_and_membership_round_trip() {
             .collect();
     assert_eq!(members, BTreeSet::from([uuid(1), uuid(2)]));
     let groups_of_alice =
-        s.cp.list_consumer_groups_of(&uuid(1), &ListQuery::new())
+        s.cp.list_consumer_groups_of(&sid(1), &ListQuery::new())
             .await
             .unwrap();
     assert_eq!(groups_of_alice.data[0].id, group.id);
 
-    s.cp.remove_consumer_from_group(&uuid(10), &uuid(1))
+    s.cp.remove_consumer_from_group(&sid(10), &sid(1))
         .await
         .unwrap();
     let page =
-        s.cp.list_group_consumers(&uuid(10), &ListQuery::new())
+        s.cp.list_group_consumers(&sid(10), &ListQuery::new())
             .await
             .unwrap();
     assert_eq!(
-        page.data
-            .iter()
-            .filter_map(|c| c.id.clone())
-            .collect::<Vec<_>>(),
+        page.data.iter().filter_map(|c| c.id).collect::<Vec<_>>(),
         vec![uuid(2)]
     );
 
-    s.cp.delete_consumer_group(&uuid(10)).await.unwrap();
-    s.cp.delete_consumer(&uuid(1)).await.unwrap();
+    s.cp.delete_consumer_group(&sid(10)).await.unwrap();
+    s.cp.delete_consumer(&sid(1)).await.unwrap();
     assert_eq!(s.cp.list_all_consumers(None).await.unwrap().len(), 1);
 }
 
@@ -337,10 +344,10 @@ async fn plugins_global_and_scoped_round_trip() {
     assert_eq!(stored.service, None);
 
     let scopes = [
-        (101, PluginParent::Service(uuid(1))),
-        (102, PluginParent::Route(uuid(2))),
-        (103, PluginParent::Consumer(uuid(3))),
-        (104, PluginParent::ConsumerGroup(uuid(4))),
+        (101, PluginParent::Service(sid(1))),
+        (102, PluginParent::Route(sid(2))),
+        (103, PluginParent::Consumer(sid(3))),
+        (104, PluginParent::ConsumerGroup(sid(4))),
     ];
     for (n, parent) in &scopes {
         let mut p = Plugin {
@@ -350,11 +357,11 @@ async fn plugins_global_and_scoped_round_trip() {
             ..Default::default()
         };
         match parent {
-            PluginParent::Service(id) => p.service = Some(ForeignKey::new(id.clone())),
-            PluginParent::Route(id) => p.route = Some(ForeignKey::new(id.clone())),
-            PluginParent::Consumer(id) => p.consumer = Some(ForeignKey::new(id.clone())),
+            PluginParent::Service(id) => p.service = Some(fk(id)),
+            PluginParent::Route(id) => p.route = Some(fk(id)),
+            PluginParent::Consumer(id) => p.consumer = Some(fk(id)),
             PluginParent::ConsumerGroup(id) => {
-                p.consumer_group = Some(ForeignKey::new(id.clone()));
+                p.consumer_group = Some(fk(id));
                 // Not every plugin may sit on a consumer group; rate limiting may.
                 p.name = "rate-limiting".into();
                 p.config = json!({"minute": 5});
@@ -367,11 +374,7 @@ async fn plugins_global_and_scoped_round_trip() {
                 .await
                 .unwrap();
         assert_eq!(
-            listed
-                .data
-                .iter()
-                .filter_map(|p| p.id.clone())
-                .collect::<Vec<_>>(),
+            listed.data.iter().filter_map(|p| p.id).collect::<Vec<_>>(),
             vec![uuid(*n)],
             "scoped list of {parent:?}"
         );
@@ -381,7 +384,7 @@ async fn plugins_global_and_scoped_round_trip() {
         );
     }
     assert_eq!(
-        s.cp.get_plugin(&uuid(102)).await.unwrap().route,
+        s.cp.get_plugin(&sid(102)).await.unwrap().route,
         Some(ForeignKey::new(uuid(2)))
     );
     assert_eq!(s.cp.list_all_plugins(None).await.unwrap().len(), 5);
@@ -390,20 +393,17 @@ async fn plugins_global_and_scoped_round_trip() {
             .await
             .unwrap();
     assert_eq!(
-        cors.data
-            .iter()
-            .filter_map(|p| p.id.clone())
-            .collect::<Vec<_>>(),
+        cors.data.iter().filter_map(|p| p.id).collect::<Vec<_>>(),
         vec![uuid(100)]
     );
 
     // Deleting a route removes the plugins scoped to it (cascade).
-    s.cp.delete_route(&uuid(2)).await.unwrap();
+    s.cp.delete_route(&sid(2)).await.unwrap();
     assert!(matches!(
-        s.cp.get_plugin(&uuid(102)).await.unwrap_err(),
+        s.cp.get_plugin(&sid(102)).await.unwrap_err(),
         Error::NotFound { .. }
     ));
-    s.cp.delete_plugin(&uuid(100)).await.unwrap();
+    s.cp.delete_plugin(&sid(100)).await.unwrap();
     assert_eq!(s.cp.list_all_plugins(None).await.unwrap().len(), 3);
 }
 
@@ -425,9 +425,9 @@ async fn generic_stream_follows_pages() {
             .await
             .unwrap();
     }
-    let ids: Vec<String> =
+    let ids: Vec<EntityId> =
         s.cp.stream::<Consumer>(ListQuery::new().size(10))
-            .map_ok(|c| c.id.unwrap_or_default())
+            .map_ok(|c| c.id.expect("a listed consumer has an id"))
             .try_collect()
             .await
             .unwrap();
@@ -534,7 +534,7 @@ async fn unique_and_foreign_constraints() {
     })
     .await
     .unwrap();
-    let err = s.cp.delete_service(&uuid(1)).await.unwrap_err();
+    let err = s.cp.delete_service(&sid(1)).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -550,14 +550,14 @@ async fn unique_and_foreign_constraints() {
 #[tokio::test]
 async fn not_found_names_the_entity() {
     let s = setup().await;
-    let err = s.cp.get_plugin(&uuid(7)).await.unwrap_err();
+    let err = s.cp.get_plugin(&sid(7)).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
-    assert!(err.to_string().contains(&uuid(7)), "{err}");
+    assert!(err.to_string().contains(&sid(7)), "{err}");
     assert!(!err.is_retryable());
     // An unknown control plane is a 404 too.
     let err = s
         .client
-        .control_plane(uuid(8))
+        .control_plane(sid(8))
         .list_services(&ListQuery::new())
         .await
         .unwrap_err();
@@ -672,7 +672,7 @@ async fn a_read_only_token_is_forbidden_to_write() {
     );
     assert_eq!(err.reason(), "KonnectForbidden");
     assert!(!format!("{err} {err:?} {client:?}").contains("canary"));
-    let err = cp.delete_service(&uuid(1)).await.unwrap_err();
+    let err = cp.delete_service(&sid(1)).await.unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     let st = stats(&emu).await;
     assert_eq!(counted(&st, "PUT", "/plugins/{PluginId}", None), 1, "{st}");
@@ -696,7 +696,7 @@ async fn server_errors_are_retried_for_idempotent_calls() {
             .unwrap();
     }
     for n in 0..20 {
-        s.cp.get_consumer(&uuid(n)).await.unwrap();
+        s.cp.get_consumer(&sid(n)).await.unwrap();
     }
     let st = stats(&s.emu).await;
     let put_ok = counted(&st, "PUT", "/consumers/{ConsumerId}", Some(200));
@@ -724,7 +724,7 @@ async fn server_errors_are_not_retried_for_post() {
     .unwrap();
     set_faults(&s.emu, json!({"error_rate": 1.0})).await;
     let err =
-        s.cp.add_consumer_to_group(&uuid(2), &uuid(1))
+        s.cp.add_consumer_to_group(&sid(2), &sid(1))
             .await
             .unwrap_err();
     assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
@@ -743,7 +743,7 @@ async fn server_errors_are_not_retried_for_post() {
         1
     );
     // Retries give up after max_retries for idempotent calls.
-    let err = s.cp.get_consumer(&uuid(1)).await.unwrap_err();
+    let err = s.cp.get_consumer(&sid(1)).await.unwrap_err();
     assert!(matches!(err, Error::Server { .. }), "{err:?}");
     let st = stats(&s.emu).await;
     assert_eq!(counted(&st, "GET", "/consumers/{ConsumerId}", Some(500)), 6);
@@ -762,7 +762,7 @@ async fn timeouts_are_transport_errors() {
         },
     )
     .await;
-    let err = s.cp.get_service(&uuid(1)).await.unwrap_err();
+    let err = s.cp.get_service(&sid(1)).await.unwrap_err();
     assert!(
         matches!(err, Error::Transport { timeout: true, .. }),
         "{err:?}"
@@ -979,13 +979,13 @@ async fn paging_through_2500_entities_yields_each_exactly_once() {
         .unwrap();
 
     let all = s.cp.list_all_consumers(None).await.unwrap();
-    let mut seen = BTreeMap::<String, usize>::new();
+    let mut seen = BTreeMap::<EntityId, usize>::new();
     for c in &all {
-        *seen.entry(c.id.clone().unwrap()).or_default() += 1;
+        *seen.entry(c.id.unwrap()).or_default() += 1;
     }
     assert_eq!(all.len(), 2500);
     assert!(seen.values().all(|n| *n == 1), "duplicates in the listing");
-    let expected: BTreeSet<String> = (0..total).map(uuid).collect();
+    let expected: BTreeSet<EntityId> = (0..total).map(uuid).collect();
     assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), expected);
     // size=1000 pages: 1000, 1000, 500.
     assert_eq!(
@@ -1029,18 +1029,18 @@ async fn tag_filters_and_or() {
             .unwrap();
         tags_of.insert(uuid(n), tags);
     }
-    let expect = |pred: &dyn Fn(&Vec<&str>) -> bool| -> BTreeSet<String> {
+    let expect = |pred: &dyn Fn(&Vec<&str>) -> bool| -> BTreeSet<EntityId> {
         tags_of
             .iter()
             .filter(|(_, t)| pred(t))
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| *id)
             .collect()
     };
     let ids =
-        |v: Vec<Consumer>| -> BTreeSet<String> { v.into_iter().filter_map(|c| c.id).collect() };
+        |v: Vec<Consumer>| -> BTreeSet<EntityId> { v.into_iter().filter_map(|c| c.id).collect() };
 
     let and =
-        s.cp.list_all_consumers(Some(TagFilter::All(vec!["even".into(), "three".into()])))
+        s.cp.list_all_consumers(Some(TagFilter::All(vec![tag("even"), tag("three")])))
             .await
             .unwrap();
     assert_eq!(
@@ -1048,7 +1048,7 @@ async fn tag_filters_and_or() {
         expect(&|t| t.contains(&"even") && t.contains(&"three"))
     );
     let or =
-        s.cp.list_all_consumers(Some(TagFilter::Any(vec!["even".into(), "three".into()])))
+        s.cp.list_all_consumers(Some(TagFilter::Any(vec![tag("even"), tag("three")])))
             .await
             .unwrap();
     assert_eq!(
@@ -1056,7 +1056,7 @@ async fn tag_filters_and_or() {
         expect(&|t| t.contains(&"even") || t.contains(&"three"))
     );
     let with_colon =
-        s.cp.list_all_consumers(Some(TagFilter::All(vec!["k8s-namespace:five".into()])))
+        s.cp.list_all_consumers(Some(TagFilter::All(vec![tag("k8s-namespace:five")])))
             .await
             .unwrap();
     assert_eq!(
@@ -1064,15 +1064,15 @@ async fn tag_filters_and_or() {
         expect(&|t| t.contains(&"k8s-namespace:five"))
     );
     let none =
-        s.cp.list_all_consumers(Some(TagFilter::All(vec!["even".into(), "nope".into()])))
+        s.cp.list_all_consumers(Some(TagFilter::All(vec![tag("even"), tag("nope")])))
             .await
             .unwrap();
     assert!(none.is_empty());
     // Tag filters page like everything else.
     let paged: Vec<Consumer> =
         s.cp.stream(ListQuery::new().size(4).tags(TagFilter::Any(vec![
-            "three".into(),
-            "k8s-namespace:five".into(),
+            tag("three"),
+            tag("k8s-namespace:five"),
         ])))
         .try_collect()
         .await
@@ -1168,7 +1168,7 @@ async fn a_429_on_a_post_is_retried() {
     // 60/min: one token a second, so the POST meets a 429 with Retry-After 1.
     exhaust_budget(&s, 60).await;
     let started = Instant::now();
-    s.cp.add_consumer_to_group(&uuid(10), &uuid(1))
+    s.cp.add_consumer_to_group(&sid(10), &sid(1))
         .await
         .expect("a 429 means Konnect did not process the POST: it is retried");
     assert!(started.elapsed() >= Duration::from_millis(900));
@@ -1176,7 +1176,7 @@ async fn a_429_on_a_post_is_retried() {
     assert!(counted(&st, "POST", "/consumers", Some(429)) >= 1, "{st}");
     assert_eq!(counted(&st, "POST", "/consumers", Some(201)), 1);
     set_faults(&s.emu, json!({"rate_limit_per_minute": null})).await;
-    let members = s.cp.list_all_group_consumers(&uuid(10)).await.unwrap();
+    let members = s.cp.list_all_group_consumers(&sid(10)).await.unwrap();
     assert_eq!(members.len(), 1);
 }
 
@@ -1262,10 +1262,10 @@ async fn the_token_never_reaches_a_log_line_or_an_error() {
         .await
         .unwrap_err(),
     );
-    errors.push(cp.get_route(&uuid(3)).await.unwrap_err());
+    errors.push(cp.get_route(&sid(3)).await.unwrap_err());
     // 5xx, retried then surfaced.
     set_faults(&emu, json!({"error_rate": 1.0})).await;
-    errors.push(cp.get_service(&uuid(1)).await.unwrap_err());
+    errors.push(cp.get_service(&sid(1)).await.unwrap_err());
     set_faults(&emu, json!({"error_rate": 0.0})).await;
     // 401: the emulator does not know this one (it still contains the canary).
     let mut wrong = cfg.clone();

@@ -21,23 +21,23 @@ use konnect_plugin_operator::translate::ids::{self, PluginParents};
 #[test]
 fn ids_match_go_kong_scheme() {
     assert_eq!(
-        ids::service_id("default.echo.80"),
+        ids::service_id("default.echo.80").to_string(),
         "8e980ed1-7cfc-5fc0-9756-290ab293e834"
     );
     assert_eq!(
-        ids::route_id("default.echo.echo.echo.example.com.80"),
+        ids::route_id("default.echo.echo.echo.example.com.80").to_string(),
         "01ef6be3-854b-59a0-ae2b-8b0658e7f136"
     );
     assert_eq!(
-        ids::consumer_id("alice"),
+        ids::consumer_id("alice").to_string(),
         "b32379d9-3d28-5683-a79c-72139be6e34f"
     );
     assert_eq!(
-        ids::consumer_group_id("gold"),
+        ids::consumer_group_id("gold").to_string(),
         "667f7bf9-392c-54b5-abee-63306d00c86e"
     );
     assert_eq!(
-        ids::plugin_id("datakit", &PluginParents::default()),
+        ids::plugin_id("datakit", &PluginParents::default()).to_string(),
         "6af194c9-bc70-5986-b159-121cc14b40a5"
     );
     let on_service = PluginParents {
@@ -45,7 +45,7 @@ fn ids_match_go_kong_scheme() {
         ..Default::default()
     };
     assert_eq!(
-        ids::plugin_id("datakit", &on_service),
+        ids::plugin_id("datakit", &on_service).to_string(),
         "4c22d7c5-1109-5997-803f-f7decfffa4fc"
     );
     let route_consumer = PluginParents {
@@ -54,7 +54,7 @@ fn ids_match_go_kong_scheme() {
         ..Default::default()
     };
     assert_eq!(
-        ids::plugin_id("rate-limiting", &route_consumer),
+        ids::plugin_id("rate-limiting", &route_consumer).to_string(),
         "c07bdecf-ca96-5287-9195-7cd69972b8bf"
     );
 }

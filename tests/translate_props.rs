@@ -215,7 +215,7 @@ proptest! {
                 prop_assert!(real.is_some_and(|v| v.is_string() || v.is_number() || v.is_boolean()), "{}", f.pointer);
                 prop_assert_eq!(redacted.config.pointer(&f.pointer), Some(&Value::String(f.secret.marker())));
             }
-            prop_assert!(p.tags.as_ref().is_some_and(|t| t.len() <= 20 && t.iter().all(|x| x.chars().count() <= 128)));
+            prop_assert!(p.tags.as_ref().is_some_and(|t| t.len() <= 20 && t.iter().all(|x| x.as_str().chars().count() <= 128)));
         }
     }
 }

@@ -181,7 +181,7 @@ impl Ctx<'_> {
                 Some(group_name) => {
                     self.memberships.insert(ConsumerGroupMembership {
                         consumer_group: ForeignKey::new(ids::consumer_group_id(group_name)),
-                        consumer: ForeignKey::new(id.clone()),
+                        consumer: ForeignKey::new(id),
                     });
                 }
                 None => self.results.error(

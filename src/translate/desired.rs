@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::konnect::models::{
-    Consumer, ConsumerGroup, ConsumerGroupMembership, Plugin, Route, Service,
+    Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, Plugin, Route, Service,
 };
 
 use super::redact::{self, SecretField};
 use super::result::ObjectResult;
-use super::tags::HASH_PREFIX;
+use super::tags::{self, HASH_PREFIX};
 
 /// The desired Konnect state of one control plane. Every entity has its id and tags set;
 /// every list is sorted by id (memberships by group then consumer; results by kind,
@@ -32,7 +32,7 @@ pub struct DesiredState {
     /// Plugin id -> the values of its `config` that came from a Secret (`configFrom`: all of
     /// them; `configPatches`: those each patch added), sorted by pointer. Plugins without any
     /// are absent. Never print a plugin's config without applying these.
-    pub secret_fields: BTreeMap<String, Vec<SecretField>>,
+    pub secret_fields: BTreeMap<EntityId, Vec<SecretField>>,
 }
 
 /// Debug prints plugins with their Secret-derived values redacted.
@@ -99,7 +99,7 @@ impl DesiredState {
                 tags.iter()
                     .map(|t| {
                         if t.starts_with(HASH_PREFIX) {
-                            format!("{HASH_PREFIX}<redacted>")
+                            tags::redacted_hash_tag()
                         } else {
                             t.clone()
                         }
@@ -117,11 +117,11 @@ impl DesiredState {
 
     /// Sorts every list into its canonical order.
     pub(crate) fn sort(&mut self) {
-        self.services.sort_by(|a, b| a.id.cmp(&b.id));
-        self.routes.sort_by(|a, b| a.id.cmp(&b.id));
-        self.consumers.sort_by(|a, b| a.id.cmp(&b.id));
-        self.consumer_groups.sort_by(|a, b| a.id.cmp(&b.id));
+        self.services.sort_by_key(|e| e.id);
+        self.routes.sort_by_key(|e| e.id);
+        self.consumers.sort_by_key(|e| e.id);
+        self.consumer_groups.sort_by_key(|e| e.id);
         self.memberships.sort();
-        self.plugins.sort_by(|a, b| a.id.cmp(&b.id));
+        self.plugins.sort_by_key(|e| e.id);
     }
 }

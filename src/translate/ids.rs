@@ -6,31 +6,33 @@
 
 use uuid::Uuid;
 
+use crate::konnect::models::EntityId;
+
 /// go-kong's base namespace for generated ids.
 const BASE_NAMESPACE: Uuid = Uuid::from_u128(0xfd02801f_0957_4a15_a55a_c8d9606f30b5);
 
-fn id_for(plural: &str, key: &str) -> String {
+fn id_for(plural: &str, key: &str) -> EntityId {
     let namespace = Uuid::new_v5(&BASE_NAMESPACE, plural.as_bytes());
-    Uuid::new_v5(&namespace, key.as_bytes()).to_string()
+    Uuid::new_v5(&namespace, key.as_bytes()).into()
 }
 
 /// Id of a service from its name.
-pub fn service_id(name: &str) -> String {
+pub fn service_id(name: &str) -> EntityId {
     id_for("services", name)
 }
 
 /// Id of a route from its name.
-pub fn route_id(name: &str) -> String {
+pub fn route_id(name: &str) -> EntityId {
     id_for("routes", name)
 }
 
 /// Id of a consumer from its username (or custom_id when it has no username).
-pub fn consumer_id(username: &str) -> String {
+pub fn consumer_id(username: &str) -> EntityId {
     id_for("consumers", username)
 }
 
 /// Id of a consumer group from its name.
-pub fn consumer_group_id(name: &str) -> String {
+pub fn consumer_group_id(name: &str) -> EntityId {
     id_for("consumergroups", name)
 }
 
@@ -64,7 +66,7 @@ pub fn plugin_key(plugin: &str, parents: &PluginParents) -> String {
 }
 
 /// Id of a plugin instance.
-pub fn plugin_id(plugin: &str, parents: &PluginParents) -> String {
+pub fn plugin_id(plugin: &str, parents: &PluginParents) -> EntityId {
     id_for("plugins", &plugin_key(plugin, parents))
 }
 

@@ -49,7 +49,7 @@ pub use result::{ObjectRef, ObjectResult, Reason, Status};
 pub use snapshot::{Snapshot, TranslateOptions};
 
 use crate::konnect::models::{
-    Consumer, ConsumerGroup, ConsumerGroupMembership, Plugin, Route, Service,
+    Consumer, ConsumerGroup, ConsumerGroupMembership, Plugin, Route, Service, Tag,
 };
 use annotations::Annotations;
 use result::Results;
@@ -385,7 +385,7 @@ impl<'a> Ctx<'a> {
     /// tag of a plugin with Secret-derived values along with the values themselves
     /// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
     /// the tag written there adds nothing.
-    fn tag<T: Serialize>(&mut self, built: &Built<T>, set: impl FnOnce(Vec<String>) -> T) -> T {
+    fn tag<T: Serialize>(&mut self, built: &Built<T>, set: impl FnOnce(Vec<Tag>) -> T) -> T {
         let hash = tags::payload_hash(&built.entity);
         let (tags, warnings) = tags::build(self.opts.owner(), &built.source, &hash);
         for w in warnings {
@@ -438,7 +438,7 @@ impl<'a> Ctx<'a> {
                 ..b.entity.clone()
             });
             if let (Some(id), false) = (&e.id, p.secret_fields.is_empty()) {
-                out.secret_fields.insert(id.clone(), p.secret_fields);
+                out.secret_fields.insert(*id, p.secret_fields);
             }
             out.plugins.push(e);
         }

@@ -314,7 +314,7 @@ fn replace_token(text: &str, value: &str, marker: &str) -> String {
 }
 
 /// Counts the Secret-derived values of every plugin (for a one-line summary).
-pub fn count(fields: &BTreeMap<String, Vec<SecretField>>) -> usize {
+pub fn count<K>(fields: &BTreeMap<K, Vec<SecretField>>) -> usize {
     fields.values().map(Vec::len).sum()
 }
 

@@ -16,7 +16,7 @@ use super::result::{ObjectRef, Reason};
 use super::services::PortRef;
 use super::snapshot::KIC_GATEWAY_CONTROLLER;
 use super::{Built, BuiltRoute, Ctx, Referrer, ids, ns_name};
-use crate::konnect::models::{ForeignKey, Route};
+use crate::konnect::models::{EntityId, ForeignKey, Route};
 
 /// Kong's prefix marking a route path as a regular expression.
 const REGEX_PREFIX: &str = "~";
@@ -120,7 +120,7 @@ impl Ctx<'_> {
             );
         }
         // (route name) -> (host, konnect service id, paths), in rule order.
-        let mut groups: BTreeMap<String, (String, String, Vec<String>)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (String, EntityId, Vec<String>)> = BTreeMap::new();
         for (ri, rule) in spec.rules.iter().flatten().enumerate() {
             let host = rule.host.clone().unwrap_or_default();
             for (pi, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
@@ -482,7 +482,7 @@ impl Ctx<'_> {
                 let route = Route {
                     id: Some(ids::route_id(&route_name)),
                     name: Some(route_name.clone()),
-                    service: Some(ForeignKey::new(service_id.clone())),
+                    service: Some(ForeignKey::new(service_id)),
                     protocols: Some(vec!["http".into(), "https".into()]),
                     methods: method.map(|m| vec![m]),
                     hosts: hostnames.clone(),

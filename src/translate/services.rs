@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Service as K8sService;
 use super::annotations as ann;
 use super::result::{ObjectRef, Reason};
 use super::{Built, BuiltService, Ctx, ids, ns_name};
-use crate::konnect::models::Service;
+use crate::konnect::models::{EntityId, Service};
 
 /// How a backend names its Service port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,16 +99,16 @@ impl Ctx<'_> {
         namespace: &str,
         svc_name: &str,
         port: u16,
-    ) -> Option<String> {
+    ) -> Option<EntityId> {
         let key = (namespace.to_owned(), svc_name.to_owned());
         let svc = *self.ix.services.get(&key)?;
         if let Some(existing) = self.services.get_mut(name) {
             existing.k8s_services.insert(key);
-            return existing.built.entity.id.clone();
+            return existing.built.entity.id;
         }
         let origin = self.results.track("Service", &svc.metadata);
         let entity = self.service_entity(svc, name, port, &origin);
-        let id = entity.id.clone();
+        let id = entity.id;
         let source = Self::source_meta("Service", "", "v1", &svc.metadata, &[]);
         self.services.insert(
             name.to_owned(),

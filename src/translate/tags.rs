@@ -3,17 +3,18 @@
 //! Order: `managed-by:konnect-plugin-operator`, the owner tag, KIC's `k8s-name:`,
 //! `k8s-namespace:`, `k8s-kind:`, `k8s-uid:`, `k8s-group:`, `k8s-version:` of the source object,
 //! the desired-payload hash tag, then the user's tags (`konghq.com/tags`, the object's `tags`).
-//! Konnect allows at most 20 tags of at most 128 characters, without `,` or `/`; user tags are
-//! dropped first, and each drop is reported as a warning.
+//! Konnect allows at most 20 tags of at most 128 characters, without `,` or `/` (the rules
+//! one [`Tag`] enforces); user tags are dropped first, and each drop is reported as a warning.
 
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use crate::konnect::models::MAX_TAG_LEN;
+use crate::konnect::models::Tag;
+
 /// Konnect's limit on the number of tags of an entity.
 pub const MAX_TAGS: usize = 20;
-/// Konnect's limit on the length of one tag.
-pub const MAX_TAG_LEN: usize = 128;
 /// Marks every entity this operator writes.
 pub const MANAGED_BY: &str = "managed-by:konnect-plugin-operator";
 /// Prefix of the owner tag.
@@ -24,8 +25,14 @@ pub const HASH_PREFIX: &str = "kpo-hash:";
 pub const HASH_LEN: usize = 12;
 
 /// The owner tag for an owner identity (the controller lists Konnect entities by it).
-pub fn owner_tag(owner: &str) -> String {
-    sanitize(&format!("{OWNER_PREFIX}{owner}"))
+pub fn owner_tag(owner: &str) -> Tag {
+    generated(&format!("{OWNER_PREFIX}{owner}"))
+}
+
+/// The hash tag as printers show it for a plugin with Secret-derived values
+/// (`kpo-hash:<redacted>`).
+pub fn redacted_hash_tag() -> Tag {
+    generated(&format!("{HASH_PREFIX}<redacted>"))
 }
 
 /// The identity of the Kubernetes object an entity comes from.
@@ -42,7 +49,7 @@ pub struct SourceMeta {
 }
 
 impl SourceMeta {
-    /// KIC's `k8s-*` tags for this object.
+    /// KIC's `k8s-*` tags for this object (not yet made [`Tag`]s).
     fn k8s_tags(&self) -> Vec<String> {
         let mut tags = vec![format!("k8s-name:{}", self.name)];
         if let Some(ns) = &self.namespace {
@@ -61,8 +68,9 @@ impl SourceMeta {
     }
 }
 
-/// Replaces what Konnect refuses in a tag (`,` and `/`) and cuts it to [`MAX_TAG_LEN`]
-/// characters, for tags we generate (user tags are dropped instead, never rewritten).
+/// Replaces what Konnect refuses in a tag (`,`, `/`, control characters) by `_` and cuts it
+/// to [`MAX_TAG_LEN`] characters, for tags we generate (user tags are dropped instead, never
+/// rewritten).
 fn sanitize(tag: &str) -> String {
     tag.chars()
         .map(|c| {
@@ -76,43 +84,39 @@ fn sanitize(tag: &str) -> String {
         .collect()
 }
 
-/// Why a user tag was refused.
-fn user_tag_problem(tag: &str) -> Option<&'static str> {
-    if tag.is_empty() {
-        Some("is empty")
-    } else if tag.chars().count() > MAX_TAG_LEN {
-        Some("is longer than 128 characters")
-    } else if tag.contains(',') || tag.contains('/') {
-        Some("contains ',' or '/'")
-    } else if tag.chars().any(char::is_control) {
-        Some("contains a control character")
-    } else {
-        None
-    }
+/// A tag we generate. Every caller passes a constant prefix (`managed-by:`, `k8s-name:`,
+/// `kpo-hash:`...) followed by a value, so the text is never empty.
+fn generated(tag: &str) -> Tag {
+    // Cannot fail: `sanitize` leaves at most MAX_TAG_LEN characters, none of them `,`, `/` or
+    // a control character, and keeps at least the first character of a non-empty text.
+    Tag::new(sanitize(tag)).expect("a sanitized, prefixed tag is valid")
 }
 
 /// Builds the full tag list; returns the tags and a warning per dropped user tag.
-pub fn build(owner: &str, source: &SourceMeta, hash: &str) -> (Vec<String>, Vec<String>) {
-    let mut tags = vec![MANAGED_BY.to_owned(), owner_tag(owner)];
-    tags.extend(source.k8s_tags().iter().map(|t| sanitize(t)));
-    tags.push(format!("{HASH_PREFIX}{hash}"));
+pub fn build(owner: &str, source: &SourceMeta, hash: &str) -> (Vec<Tag>, Vec<String>) {
+    let mut tags = vec![generated(MANAGED_BY), owner_tag(owner)];
+    tags.extend(source.k8s_tags().iter().map(|t| generated(t)));
+    tags.push(generated(&format!("{HASH_PREFIX}{hash}")));
     let mut warnings = Vec::new();
     for tag in &source.user_tags {
-        let tag = tag.trim();
-        if let Some(problem) = user_tag_problem(tag) {
-            warnings.push(format!("tag {tag:?} {problem}; dropped"));
-            continue;
-        }
-        if tags.iter().any(|t| t == tag) {
+        let tag = match Tag::new(tag.trim()) {
+            Ok(tag) => tag,
+            Err(refused) => {
+                warnings.push(format!("{refused}; dropped"));
+                continue;
+            }
+        };
+        if tags.contains(&tag) {
             continue;
         }
         if tags.len() >= MAX_TAGS {
             warnings.push(format!(
-                "tag {tag:?} dropped: Konnect allows at most {MAX_TAGS} tags"
+                "tag {tag:?} dropped: Konnect allows at most {MAX_TAGS} tags",
+                tag = tag.as_str()
             ));
             continue;
         }
-        tags.push(tag.to_owned());
+        tags.push(tag);
     }
     (tags, warnings)
 }
@@ -205,8 +209,22 @@ mod tests {
         let mut s = source(&["a/b", "", &"x".repeat(129)]);
         s.name = "n".repeat(300);
         let (tags, warnings) = build("o", &s, "h");
-        assert_eq!(warnings.len(), 3);
-        assert!(tags.iter().all(|t| t.chars().count() <= MAX_TAG_LEN));
+        // The texts users see in warnings (the `Tag` error texts, then "; dropped").
+        assert_eq!(
+            warnings,
+            vec![
+                r#"tag "a/b" contains ',' or '/'; dropped"#.to_owned(),
+                r#"tag "" is empty; dropped"#.to_owned(),
+                format!(
+                    r#"tag "{}" is longer than 128 characters; dropped"#,
+                    "x".repeat(129)
+                ),
+            ]
+        );
+        assert!(
+            tags.iter()
+                .all(|t| t.as_str().chars().count() <= MAX_TAG_LEN)
+        );
     }
 
     #[test]
