@@ -368,10 +368,14 @@ pub(crate) fn process_record(
     path: &str,
     errs: &mut Vec<FieldError>,
 ) -> Value {
-    // Deprecated aliases first, so the new fields see their values.
-    let mut work = input.clone();
+    // Deprecated aliases first, so the new fields see their values. The input is copied only
+    // when it uses one (translation validates thousands of configurations that do not).
+    let mut work = std::borrow::Cow::Borrowed(input);
     for sh in &rec.shorthands {
-        let Some(v) = work.remove(&sh.name) else {
+        if !work.contains_key(&sh.name) {
+            continue;
+        }
+        let Some(v) = work.to_mut().remove(&sh.name) else {
             continue;
         };
         let before = errs.len();
@@ -380,7 +384,7 @@ pub(crate) fn process_record(
             && !v.is_null()
             && let Some(target) = &sh.target
         {
-            set_path(&mut work, target, v);
+            set_path(work.to_mut(), target, v);
         }
     }
 
@@ -399,12 +403,12 @@ pub(crate) fn process_record(
         }
     }
 
-    let mut out = Map::new();
+    let mut out = Map::with_capacity(fields.len());
     for (name, field) in &fields {
         let v = process_field(field, work.get(name.as_str()), &join(path, name), errs);
         out.insert((*name).clone(), v);
     }
-    for (k, v) in &work {
+    for (k, v) in work.iter() {
         if fields.iter().any(|(n, _)| *n == k) {
             continue;
         }

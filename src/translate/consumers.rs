@@ -37,7 +37,7 @@ pub(crate) fn age_key(meta: &ObjectMeta) -> Age {
     }
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     pub(crate) fn consumer_groups(&mut self) {
         let mut groups: Vec<&KongConsumerGroup> = self
             .ix
@@ -84,7 +84,7 @@ impl Ctx<'_> {
                 key: key.clone(),
                 group: KONG_GROUP,
                 namespace,
-                annotations: group.metadata.annotations.clone(),
+                annotations: group.metadata.annotations.as_ref(),
             };
             self.groups.insert(
                 name,
@@ -121,7 +121,7 @@ impl Ctx<'_> {
 
     fn consumer(
         &mut self,
-        consumer: &KongConsumer,
+        consumer: &'a KongConsumer,
         taken: &mut BTreeMap<(&'static str, String), ObjectRef>,
     ) {
         let key = self.results.track("KongConsumer", &consumer.metadata);
@@ -208,7 +208,7 @@ impl Ctx<'_> {
             key: key.clone(),
             group: KONG_GROUP,
             namespace,
-            annotations: consumer.metadata.annotations.clone(),
+            annotations: consumer.metadata.annotations.as_ref(),
         };
         self.consumers.insert(
             konnect_name,

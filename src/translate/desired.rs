@@ -117,11 +117,13 @@ impl DesiredState {
 
     /// Sorts every list into its canonical order.
     pub(crate) fn sort(&mut self) {
-        self.services.sort_by_key(|e| e.id);
-        self.routes.sort_by_key(|e| e.id);
-        self.consumers.sort_by_key(|e| e.id);
-        self.consumer_groups.sort_by_key(|e| e.id);
+        // Stable sorts by a small key; `sort_by_cached_key` sorts (key, index) pairs and then
+        // moves each (large) entity once, instead of moving entities at every step.
+        self.services.sort_by_cached_key(|e| e.id);
+        self.routes.sort_by_cached_key(|e| e.id);
+        self.consumers.sort_by_cached_key(|e| e.id);
+        self.consumer_groups.sort_by_cached_key(|e| e.id);
         self.memberships.sort();
-        self.plugins.sort_by_key(|e| e.id);
+        self.plugins.sort_by_cached_key(|e| e.id);
     }
 }

@@ -4,6 +4,8 @@
 //! Scheme: base namespace `fd02801f-0957-4a15-a55a-c8d9606f30b5`; per-type namespace =
 //! UUIDv5(base, plural); id = UUIDv5(type namespace, key). No workspace prefix in Konnect.
 
+use std::sync::LazyLock;
+
 use uuid::Uuid;
 
 use crate::konnect::models::EntityId;
@@ -11,29 +13,40 @@ use crate::konnect::models::EntityId;
 /// go-kong's base namespace for generated ids.
 const BASE_NAMESPACE: Uuid = Uuid::from_u128(0xfd02801f_0957_4a15_a55a_c8d9606f30b5);
 
-fn id_for(plural: &str, key: &str) -> EntityId {
-    let namespace = Uuid::new_v5(&BASE_NAMESPACE, plural.as_bytes());
-    Uuid::new_v5(&namespace, key.as_bytes()).into()
+/// The per-type namespace, UUIDv5(base, plural).
+fn type_namespace(plural: &str) -> Uuid {
+    Uuid::new_v5(&BASE_NAMESPACE, plural.as_bytes())
+}
+
+// Per-type namespaces, computed once: translation makes thousands of ids per run.
+static SERVICES: LazyLock<Uuid> = LazyLock::new(|| type_namespace("services"));
+static ROUTES: LazyLock<Uuid> = LazyLock::new(|| type_namespace("routes"));
+static CONSUMERS: LazyLock<Uuid> = LazyLock::new(|| type_namespace("consumers"));
+static CONSUMER_GROUPS: LazyLock<Uuid> = LazyLock::new(|| type_namespace("consumergroups"));
+static PLUGINS: LazyLock<Uuid> = LazyLock::new(|| type_namespace("plugins"));
+
+fn id_for(namespace: &Uuid, key: &str) -> EntityId {
+    Uuid::new_v5(namespace, key.as_bytes()).into()
 }
 
 /// Id of a service from its name.
 pub fn service_id(name: &str) -> EntityId {
-    id_for("services", name)
+    id_for(&SERVICES, name)
 }
 
 /// Id of a route from its name.
 pub fn route_id(name: &str) -> EntityId {
-    id_for("routes", name)
+    id_for(&ROUTES, name)
 }
 
 /// Id of a consumer from its username (or custom_id when it has no username).
 pub fn consumer_id(username: &str) -> EntityId {
-    id_for("consumers", username)
+    id_for(&CONSUMERS, username)
 }
 
 /// Id of a consumer group from its name.
 pub fn consumer_group_id(name: &str) -> EntityId {
-    id_for("consumergroups", name)
+    id_for(&CONSUMER_GROUPS, name)
 }
 
 /// The parents of a plugin instance, by the parents' names.
@@ -67,7 +80,7 @@ pub fn plugin_key(plugin: &str, parents: &PluginParents) -> String {
 
 /// Id of a plugin instance.
 pub fn plugin_id(plugin: &str, parents: &PluginParents) -> EntityId {
-    id_for("plugins", &plugin_key(plugin, parents))
+    id_for(&PLUGINS, &plugin_key(plugin, parents))
 }
 
 #[cfg(test)]
@@ -83,6 +96,21 @@ mod tests {
         };
         assert_eq!(plugin_key("acl", &parents), "acl:route/r:consumer/c");
         assert_eq!(plugin_key("acl", &PluginParents::default()), "acl");
+    }
+
+    #[test]
+    fn cached_namespaces_are_go_kongs() {
+        // UUIDv5(base, plural) computed afresh, against the cached value behind each id.
+        for (plural, id) in [
+            ("services", service_id("x")),
+            ("routes", route_id("x")),
+            ("consumers", consumer_id("x")),
+            ("consumergroups", consumer_group_id("x")),
+            ("plugins", plugin_id("x", &PluginParents::default())),
+        ] {
+            let fresh: EntityId = Uuid::new_v5(&type_namespace(plural), b"x").into();
+            assert_eq!(id, fresh, "{plural}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! read them, and [`render`] does so unless told [`Secrets::Show`].
 
 pub mod annotations;
+mod canonical;
 pub mod cli;
 mod consumers;
 pub mod desired;
@@ -33,6 +34,7 @@ pub mod snapshot;
 pub mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
@@ -86,7 +88,9 @@ pub fn translate_with_schemas(
 /// An entity under construction, with the object it comes from (for tags and warnings).
 pub(crate) struct Built<T> {
     pub entity: T,
-    pub source: SourceMeta,
+    /// Shared by every entity of one source object (a plugin object's instances, an Ingress's
+    /// routes): it is only read, for tags.
+    pub source: Rc<SourceMeta>,
     pub origin: ObjectRef,
 }
 
@@ -104,39 +108,43 @@ pub(crate) struct BuiltPlugin {
 }
 
 /// A route under construction, with the object whose plugins apply to it.
-pub(crate) struct BuiltRoute {
+pub(crate) struct BuiltRoute<'a> {
     pub built: Built<Route>,
-    pub referrer: Referrer,
+    pub referrer: Referrer<'a>,
     /// Plugins named by HTTPRoute `ExtensionRef` filters of this route's rule.
     pub extra_plugins: Vec<annotations::PluginRef>,
 }
 
 /// An object that names plugins in `konghq.com/plugins`.
 #[derive(Clone, Debug)]
-pub(crate) struct Referrer {
+pub(crate) struct Referrer<'a> {
     pub key: ObjectRef,
     pub group: &'static str,
     pub namespace: String,
-    pub annotations: Option<Annotations>,
+    /// The object's annotations, borrowed from the snapshot.
+    pub annotations: Option<&'a Annotations>,
 }
 
+/// (namespace, name) of an object, borrowed from the snapshot (see [`ns_key`]).
+pub(crate) type NsName<'a> = (&'a str, &'a str);
+
 /// Indexes of the snapshot, sorted and deduplicated so iteration order never depends on the
-/// order objects arrived in.
+/// order objects arrived in. Keys borrow from the snapshot: building them copies nothing.
 pub(crate) struct Index<'a> {
-    pub services: BTreeMap<(String, String), &'a k8s_openapi::api::core::v1::Service>,
-    pub secrets: BTreeMap<(String, String), &'a k8s_openapi::api::core::v1::Secret>,
-    pub ingresses: BTreeMap<(String, String), &'a k8s_openapi::api::networking::v1::Ingress>,
-    pub http_routes: BTreeMap<(String, String), &'a gateway_api::httproutes::HttpRoute>,
-    pub gateways: BTreeMap<(String, String), &'a gateway_api::gateways::Gateway>,
-    pub gateway_classes: BTreeMap<String, &'a gateway_api::gatewayclasses::GatewayClass>,
-    pub grants: BTreeMap<(String, String), &'a gateway_api::referencegrants::ReferenceGrant>,
-    pub kong_plugins: BTreeMap<(String, String), &'a crate::crd::KongPlugin>,
-    pub cluster_plugins: BTreeMap<String, &'a crate::crd::KongClusterPlugin>,
+    pub services: BTreeMap<NsName<'a>, &'a k8s_openapi::api::core::v1::Service>,
+    pub secrets: BTreeMap<NsName<'a>, &'a k8s_openapi::api::core::v1::Secret>,
+    pub ingresses: BTreeMap<NsName<'a>, &'a k8s_openapi::api::networking::v1::Ingress>,
+    pub http_routes: BTreeMap<NsName<'a>, &'a gateway_api::httproutes::HttpRoute>,
+    pub gateways: BTreeMap<NsName<'a>, &'a gateway_api::gateways::Gateway>,
+    pub gateway_classes: BTreeMap<&'a str, &'a gateway_api::gatewayclasses::GatewayClass>,
+    pub grants: BTreeMap<NsName<'a>, &'a gateway_api::referencegrants::ReferenceGrant>,
+    pub kong_plugins: BTreeMap<NsName<'a>, &'a crate::crd::KongPlugin>,
+    pub cluster_plugins: BTreeMap<&'a str, &'a crate::crd::KongClusterPlugin>,
     /// KongClusterPlugins that fail the class filter: kept so a reference to one, or the
     /// object itself, can be reported as "not of our class" rather than not at all.
-    pub ignored_cluster_plugins: BTreeMap<String, &'a crate::crd::KongClusterPlugin>,
-    pub consumers: BTreeMap<(String, String), &'a crate::crd::KongConsumer>,
-    pub consumer_groups: BTreeMap<(String, String), &'a crate::crd::KongConsumerGroup>,
+    pub ignored_cluster_plugins: BTreeMap<&'a str, &'a crate::crd::KongClusterPlugin>,
+    pub consumers: BTreeMap<NsName<'a>, &'a crate::crd::KongConsumer>,
+    pub consumer_groups: BTreeMap<NsName<'a>, &'a crate::crd::KongConsumerGroup>,
     /// Objects of the snapshot that could not be parsed.
     pub malformed: BTreeSet<ObjectRef>,
     /// True when objects without a class are ours.
@@ -145,7 +153,10 @@ pub(crate) struct Index<'a> {
 
 /// Builds a map keyed by namespace/name; on a duplicate key the object with the smaller JSON
 /// form wins, so the choice does not depend on input order.
-fn index_by<'a, T: Serialize, K: Ord>(items: &'a [T], key: impl Fn(&T) -> K) -> BTreeMap<K, &'a T> {
+fn index_by<'a, T: Serialize, K: Ord>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> BTreeMap<K, &'a T> {
     let mut map: BTreeMap<K, &'a T> = BTreeMap::new();
     for item in items {
         let k = key(item);
@@ -165,6 +176,14 @@ fn index_by<'a, T: Serialize, K: Ord>(items: &'a [T], key: impl Fn(&T) -> K) -> 
     map
 }
 
+/// [`ns_name`], borrowed.
+pub(crate) fn ns_key(meta: &ObjectMeta) -> NsName<'_> {
+    (
+        meta.namespace.as_deref().unwrap_or("default"),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
 /// (namespace, name) of an object; a missing namespace reads as `default`, as kubectl does.
 pub(crate) fn ns_name(meta: &ObjectMeta) -> (String, String) {
     (
@@ -180,15 +199,19 @@ pub(crate) struct Ctx<'a> {
     pub ix: Index<'a>,
     pub results: Results,
     pub services: BTreeMap<String, BuiltService>,
-    pub routes: BTreeMap<String, BuiltRoute>,
+    pub routes: BTreeMap<String, BuiltRoute<'a>>,
     /// Consumers keyed by their Konnect name (username, or custom_id).
-    pub consumers: BTreeMap<String, (Built<Consumer>, Referrer)>,
+    pub consumers: BTreeMap<String, (Built<Consumer>, Referrer<'a>)>,
     /// Consumer groups keyed by their Konnect name.
-    pub groups: BTreeMap<String, (Built<ConsumerGroup>, Referrer)>,
+    pub groups: BTreeMap<String, (Built<ConsumerGroup>, Referrer<'a>)>,
     /// KongConsumerGroup (namespace, object name) -> Konnect group name.
     pub group_names: BTreeMap<(String, String), String>,
     pub memberships: BTreeSet<ConsumerGroupMembership>,
     pub plugins: Vec<BuiltPlugin>,
+    /// The managed-by and owner tags, the same on every entity: made once.
+    head_tags: [Tag; 2],
+    /// Buffers for the canonical JSON of each entity hashed in [`Self::finish`].
+    scratch: canonical::Writer,
 }
 
 impl<'a> Ctx<'a> {
@@ -213,25 +236,25 @@ impl<'a> Ctx<'a> {
             };
         let (cluster_plugins, ignored_cluster_plugins) =
             index_by(&snap.kong_cluster_plugins, |p| {
-                p.metadata.name.clone().unwrap_or_default()
+                p.metadata.name.as_deref().unwrap_or_default()
             })
             .into_iter()
             .partition(|(_, p)| class_ok(p.metadata.annotations.as_ref()));
         let ix = Index {
-            services: index_by(&snap.services, |o| ns_name(&o.metadata)),
-            secrets: index_by(&snap.secrets, |o| ns_name(&o.metadata)),
-            ingresses: index_by(&snap.ingresses, |o| ns_name(&o.metadata)),
-            http_routes: index_by(&snap.http_routes, |o| ns_name(&o.metadata)),
-            gateways: index_by(&snap.gateways, |o| ns_name(&o.metadata)),
+            services: index_by(&snap.services, |o| ns_key(&o.metadata)),
+            secrets: index_by(&snap.secrets, |o| ns_key(&o.metadata)),
+            ingresses: index_by(&snap.ingresses, |o| ns_key(&o.metadata)),
+            http_routes: index_by(&snap.http_routes, |o| ns_key(&o.metadata)),
+            gateways: index_by(&snap.gateways, |o| ns_key(&o.metadata)),
             gateway_classes: index_by(&snap.gateway_classes, |o| {
-                o.metadata.name.clone().unwrap_or_default()
+                o.metadata.name.as_deref().unwrap_or_default()
             }),
-            grants: index_by(&snap.reference_grants, |o| ns_name(&o.metadata)),
-            kong_plugins: index_by(&snap.kong_plugins, |o| ns_name(&o.metadata)),
+            grants: index_by(&snap.reference_grants, |o| ns_key(&o.metadata)),
+            kong_plugins: index_by(&snap.kong_plugins, |o| ns_key(&o.metadata)),
             cluster_plugins,
             ignored_cluster_plugins,
-            consumers: index_by(&snap.kong_consumers, |o| ns_name(&o.metadata)),
-            consumer_groups: index_by(&snap.kong_consumer_groups, |o| ns_name(&o.metadata)),
+            consumers: index_by(&snap.kong_consumers, |o| ns_key(&o.metadata)),
+            consumer_groups: index_by(&snap.kong_consumer_groups, |o| ns_key(&o.metadata)),
             malformed: snap
                 .malformed
                 .iter()
@@ -255,6 +278,8 @@ impl<'a> Ctx<'a> {
             group_names: BTreeMap::new(),
             memberships: BTreeSet::new(),
             plugins: Vec::new(),
+            head_tags: tags::head(opts.owner()),
+            scratch: canonical::Writer::default(),
         }
     }
 
@@ -276,8 +301,8 @@ impl<'a> Ctx<'a> {
     ) -> bool {
         self.ix
             .grants
-            .range((to_namespace.to_owned(), String::new())..)
-            .take_while(|((ns, _), _)| ns == to_namespace)
+            .range((to_namespace, "")..)
+            .take_while(|((ns, _), _)| *ns == to_namespace)
             .any(|(_, grant)| {
                 let from_ok = grant
                     .spec
@@ -361,10 +386,10 @@ impl<'a> Ctx<'a> {
         version: &str,
         meta: &ObjectMeta,
         extra_tags: &[String],
-    ) -> SourceMeta {
+    ) -> Rc<SourceMeta> {
         let mut user_tags = annotations::user_tags(meta.annotations.as_ref());
         user_tags.extend(extra_tags.iter().cloned());
-        SourceMeta {
+        Rc::new(SourceMeta {
             kind: kind.into(),
             group: group.into(),
             version: version.into(),
@@ -372,10 +397,11 @@ impl<'a> Ctx<'a> {
             namespace: meta.namespace.clone(),
             uid: meta.uid.clone(),
             user_tags,
-        }
+        })
     }
 
-    /// Puts the hash and tags on an entity, recording dropped user tags as warnings.
+    /// The tags of an entity, its payload hash included, recording dropped user tags as
+    /// warnings.
     ///
     /// The hash is computed from the REAL entity, Secret-derived config values included: a
     /// changed Secret must change the hash, or the controller would see no drift. It is the
@@ -385,13 +411,13 @@ impl<'a> Ctx<'a> {
     /// tag of a plugin with Secret-derived values along with the values themselves
     /// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
     /// the tag written there adds nothing.
-    fn tag<T: Serialize>(&mut self, built: &Built<T>, set: impl FnOnce(Vec<Tag>) -> T) -> T {
-        let hash = tags::payload_hash(&built.entity);
-        let (tags, warnings) = tags::build(self.opts.owner(), &built.source, &hash);
+    fn tags_of<T: Serialize>(&mut self, built: &Built<T>) -> Vec<Tag> {
+        let hash = tags::payload_hash_with(&built.entity, &mut self.scratch);
+        let (tags, warnings) = tags::build_after(&self.head_tags, &built.source, &hash);
         for w in warnings {
             self.results.warn(&built.origin, w);
         }
-        set(tags)
+        tags
     }
 
     fn finish(mut self) -> DesiredState {
@@ -400,43 +426,52 @@ impl<'a> Ctx<'a> {
         let consumers = std::mem::take(&mut self.consumers);
         let groups = std::mem::take(&mut self.groups);
         let plugins = std::mem::take(&mut self.plugins);
-        let mut out = DesiredState::default();
+        let mut out = DesiredState {
+            services: Vec::with_capacity(services.len()),
+            routes: Vec::with_capacity(routes.len()),
+            consumers: Vec::with_capacity(consumers.len()),
+            consumer_groups: Vec::with_capacity(groups.len()),
+            plugins: Vec::with_capacity(plugins.len()),
+            ..DesiredState::default()
+        };
+        // Each entity is hashed as built (no tags yet), then moved into the output with them.
         for (_, s) in services {
             let b = s.built;
-            let e = self.tag(&b, |t| Service {
-                tags: Some(t),
-                ..b.entity.clone()
+            let tags = self.tags_of(&b);
+            out.services.push(Service {
+                tags: Some(tags),
+                ..b.entity
             });
-            out.services.push(e);
         }
         for (_, r) in routes {
             let b = r.built;
-            let e = self.tag(&b, |t| Route {
-                tags: Some(t),
-                ..b.entity.clone()
+            let tags = self.tags_of(&b);
+            out.routes.push(Route {
+                tags: Some(tags),
+                ..b.entity
             });
-            out.routes.push(e);
         }
         for (_, (b, _)) in consumers {
-            let e = self.tag(&b, |t| Consumer {
-                tags: Some(t),
-                ..b.entity.clone()
+            let tags = self.tags_of(&b);
+            out.consumers.push(Consumer {
+                tags: Some(tags),
+                ..b.entity
             });
-            out.consumers.push(e);
         }
         for (_, (b, _)) in groups {
-            let e = self.tag(&b, |t| ConsumerGroup {
-                tags: Some(t),
-                ..b.entity.clone()
+            let tags = self.tags_of(&b);
+            out.consumer_groups.push(ConsumerGroup {
+                tags: Some(tags),
+                ..b.entity
             });
-            out.consumer_groups.push(e);
         }
         for p in plugins {
             let b = p.built;
-            let e = self.tag(&b, |t| Plugin {
-                tags: Some(t),
-                ..b.entity.clone()
-            });
+            let tags = self.tags_of(&b);
+            let e = Plugin {
+                tags: Some(tags),
+                ..b.entity
+            };
             if let (Some(id), false) = (&e.id, p.secret_fields.is_empty()) {
                 out.secret_fields.insert(*id, p.secret_fields);
             }

@@ -17,7 +17,8 @@
 //!   relation-hash suffix (two plugin objects ending with one instance name: the older keeps
 //!   it), global KongClusterPlugins (two of one type are both refused), and "older wins" when
 //!   two plugin objects put the same plugin type on the same target.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -137,7 +138,7 @@ struct Base {
     protocols: Option<Vec<String>>,
     ordering: Option<Value>,
     instance_name: Option<String>,
-    source: SourceMeta,
+    source: Rc<SourceMeta>,
     origin: ObjectRef,
     age: Age,
 }
@@ -391,13 +392,19 @@ fn resolve_fields<'s>(
             shadow.set(marked);
             parsed
         }
+        // The shadow of a user-written configuration holds no marker: it only matters as the
+        // base that `configPatches` add Secret values to, so it is built only then.
         (None, Some(config)) if config.is_object() => {
-            shadow = Shadow::from_user_config(config);
+            if !f.patches.is_empty() {
+                shadow = Shadow::from_user_config(config);
+            }
             config.clone()
         }
         (None, Some(Value::Null)) | (None, None) => {
             let empty = Value::Object(serde_json::Map::new());
-            shadow = Shadow::from_user_config(&empty);
+            if !f.patches.is_empty() {
+                shadow = Shadow::from_user_config(&empty);
+            }
             empty
         }
         (None, Some(_)) => {
@@ -612,22 +619,27 @@ struct Instance {
     hash: String,
     entity: Plugin,
 }
+/// Schema verdicts by (plugin name, configuration JSON), for [`Ctx::resolve_plugin`].
+type CheckCache = HashMap<(String, Vec<u8>), Result<(), ConfigCheck>>;
+
 /// The field named when an HTTPRoute `ExtensionRef` filter names a plugin.
 const EXTENSION_REF_FIELD: &str = "spec.rules[].filters[].extensionRef";
 
 /// One referrer's plugin references, and the Konnect entity they attach plugins to.
-struct Referral {
+struct Referral<'a> {
     slot: Slot,
     /// The Konnect entity's name.
     entity: String,
-    referrer: Referrer,
+    referrer: Referrer<'a>,
     /// Each reference with the field it was read from.
     refs: Vec<(PluginRef, String)>,
 }
 
-impl Ctx<'_> {
-    /// Resolves a plugin object into a [`Base`], recording problems on it.
-    fn resolve_plugin(&mut self, f: PluginFields<'_>) -> Option<Base> {
+impl<'a> Ctx<'a> {
+    /// Resolves a plugin object into a [`Base`], recording problems on it. `checked` holds the
+    /// schema verdicts of this translation on configurations without Secret values, by plugin
+    /// and configuration JSON: many plugin objects carry the same configuration.
+    fn resolve_plugin(&mut self, f: PluginFields<'_>, checked: &mut CheckCache) -> Option<Base> {
         let key = self.results.track(f.kind, f.meta);
         if f.run_on {
             self.results
@@ -642,7 +654,7 @@ impl Ctx<'_> {
             return None;
         }
         let secrets = &self.ix.secrets;
-        let lookup = |ns: &str, name: &str| secrets.get(&(ns.to_owned(), name.to_owned())).copied();
+        let lookup = |ns: &str, name: &str| secrets.get(&(ns, name)).copied();
         let resolved = match resolve_fields(&f, &lookup) {
             Ok(r) => r,
             Err(problems) => {
@@ -654,7 +666,20 @@ impl Ctx<'_> {
         };
         // The desired payload keeps the user's configuration (not the defaults-filled one),
         // so the hash does not move when a schema version adds a default.
-        match check_plugin_config(self.schemas, f.plugin, &resolved) {
+        // With Secret values the messages are scrubbed per object: those are not shared.
+        let verdict = if resolved.secret_fields.is_empty() {
+            let key = (
+                f.plugin.to_owned(),
+                serde_json::to_vec(&resolved.config).unwrap_or_default(),
+            );
+            checked
+                .entry(key)
+                .or_insert_with(|| check_plugin_config(self.schemas, f.plugin, &resolved))
+                .clone()
+        } else {
+            check_plugin_config(self.schemas, f.plugin, &resolved)
+        };
+        match verdict {
             Ok(()) => {}
             Err(ConfigCheck::UnknownPlugin) => self.results.warn(
                 &key,
@@ -704,7 +729,7 @@ impl Ctx<'_> {
         let kong_plugin = self
             .ix
             .kong_plugins
-            .contains_key(&key)
+            .contains_key(&(key.0.as_str(), key.1.as_str()))
             .then(|| PluginSource::Namespaced(key.0.clone(), key.1.clone()));
         let (reason, message) = match pref.namespace.as_deref() {
             Some(ns) if ns != own_ns => {
@@ -749,10 +774,14 @@ impl Ctx<'_> {
                 if kong_plugin.is_some() {
                     return kong_plugin;
                 }
-                if self.ix.cluster_plugins.contains_key(&pref.name) {
+                if self.ix.cluster_plugins.contains_key(pref.name.as_str()) {
                     return Some(PluginSource::Cluster(pref.name.clone()));
                 }
-                if self.ix.ignored_cluster_plugins.contains_key(&pref.name) {
+                if self
+                    .ix
+                    .ignored_cluster_plugins
+                    .contains_key(pref.name.as_str())
+                {
                     (
                         Reason::ReferenceNotFound,
                         format!(
@@ -800,10 +829,10 @@ impl Ctx<'_> {
     /// Every referrer with its plugin references: core Services (through the Konnect services
     /// they back), routes (annotations of their Ingress/HTTPRoute, plus ExtensionRef filters),
     /// consumers and consumer groups.
-    fn referrals(&self) -> Vec<Referral> {
+    fn referrals(&self) -> Vec<Referral<'a>> {
         let field = format!("metadata.annotations[{}]", ann::PLUGINS);
         let annotated = |r: &Referrer| -> Vec<(PluginRef, String)> {
-            ann::plugin_refs(r.annotations.as_ref())
+            ann::plugin_refs(r.annotations)
                 .into_iter()
                 .map(|p| (p, field.clone()))
                 .collect()
@@ -813,13 +842,13 @@ impl Ctx<'_> {
             for svc in s
                 .k8s_services
                 .iter()
-                .filter_map(|key| self.ix.services.get(key))
+                .filter_map(|(ns, name)| self.ix.services.get(&(ns.as_str(), name.as_str())))
             {
                 let referrer = Referrer {
                     key: ObjectRef::new("Service", &svc.metadata),
                     group: "",
                     namespace: ns_name(&svc.metadata).0,
-                    annotations: svc.metadata.annotations.clone(),
+                    annotations: svc.metadata.annotations.as_ref(),
                 };
                 out.push(Referral {
                     slot: Slot::Service,
@@ -866,29 +895,28 @@ impl Ctx<'_> {
     pub(crate) fn plugins(&mut self) {
         // 1. Resolve every plugin object we serve, referenced or not, so bad ones are reported.
         let mut bases: BTreeMap<PluginSource, Option<Base>> = BTreeMap::new();
-        let kong_plugins: Vec<_> = self
-            .ix
-            .kong_plugins
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
+        let mut checked = CheckCache::new();
+        let kong_plugins: Vec<_> = self.ix.kong_plugins.iter().map(|(k, v)| (*k, *v)).collect();
         for ((ns, name), p) in kong_plugins {
             if is_global(&p.metadata) {
                 let key = ObjectRef::new("KongPlugin", &p.metadata);
                 self.results.warn(&key, "metadata.labels[global]: KongPlugins are never global; use a KongClusterPlugin");
             }
-            let base = self.resolve_plugin(PluginFields::from_kong_plugin(p));
-            bases.insert(PluginSource::Namespaced(ns, name), base);
+            let base = self.resolve_plugin(PluginFields::from_kong_plugin(p), &mut checked);
+            bases.insert(
+                PluginSource::Namespaced(ns.to_owned(), name.to_owned()),
+                base,
+            );
         }
         let cluster_plugins: Vec<_> = self
             .ix
             .cluster_plugins
             .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .map(|(k, v)| (*k, *v))
             .collect();
         for (name, p) in &cluster_plugins {
-            let base = self.resolve_plugin(PluginFields::from_cluster_plugin(p));
-            bases.insert(PluginSource::Cluster(name.clone()), base);
+            let base = self.resolve_plugin(PluginFields::from_cluster_plugin(p), &mut checked);
+            bases.insert(PluginSource::Cluster((*name).to_owned()), base);
         }
 
         // 2. Relations: who refers to which plugin object.
@@ -912,9 +940,15 @@ impl Ctx<'_> {
                 continue;
             };
             for parents in rels.combinations() {
+                // The relation hash only serves instance names (step 5).
+                let hash = if base.instance_name.is_some() {
+                    relation_hash(&parents)
+                } else {
+                    String::new()
+                };
                 instances.push(Instance {
                     source: src.clone(),
-                    hash: relation_hash(&parents),
+                    hash,
                     entity: plugin_entity(base, &parents),
                     parents,
                 });
@@ -927,18 +961,23 @@ impl Ctx<'_> {
         };
 
         // 4. Two plugin objects putting one plugin type on one target: the older wins.
-        let mut by_target: BTreeMap<(String, PluginParents), Vec<usize>> = BTreeMap::new();
+        // Grouped by hash (nearly every group has one instance), then the groups with a
+        // conflict are handled in (plugin, target) order.
+        let mut by_target: HashMap<(&str, &PluginParents), Vec<usize>> =
+            HashMap::with_capacity(instances.len());
         for (i, inst) in instances.iter().enumerate() {
             by_target
-                .entry((inst.entity.name.clone(), inst.parents.clone()))
+                .entry((inst.entity.name.as_str(), &inst.parents))
                 .or_default()
                 .push(i);
         }
+        let mut conflicts: Vec<((&str, &PluginParents), Vec<usize>)> = by_target
+            .into_iter()
+            .filter(|(_, idx)| idx.len() > 1)
+            .collect();
+        conflicts.sort();
         let mut dropped = BTreeSet::new();
-        for ((plugin, parents), mut idx) in by_target {
-            if idx.len() < 2 {
-                continue;
-            }
+        for ((plugin, parents), mut idx) in conflicts {
             idx.sort_by(|a, b| {
                 let (sa, sb) = (&instances[*a].source, &instances[*b].source);
                 (age(sa), sa).cmp(&(age(sb), sb))
@@ -958,7 +997,7 @@ impl Ctx<'_> {
                     Reason::Conflict,
                     format!(
                         "plugin: {plugin:?} on {}: {} conflicts with {winner}, which is older and wins; this instance is not created",
-                        describe_target(&parents),
+                        describe_target(parents),
                         base.origin
                     ),
                 );
@@ -1012,7 +1051,7 @@ impl Ctx<'_> {
                 globals
                     .entry(p.plugin.clone())
                     .or_default()
-                    .push((name.clone(), key));
+                    .push(((*name).to_owned(), key));
             }
         }
         for (plugin, entries) in &globals {

@@ -144,10 +144,22 @@ pub struct Results {
 }
 
 impl Results {
+    /// The findings of an object, created empty on first use. Looks the key up before cloning
+    /// it: most calls are about an object already tracked.
+    fn acc(&mut self, key: &ObjectRef) -> &mut Acc {
+        if !self.objects.contains_key(key) {
+            self.objects.insert(key.clone(), Acc::default());
+        }
+        // Present: inserted just above when it was not.
+        self.objects
+            .get_mut(key)
+            .expect("the entry was just ensured")
+    }
+
     /// Registers an object we serve (so it gets a result even when all goes well).
     pub fn track(&mut self, kind: &'static str, meta: &ObjectMeta) -> ObjectRef {
         let key = ObjectRef::new(kind, meta);
-        let acc = self.objects.entry(key.clone()).or_default();
+        let acc = self.acc(&key);
         acc.uid = meta.uid.clone();
         acc.generation = meta.generation;
         key
@@ -156,7 +168,7 @@ impl Results {
     /// Records an error: the object becomes Invalid. `detail` starts with the field.
     pub fn error(&mut self, key: &ObjectRef, reason: Reason, detail: impl Into<String>) {
         let detail = detail.into();
-        let acc = self.objects.entry(key.clone()).or_default();
+        let acc = self.acc(key);
         if !acc.errors.iter().any(|(_, d)| *d == detail) {
             acc.errors.push((reason, detail));
         }
@@ -164,14 +176,14 @@ impl Results {
 
     /// Records why an object is pending (kept only when there is no error).
     pub fn pending(&mut self, key: &ObjectRef, reason: Reason, detail: impl Into<String>) {
-        let acc = self.objects.entry(key.clone()).or_default();
+        let acc = self.acc(key);
         acc.pending.get_or_insert((reason, detail.into()));
     }
 
     /// Records a warning.
     pub fn warn(&mut self, key: &ObjectRef, detail: impl Into<String>) {
         let detail = detail.into();
-        let acc = self.objects.entry(key.clone()).or_default();
+        let acc = self.acc(key);
         if !acc.warnings.contains(&detail) {
             acc.warnings.push(detail);
         }

@@ -84,7 +84,7 @@ fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) 
     }
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn ingress_is_ours(&self, ingress: &Ingress) -> bool {
         let annotation = ann::get(ingress.metadata.annotations.as_ref(), ann::INGRESS_CLASS);
         let spec_class = ingress
@@ -107,7 +107,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn ingress(&mut self, ingress: &Ingress) {
+    fn ingress(&mut self, ingress: &'a Ingress) {
         let key = self.results.track("Ingress", &ingress.metadata);
         let (namespace, name) = ns_name(&ingress.metadata);
         let Some(spec) = ingress.spec.as_ref() else {
@@ -199,7 +199,7 @@ impl Ctx<'_> {
             key: key.clone(),
             group: "networking.k8s.io",
             namespace: namespace.clone(),
-            annotations: ingress.metadata.annotations.clone(),
+            annotations: ingress.metadata.annotations.as_ref(),
         };
         let source =
             Self::source_meta("Ingress", "networking.k8s.io", "v1", &ingress.metadata, &[]);
@@ -306,7 +306,7 @@ impl Ctx<'_> {
                 .namespace
                 .clone()
                 .unwrap_or_else(|| namespace.clone());
-            let Some(gateway) = self.ix.gateways.get(&(ns, parent.name.clone())) else {
+            let Some(gateway) = self.ix.gateways.get(&(ns.as_str(), parent.name.as_str())) else {
                 return false;
             };
             let class = &gateway.spec.gateway_class_name;
@@ -315,7 +315,7 @@ impl Ctx<'_> {
                 None => self
                     .ix
                     .gateway_classes
-                    .get(class)
+                    .get(class.as_str())
                     .is_some_and(|c| c.spec.controller_name == KIC_GATEWAY_CONTROLLER),
             }
         })
@@ -331,7 +331,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn http_route(&mut self, http_route: &HttpRoute) {
+    fn http_route(&mut self, http_route: &'a HttpRoute) {
         let key = self.results.track("HTTPRoute", &http_route.metadata);
         let (namespace, name) = ns_name(&http_route.metadata);
         let hostnames = http_route.spec.hostnames.clone().filter(|h| !h.is_empty());
@@ -339,7 +339,7 @@ impl Ctx<'_> {
             key: key.clone(),
             group: GATEWAY_GROUP,
             namespace: namespace.clone(),
-            annotations: http_route.metadata.annotations.clone(),
+            annotations: http_route.metadata.annotations.as_ref(),
         };
         let source = Self::source_meta("HTTPRoute", GATEWAY_GROUP, "v1", &http_route.metadata, &[]);
         for (ri, rule) in http_route.spec.rules.iter().flatten().enumerate() {

@@ -45,11 +45,7 @@ impl Ctx<'_> {
         name: &str,
         port: &PortRef,
     ) -> Result<u16, (Reason, String)> {
-        let Some(svc) = self
-            .ix
-            .services
-            .get(&(namespace.to_owned(), name.to_owned()))
-        else {
+        let Some(svc) = self.ix.services.get(&(namespace, name)) else {
             return Err((
                 Reason::ReferenceNotFound,
                 format!("Service {namespace}/{name} not found"),
@@ -100,8 +96,8 @@ impl Ctx<'_> {
         svc_name: &str,
         port: u16,
     ) -> Option<EntityId> {
+        let svc = *self.ix.services.get(&(namespace, svc_name))?;
         let key = (namespace.to_owned(), svc_name.to_owned());
-        let svc = *self.ix.services.get(&key)?;
         if let Some(existing) = self.services.get_mut(name) {
             existing.k8s_services.insert(key);
             return existing.built.entity.id;
@@ -198,10 +194,10 @@ impl Ctx<'_> {
     /// Services annotated with `konghq.com/plugins` that no route uses still get a Konnect
     /// service per port, so their plugins have a parent.
     pub(crate) fn annotated_services(&mut self) {
-        let used: BTreeSet<(String, String)> = self
+        let used: BTreeSet<(&str, &str)> = self
             .services
             .values()
-            .flat_map(|s| s.k8s_services.iter().cloned())
+            .flat_map(|s| s.k8s_services.iter().map(|(a, b)| (a.as_str(), b.as_str())))
             .collect();
         let candidates: Vec<_> = self
             .ix
@@ -211,7 +207,7 @@ impl Ctx<'_> {
                 !used.contains(*key)
                     && !ann::plugin_refs(svc.metadata.annotations.as_ref()).is_empty()
             })
-            .map(|(key, svc)| (key.clone(), *svc))
+            .map(|(key, svc)| (*key, *svc))
             .collect();
         for ((namespace, name), svc) in candidates {
             let listed = svc
@@ -252,7 +248,7 @@ impl Ctx<'_> {
             };
             for port in ports {
                 let konnect_name = format!("{namespace}.{name}.{port}");
-                self.ensure_service(&konnect_name, &namespace, &name, port);
+                self.ensure_service(&konnect_name, namespace, name, port);
             }
         }
     }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::canonical::Writer;
 pub use crate::konnect::models::MAX_TAG_LEN;
 use crate::konnect::models::Tag;
 
@@ -23,10 +24,17 @@ pub const OWNER_PREFIX: &str = "kpo-owner:";
 pub const HASH_PREFIX: &str = "kpo-hash:";
 /// Length of the hex digest in the hash tag.
 pub const HASH_LEN: usize = 12;
+// The hash tag hex-encodes the first HASH_LEN / 2 bytes of the digest.
+const _: () = assert!(HASH_LEN.is_multiple_of(2));
 
 /// The owner tag for an owner identity (the controller lists Konnect entities by it).
 pub fn owner_tag(owner: &str) -> Tag {
-    generated(&format!("{OWNER_PREFIX}{owner}"))
+    generated_parts(OWNER_PREFIX, owner)
+}
+
+/// The managed-by and owner tags, which start every entity's tags (see [`build_after`]).
+pub(crate) fn head(owner: &str) -> [Tag; 2] {
+    [generated(MANAGED_BY), owner_tag(owner)]
 }
 
 /// The hash tag as printers show it for a plugin with Secret-derived values
@@ -49,22 +57,19 @@ pub struct SourceMeta {
 }
 
 impl SourceMeta {
-    /// KIC's `k8s-*` tags for this object (not yet made [`Tag`]s).
-    fn k8s_tags(&self) -> Vec<String> {
-        let mut tags = vec![format!("k8s-name:{}", self.name)];
-        if let Some(ns) = &self.namespace {
-            tags.push(format!("k8s-namespace:{ns}"));
-        }
-        tags.push(format!("k8s-kind:{}", self.kind));
-        if let Some(uid) = &self.uid {
-            tags.push(format!("k8s-uid:{uid}"));
-        }
-        // KIC omits the group tag for the core group.
-        if !self.group.is_empty() {
-            tags.push(format!("k8s-group:{}", self.group));
-        }
-        tags.push(format!("k8s-version:{}", self.version));
-        tags
+    /// KIC's `k8s-*` tags for this object, in order, as (prefix, value) pairs.
+    fn k8s_tags(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            Some(("k8s-name:", self.name.as_str())),
+            self.namespace.as_deref().map(|ns| ("k8s-namespace:", ns)),
+            Some(("k8s-kind:", self.kind.as_str())),
+            self.uid.as_deref().map(|uid| ("k8s-uid:", uid)),
+            // KIC omits the group tag for the core group.
+            (!self.group.is_empty()).then_some(("k8s-group:", self.group.as_str())),
+            Some(("k8s-version:", self.version.as_str())),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -87,16 +92,50 @@ fn sanitize(tag: &str) -> String {
 /// A tag we generate. Every caller passes a constant prefix (`managed-by:`, `k8s-name:`,
 /// `kpo-hash:`...) followed by a value, so the text is never empty.
 fn generated(tag: &str) -> Tag {
+    generated_from(String::from(tag))
+}
+
+/// [`generated`] of `prefix` + `value`, built in one allocation.
+fn generated_parts(prefix: &str, value: &str) -> Tag {
+    let mut tag = String::with_capacity(prefix.len() + value.len());
+    tag.push_str(prefix);
+    tag.push_str(value);
+    generated_from(tag)
+}
+
+fn generated_from(tag: String) -> Tag {
+    // Nearly every tag is short printable ASCII without `,` or `/`, which `sanitize` would
+    // return unchanged: keep the text as it is then (a byte count bounds the character count).
+    let clean = tag.len() <= MAX_TAG_LEN
+        && tag
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b',' && b != b'/');
+    let tag = if clean { tag } else { sanitize(&tag) };
     // Cannot fail: `sanitize` leaves at most MAX_TAG_LEN characters, none of them `,`, `/` or
     // a control character, and keeps at least the first character of a non-empty text.
-    Tag::new(sanitize(tag)).expect("a sanitized, prefixed tag is valid")
+    Tag::new(tag).expect("a sanitized, prefixed tag is valid")
 }
 
 /// Builds the full tag list; returns the tags and a warning per dropped user tag.
 pub fn build(owner: &str, source: &SourceMeta, hash: &str) -> (Vec<Tag>, Vec<String>) {
-    let mut tags = vec![generated(MANAGED_BY), owner_tag(owner)];
-    tags.extend(source.k8s_tags().iter().map(|t| generated(t)));
-    tags.push(generated(&format!("{HASH_PREFIX}{hash}")));
+    build_after(&head(owner), source, hash)
+}
+
+/// [`build`] with its first two tags (managed-by and owner) made once by the caller: they are
+/// the same on every entity of a translation.
+pub(crate) fn build_after(
+    head: &[Tag],
+    source: &SourceMeta,
+    hash: &str,
+) -> (Vec<Tag>, Vec<String>) {
+    let mut tags = Vec::with_capacity((head.len() + 7 + source.user_tags.len()).min(MAX_TAGS));
+    tags.extend_from_slice(head);
+    tags.extend(
+        source
+            .k8s_tags()
+            .map(|(prefix, value)| generated_parts(prefix, value)),
+    );
+    tags.push(generated_parts(HASH_PREFIX, hash));
     let mut warnings = Vec::new();
     for tag in &source.user_tags {
         let tag = match Tag::new(tag.trim()) {
@@ -146,6 +185,25 @@ pub fn canonical_json(value: &Value) -> String {
 /// The desired-payload hash: the first [`HASH_LEN`] hex digits of the SHA-256 of the canonical
 /// JSON of the entity without its `tags`, `created_at` and `updated_at`.
 pub fn payload_hash<T: Serialize>(entity: &T) -> String {
+    payload_hash_with(entity, &mut Writer::default())
+}
+
+/// Top-level keys the payload hash leaves out.
+const UNHASHED: &[&str] = &["tags", "created_at", "updated_at"];
+
+/// [`payload_hash`], with `scratch` as the buffer for the canonical JSON (reused across calls
+/// so hashing thousands of entities allocates it once). The canonical JSON is written straight
+/// from the entity ([`super::canonical`]); only a value that path cannot reproduce byte for
+/// byte goes through `serde_json::Value` as before, so the result is the same either way.
+pub(crate) fn payload_hash_with<T: Serialize>(entity: &T, scratch: &mut Writer) -> String {
+    match scratch.write(entity, UNHASHED) {
+        Ok(json) => hex::encode(&Sha256::digest(json)[..HASH_LEN / 2]),
+        Err(_) => payload_hash_slow(entity),
+    }
+}
+
+/// The payload hash through `serde_json::Value` (the reference the fast path must equal).
+fn payload_hash_slow<T: Serialize>(entity: &T) -> String {
     let mut value = serde_json::to_value(entity).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.remove("tags");
@@ -154,6 +212,14 @@ pub fn payload_hash<T: Serialize>(entity: &T) -> String {
     }
     let digest = Sha256::digest(canonical_json(&value).as_bytes());
     hex::encode(digest)[..HASH_LEN].to_owned()
+}
+
+/// The canonical JSON of the fast path as text (tests compare it with [`canonical_json`]).
+#[cfg(test)]
+fn fast_canonical<T: Serialize>(value: &T) -> Option<String> {
+    let mut w = Writer::default();
+    let json = w.write(value, &[]).ok()?;
+    String::from_utf8(json.to_vec()).ok()
 }
 
 #[cfg(test)]
@@ -225,6 +291,190 @@ mod tests {
             tags.iter()
                 .all(|t| t.as_str().chars().count() <= MAX_TAG_LEN)
         );
+    }
+
+    /// A value of every serde shape, to hold the fast canonical path to the slow one.
+    #[derive(Serialize)]
+    struct Shapes {
+        z: Option<u8>,
+        a_float: f64,
+        f32s: Vec<f32>,
+        ch: char,
+        #[serde(with = "bytes_like")]
+        bytes: Vec<u8>,
+        unit: (),
+        e: Vec<E>,
+        ints: std::collections::BTreeMap<i32, String>,
+        big: u64,
+        neg: i64,
+        wide: i128,
+        tuple: (bool, &'static str),
+        nested: Value,
+    }
+
+    mod bytes_like {
+        pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(v)
+        }
+    }
+
+    #[derive(Serialize)]
+    enum E {
+        Unit,
+        New(u8),
+        Tuple(u8, String),
+        Struct { y: u8, x: Value },
+    }
+
+    /// A map that writes one key twice (no derive does, but a hand-written impl may).
+    struct Dup;
+    impl Serialize for Dup {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(None)?;
+            m.serialize_entry("b", &1)?;
+            m.serialize_entry("a", &2)?;
+            m.serialize_entry("b", &3)?;
+            m.end()
+        }
+    }
+
+    fn slow<T: Serialize>(v: &T) -> String {
+        canonical_json(&serde_json::to_value(v).expect("to_value"))
+    }
+
+    #[test]
+    fn fast_canonical_json_equals_the_value_path() {
+        let nested = json!({
+            "b": [3, {"y": null, "x": [1.5, -0.0, 1e300, 0.1]}],
+            "a\"": "quote \" slash \\ nl \n tab \t ctl \u{1} del \u{7f} é 😀",
+            "a#": {"z": {}, "y": []},
+            "": "",
+            "ünï": i64::MIN,
+            "max": u64::MAX,
+        });
+        let shapes = Shapes {
+            z: None,
+            a_float: 2.5e-8,
+            f32s: vec![0.1, 1.0, f32::NAN],
+            ch: '"',
+            bytes: vec![0, 255],
+            unit: (),
+            e: vec![
+                E::Unit,
+                E::New(1),
+                E::Tuple(2, "t".into()),
+                E::Struct {
+                    y: 3,
+                    x: json!({"k": 1, "c": 2}),
+                },
+            ],
+            ints: [
+                (-1, "m".to_owned()),
+                (10, "t".to_owned()),
+                (2, "two".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            big: u64::MAX,
+            neg: i64::MIN,
+            wide: -5,
+            tuple: (true, "x"),
+            nested: nested.clone(),
+        };
+        assert_eq!(
+            fast_canonical(&nested).as_deref(),
+            Some(slow(&nested).as_str())
+        );
+        assert_eq!(
+            fast_canonical(&shapes).as_deref(),
+            Some(slow(&shapes).as_str())
+        );
+        assert_eq!(fast_canonical(&Dup).as_deref(), Some(slow(&Dup).as_str()));
+        assert_eq!(slow(&Dup), r#"{"a":2,"b":3}"#);
+        // Keys sort by their raw text, not their escaped form (`"` < `#`, but `\` > `#`).
+        let text = slow(&nested);
+        assert!(text.find(r#""a\"""#) < text.find(r##""a#""##));
+        // Out of the range `to_value` accepts: refused, so the slow path decides.
+        assert!(fast_canonical(&u128::MAX).is_none());
+    }
+
+    #[test]
+    fn payload_hash_equals_the_value_path_on_entities() {
+        use crate::konnect::models::{ForeignKey, Plugin, Route, Service};
+        use crate::translate::ids;
+        let plugin = Plugin {
+            id: Some(ids::service_id("p")),
+            name: "cors".into(),
+            config: json!({"origins": ["a", "b"], "credentials": true, "max_age": 3600}),
+            enabled: Some(true),
+            service: Some(ForeignKey::new(ids::service_id("s"))),
+            tags: Some(vec![generated("x:y")]),
+            created_at: Some(1),
+            ..Default::default()
+        };
+        let route = Route {
+            name: Some("r".into()),
+            headers: Some(
+                [
+                    ("x-b".to_owned(), vec!["1".to_owned()]),
+                    ("x-a".to_owned(), vec![]),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+            paths: Some(vec!["~/a$".into()]),
+            ..Default::default()
+        };
+        let service = Service {
+            host: "h".into(),
+            port: Some(80),
+            ..Default::default()
+        };
+        assert_eq!(payload_hash(&plugin), payload_hash_slow(&plugin));
+        assert_eq!(payload_hash(&route), payload_hash_slow(&route));
+        assert_eq!(payload_hash(&service), payload_hash_slow(&service));
+        // Tags and timestamps are not part of the payload.
+        let bare = Plugin {
+            tags: None,
+            created_at: None,
+            ..plugin.clone()
+        };
+        assert_eq!(payload_hash(&plugin), payload_hash(&bare));
+        let disabled = Plugin {
+            enabled: Some(false),
+            ..bare
+        };
+        assert_ne!(payload_hash(&plugin), payload_hash(&disabled));
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            }),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((".{0,6}", inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_canonical_json_equals_the_value_path_on_any_json(v in json_value()) {
+            proptest::prop_assert_eq!(fast_canonical(&v), Some(canonical_json(&v)));
+            proptest::prop_assert_eq!(payload_hash(&v), payload_hash_slow(&v));
+        }
     }
 
     #[test]
