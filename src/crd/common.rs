@@ -27,6 +27,25 @@ pub struct NamespacedSecretKeyRef {
     pub key: String,
 }
 
+/// A reference to one key of a Secret, whichever kind of referrer holds it.
+pub trait SecretRef {
+    /// `(namespace, name, key)`; `referrer_namespace` is used when the reference names none
+    /// (a namespaced referrer's Secrets live in its own namespace).
+    fn locate<'a>(&'a self, referrer_namespace: &'a str) -> (&'a str, &'a str, &'a str);
+}
+
+impl SecretRef for SecretKeyRef {
+    fn locate<'a>(&'a self, referrer_namespace: &'a str) -> (&'a str, &'a str, &'a str) {
+        (referrer_namespace, &self.name, &self.key)
+    }
+}
+
+impl SecretRef for NamespacedSecretKeyRef {
+    fn locate<'a>(&'a self, _: &'a str) -> (&'a str, &'a str, &'a str) {
+        (&self.namespace, &self.name, &self.key)
+    }
+}
+
 /// Conditions plus what Kong's operator records about the Konnect entity.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KonnectEntityStatus {

@@ -32,7 +32,7 @@ use super::redact::{Scrubber, SecretField, SecretSource, Shadow, redact_config};
 use super::result::{ObjectRef, Reason};
 use super::tags::SourceMeta;
 use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name};
-use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering};
+use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering, SecretRef};
 use crate::konnect::models::{ForeignKey, Plugin};
 use crate::schema::{Registry, ValidationOutcome};
 
@@ -167,28 +167,29 @@ struct PluginFields<'a> {
     tags: &'a [String],
 }
 
-impl<'a> PluginFields<'a> {
-    fn from_kong_plugin(p: &'a KongPlugin) -> Self {
+/// Builds [`PluginFields`] from either plugin kind: their fields have the same names and only
+/// their Secret references differ, which [`SecretRef`] resolves.
+macro_rules! plugin_fields {
+    ($p:expr, $kind:literal) => {{
+        let p = $p;
         let (ns, _) = ns_name(&p.metadata);
-        Self {
+        let source = |r: &dyn SecretRef| {
+            let (namespace, name, key) = r.locate(&ns);
+            secret_source(namespace, name, key)
+        };
+        PluginFields {
             meta: &p.metadata,
-            kind: "KongPlugin",
+            kind: $kind,
             plugin: &p.plugin,
             config: p.config.as_ref(),
-            config_from: p
-                .config_from
-                .as_ref()
-                .map(|c| secret_source(&ns, &c.secret_key_ref.name, &c.secret_key_ref.key)),
+            config_from: p.config_from.as_ref().map(|c| source(&c.secret_key_ref)),
             patches: p
                 .config_patches
                 .iter()
                 .flatten()
-                .map(|c| {
-                    let r = &c.value_from.secret_key_ref;
-                    Patch {
-                        path: c.path.clone(),
-                        secret: secret_source(&ns, &r.name, &r.key),
-                    }
+                .map(|c| Patch {
+                    path: c.path.clone(),
+                    secret: source(&c.value_from.secret_key_ref),
                 })
                 .collect(),
             disabled: p.disabled.unwrap_or(false),
@@ -202,41 +203,16 @@ impl<'a> PluginFields<'a> {
             consumer_ref: p.consumer_ref.is_some(),
             tags: p.tags.as_deref().unwrap_or_default(),
         }
+    }};
+}
+
+impl<'a> PluginFields<'a> {
+    fn from_kong_plugin(p: &'a KongPlugin) -> Self {
+        plugin_fields!(p, "KongPlugin")
     }
 
     fn from_cluster_plugin(p: &'a KongClusterPlugin) -> Self {
-        Self {
-            meta: &p.metadata,
-            kind: "KongClusterPlugin",
-            plugin: &p.plugin,
-            config: p.config.as_ref(),
-            config_from: p.config_from.as_ref().map(|c| {
-                let r = &c.secret_key_ref;
-                secret_source(&r.namespace, &r.name, &r.key)
-            }),
-            patches: p
-                .config_patches
-                .iter()
-                .flatten()
-                .map(|c| {
-                    let r = &c.value_from.secret_key_ref;
-                    Patch {
-                        path: c.path.clone(),
-                        secret: secret_source(&r.namespace, &r.name, &r.key),
-                    }
-                })
-                .collect(),
-            disabled: p.disabled.unwrap_or(false),
-            instance_name: p.instance_name.as_deref(),
-            ordering: p.ordering.as_ref(),
-            protocols: p
-                .protocols
-                .as_ref()
-                .map(|ps| ps.iter().map(|x| x.as_str().to_owned()).collect()),
-            run_on: p.run_on.is_some(),
-            consumer_ref: p.consumer_ref.is_some(),
-            tags: p.tags.as_deref().unwrap_or_default(),
-        }
+        plugin_fields!(p, "KongClusterPlugin")
     }
 }
 
