@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use konnect_plugin_operator::crd::generate;
 use konnect_plugin_operator::schema;
@@ -33,8 +32,13 @@ enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Connect to the cluster and run the operator.
-    Run,
+    /// Run the operator: reconcile the cluster's plugins into a Konnect control plane.
+    Run {
+        #[command(flatten)]
+        run: konnect_plugin_operator::controller::RunArgs,
+        #[command(flatten)]
+        translate: TranslateArgs,
+    },
     /// Print every CRD the operator serves, as multi-document YAML.
     Crds {
         /// Write one file per CRD into this directory instead of printing.
@@ -127,7 +131,10 @@ fn main() -> ExitCode {
     init_tracing(&cli.log, cli.log_format);
     let result = match cli.command {
         Command::Crds { out_dir } => crds(out_dir),
-        Command::Run => run(),
+        Command::Run {
+            run: args,
+            translate,
+        } => run(args, translate.into()),
         Command::Render {
             paths,
             output,
@@ -185,23 +192,13 @@ fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run() -> anyhow::Result<ExitCode> {
+fn run(
+    args: konnect_plugin_operator::controller::RunArgs,
+    opts: TranslateOptions,
+) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let config = kube::Config::infer()
-            .await
-            .context("no Kubernetes configuration (in-cluster, KUBECONFIG or ~/.kube/config)")?;
-        let server = config.cluster_url.to_string();
-        let client = kube::Client::try_from(config)
-            .with_context(|| format!("cannot build a client for the Kubernetes API at {server}"))?;
-        let version = client
-            .apiserver_version()
-            .await
-            .with_context(|| format!("cannot reach the Kubernetes API at {server}"))?;
-        tracing::info!(server = %version.git_version, "connected to the cluster; the controller is not written yet, waiting for a signal");
-        tokio::signal::ctrl_c().await?;
-        Ok(ExitCode::SUCCESS)
-    })
+    runtime.block_on(konnect_plugin_operator::controller::run(args, opts))?;
+    Ok(ExitCode::SUCCESS)
 }

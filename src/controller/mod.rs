@@ -1,1 +1,436 @@
-//! Placeholder: this module is being written; see the issue tracker.
+//! The controller: reconciles the cluster into one Konnect control plane.
+//!
+//! One sync loop, four steps, one submodule each:
+//! resolve ([`watch`]: reflectors, I/O) -> translate (`crate::translate`, PURE) ->
+//! sync ([`diff`] PURE, then [`execute`] I/O, against [`observed`]) -> report ([`status`]).
+//!
+//! Any watch event marks the loop dirty; after the debounce a pass translates the whole
+//! snapshot, diffs it against what Konnect holds (listed by owner tag at start and every sync
+//! period, kept current by our own writes) and writes only the difference. Nothing is written
+//! before every watched kind has listed or failed to list; what a kind we cannot list produced
+//! is never deleted; what translation held back (fail closed) keeps what Konnect holds.
+//! Only the leader (with `--leader-election`) writes to Konnect or status.
+
+pub mod admin;
+pub mod config;
+pub mod diff;
+pub mod execute;
+pub mod metrics;
+pub mod observed;
+pub mod status;
+pub mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Api;
+use kube::runtime::reflector::ObjectRef;
+use tokio::time::Instant;
+
+use crate::crd::programmed;
+use crate::crd::{KongClusterPlugin, KongConsumer, KongConsumerGroup};
+use crate::konnect::client::{ControlPlaneClient, KonnectClient};
+use crate::konnect::config::{ClientConfig, ServerUrl, Token};
+use crate::translate::{TranslateOptions, tags};
+
+pub use config::{ParentMode, RunArgs};
+use diff::{DiffOptions, KeepReason, Observed};
+use metrics::Metrics;
+use status::Report;
+use watch::{Stores, WatchState};
+
+/// Runs the operator until SIGINT or SIGTERM.
+pub async fn run(args: RunArgs, mut opts: TranslateOptions) -> anyhow::Result<()> {
+    let config = kube::Config::infer()
+        .await
+        .context("no Kubernetes configuration (in-cluster, KUBECONFIG or ~/.kube/config)")?;
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config)
+        .with_context(|| format!("cannot build a client for the Kubernetes API at {server}"))?;
+    let version = client
+        .apiserver_version()
+        .await
+        .with_context(|| format!("cannot reach the Kubernetes API at {server}"))?;
+    tracing::info!(server = %version.git_version, "connected to the cluster");
+
+    if args.parent_mode == ParentMode::Reference {
+        anyhow::bail!(
+            "--parent-mode reference is not implemented yet; use --parent-mode manage (the default)"
+        );
+    }
+    if opts.owner_tag.is_empty() {
+        opts.owner_tag = Api::<Namespace>::all(client.clone())
+            .get("kube-system")
+            .await
+            .ok()
+            .and_then(|ns| ns.metadata.uid)
+            .context(
+                "cannot read the kube-system namespace's UID for the owner identity; set --owner",
+            )?;
+    }
+    let owner = tags::owner_tag(opts.owner());
+
+    let metrics = Arc::new(Metrics::new());
+    let token = match &args.konnect_token_file {
+        Some(path) => Token::from_file(path)?,
+        None => Token::from_env("KPO_KONNECT_TOKEN").context(
+            "no Konnect token: set --konnect-token-file (KPO_KONNECT_TOKEN_FILE) or KPO_KONNECT_TOKEN",
+        )?,
+    };
+    let mut client_cfg = ClientConfig::new(ServerUrl::parse(&args.konnect_server)?, token);
+    client_cfg.requests_per_minute = args.konnect_requests_per_minute;
+    client_cfg.max_concurrency = args.konnect_concurrency;
+    client_cfg.request_timeout = args.konnect_timeout;
+    let konnect =
+        KonnectClient::with_metrics(client_cfg, Arc::new(metrics::ClientHook(metrics.clone())))?;
+
+    let health = Arc::new(admin::Health::default());
+    let bound = admin::serve(args.admin_address, metrics.clone(), health.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", args.admin_address))?;
+    tracing::info!(address = %bound, "admin server listening (/metrics /livez /readyz)");
+
+    let cp_id = resolve_control_plane(&konnect, &args.control_plane).await?;
+    tracing::info!(control_plane = %cp_id, server = %konnect.server(), owner = %owner, "using Konnect control plane");
+    let cp = konnect.control_plane(cp_id);
+
+    let state = Arc::new(WatchState::default());
+    let grants = watch::grant_version(&client).await;
+    let stores = watch::start(&client, &args.namespaces, grants, &state);
+
+    let leader = if args.leader_election {
+        Some(leader_lease(&client, &args).await?)
+    } else {
+        None
+    };
+    let reporter = status::Reporter::new(client.clone(), std::env::var("POD_NAME").ok());
+    let mut sync = SyncLoop {
+        args,
+        opts,
+        owner,
+        cp,
+        stores,
+        state,
+        metrics,
+        health,
+        reporter,
+        leader,
+        observed: None,
+        schemas: crate::schema::Registry::embedded(),
+    };
+    tokio::select! {
+        () = sync.run() => {}
+        () = shutdown_signal() => tracing::info!("stopping"),
+    }
+    Ok(())
+}
+
+/// Finds the control plane by id, or by name.
+async fn resolve_control_plane(konnect: &KonnectClient, which: &str) -> anyhow::Result<String> {
+    if uuid::Uuid::parse_str(which).is_ok() {
+        let cp = konnect
+            .get_control_plane(which)
+            .await
+            .with_context(|| format!("control plane {which}"))?;
+        return Ok(cp.id);
+    }
+    let cp = konnect
+        .find_control_plane_by_name(which)
+        .await
+        .with_context(|| format!("looking up control plane {which:?}"))?
+        .with_context(|| format!("Konnect has no control plane named {which:?}"))?;
+    Ok(cp.id)
+}
+
+async fn leader_lease(
+    client: &kube::Client,
+    args: &RunArgs,
+) -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok()
+        })
+        .unwrap_or_else(|| "default".into());
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("konnect-plugin-operator-{}", uuid::Uuid::new_v4()));
+    let manager =
+        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "konnect-plugin-operator")
+            .with_namespace(namespace.trim())
+            .with_identity(identity.clone())
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await
+            .context("cannot set up the leader-election Lease")?;
+    let (rx, _task) = manager.watch().await;
+    tracing::info!(%identity, "leader election on; writing only while holding the Lease");
+    Ok(rx)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+struct SyncLoop {
+    args: RunArgs,
+    opts: TranslateOptions,
+    owner: crate::konnect::models::Tag,
+    cp: ControlPlaneClient,
+    stores: Stores,
+    state: Arc<WatchState>,
+    metrics: Arc<Metrics>,
+    health: Arc<admin::Health>,
+    reporter: status::Reporter,
+    leader: Option<tokio::sync::watch::Receiver<bool>>,
+    /// What Konnect holds; `None` until listed (and again after losing the lease).
+    observed: Option<Observed>,
+    schemas: crate::schema::Registry,
+}
+
+/// Why the loop woke up.
+enum Wake {
+    Changed,
+    Relist,
+    Retry,
+    Leader,
+}
+
+impl SyncLoop {
+    async fn run(&mut self) {
+        let mut next_relist = Instant::now();
+        let mut failures: u32 = 0;
+        let mut logged_waiting = false;
+        loop {
+            if !self.state.settled() {
+                if !logged_waiting {
+                    tracing::info!("waiting for every watched kind to list");
+                    logged_waiting = true;
+                }
+                self.wait(None, None).await;
+                continue;
+            }
+            self.health.set_caches_synced(self.state.all_synced());
+            if !self.is_leader() {
+                // A new leader lists Konnect afresh: another replica may have written meanwhile.
+                self.observed = None;
+                self.health.set_konnect(true, "");
+                self.wait(None, None).await;
+                continue;
+            }
+            if self.observed.is_none() || Instant::now() >= next_relist {
+                match observed::load(&self.cp, &self.owner).await {
+                    Ok(o) => {
+                        self.metrics.observed(&o);
+                        self.observed = Some(o);
+                        self.health.set_konnect(true, "");
+                        next_relist = Instant::now() + self.args.sync_period;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot list what Konnect holds; nothing is written until it can");
+                        self.health.set_konnect(false, err.reason());
+                        self.metrics.sync_pass("failed", Duration::ZERO);
+                        failures += 1;
+                        let wait = backoff(failures);
+                        self.wait(Some(Instant::now() + wait), None).await;
+                        continue;
+                    }
+                }
+            }
+            let retryable = self.pass().await;
+            let retry_at = if retryable {
+                failures += 1;
+                Some(Instant::now() + backoff(failures))
+            } else {
+                failures = 0;
+                None
+            };
+            match self.wait(Some(next_relist), retry_at).await {
+                Wake::Changed => tokio::time::sleep(self.args.debounce).await,
+                Wake::Relist | Wake::Retry | Wake::Leader => {}
+            }
+        }
+    }
+
+    fn is_leader(&self) -> bool {
+        self.leader.as_ref().is_none_or(|rx| *rx.borrow())
+    }
+
+    /// Sleeps until a change, the relist time, the retry time or a leadership change.
+    async fn wait(&mut self, relist: Option<Instant>, retry: Option<Instant>) -> Wake {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let leader = async {
+            match self.leader.as_mut() {
+                Some(rx) => {
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = self.state.changed.notified() => Wake::Changed,
+            () = tokio::time::sleep_until(relist.unwrap_or(far)) => Wake::Relist,
+            () = tokio::time::sleep_until(retry.unwrap_or(far)) => Wake::Retry,
+            () = leader => Wake::Leader,
+        }
+    }
+
+    /// One pass: translate, diff, write, report. Returns true when a write failed in a way
+    /// that may succeed unchanged later (Konnect unavailable).
+    async fn pass(&mut self) -> bool {
+        let started = std::time::Instant::now();
+        let snapshot = self.stores.snapshot();
+        let desired =
+            crate::translate::translate_with_schemas(&snapshot, &self.opts, &self.schemas);
+        drop(snapshot);
+        let unavailable = self.state.unavailable();
+        let diff_opts = DiffOptions {
+            unavailable_kinds: unavailable.iter().map(|(k, _)| (*k).to_owned()).collect(),
+            max_delete_share: self.args.max_delete_share,
+            ..DiffOptions::default()
+        };
+        let Some(observed) = self.observed.as_mut() else {
+            return false;
+        };
+        let plan = diff::plan(&desired, observed, &diff_opts);
+        if let Some(why) = &plan.delete_guard {
+            tracing::error!("{why}");
+        }
+        let kept = count_kept(&plan);
+        self.metrics.kept(&kept);
+        self.metrics.queued(plan.len());
+        let drift = plan.ops().filter(|o| o.drift).count();
+        let outcome = execute::execute(
+            &self.cp,
+            &plan,
+            observed,
+            self.args.konnect_concurrency,
+            self.args.dry_run,
+            &self.metrics,
+        )
+        .await;
+        self.metrics.queued(0);
+        self.metrics.observed(observed);
+        if !self.args.dry_run {
+            self.metrics.drift_repaired(drift.min(outcome.updated));
+        }
+        let retryable = outcome.failed.values().any(|f| f.retryable);
+        let reports = status::reports(&desired, &outcome);
+        let status_writes = if self.args.dry_run {
+            0
+        } else {
+            let stores = self.stores.clone();
+            self.reporter
+                .report(&reports, &|r: &Report| current_condition(&stores, r))
+                .await
+        };
+        let took = started.elapsed();
+        self.metrics.sync_pass(
+            if outcome.failed.is_empty() {
+                "ok"
+            } else {
+                "failed"
+            },
+            took,
+        );
+        tracing::info!(
+            desired = desired.entity_count(),
+            writes = outcome.done,
+            failed = outcome.failed.len(),
+            held = desired.held.len(),
+            kept = plan.kept.len(),
+            status_writes,
+            dry_run = self.args.dry_run,
+            unavailable_kinds = ?unavailable.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            took_ms = took.as_millis() as u64,
+            "sync pass"
+        );
+        retryable
+    }
+}
+
+fn count_kept(plan: &diff::Plan) -> Vec<(&'static str, usize)> {
+    let count = |r: KeepReason| plan.kept.values().filter(|k| **k == r).count();
+    vec![
+        ("held", count(KeepReason::Held)),
+        ("kind_unavailable", count(KeepReason::KindUnavailable)),
+        ("parent_kept", count(KeepReason::ParentKept)),
+        ("delete_guard", count(KeepReason::DeleteGuard)),
+    ]
+}
+
+/// 1s, 2s, 4s ... up to 60s.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}
+
+/// The `Programmed` condition an object holds now, from the reflector stores.
+fn current_condition(stores: &Stores, r: &Report) -> Option<Condition> {
+    let ns = r.namespace.as_deref();
+    match r.kind {
+        "KongPlugin" => find(&stores.kong_plugins, &r.name, ns).and_then(|o| {
+            o.status
+                .as_ref()
+                .and_then(|s| programmed(&s.conditions).cloned())
+        }),
+        "KongClusterPlugin" => {
+            find::<KongClusterPlugin>(&stores.kong_cluster_plugins, &r.name, None).and_then(|o| {
+                o.status
+                    .as_ref()
+                    .and_then(|s| programmed(&s.conditions).cloned())
+            })
+        }
+        "KongConsumer" => find::<KongConsumer>(&stores.kong_consumers, &r.name, ns).and_then(|o| {
+            o.status
+                .as_ref()
+                .and_then(|s| programmed(&s.conditions).cloned())
+        }),
+        "KongConsumerGroup" => find::<KongConsumerGroup>(&stores.kong_consumer_groups, &r.name, ns)
+            .and_then(|o| {
+                o.status
+                    .as_ref()
+                    .and_then(|s| programmed(&s.conditions).cloned())
+            }),
+        _ => None,
+    }
+}
+
+fn find<K>(
+    stores: &[kube::runtime::reflector::Store<K>],
+    name: &str,
+    ns: Option<&str>,
+) -> Option<Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    let key = match ns {
+        Some(ns) => ObjectRef::<K>::new(name).within(ns),
+        None => ObjectRef::<K>::new(name),
+    };
+    stores.iter().find_map(|s| s.get(&key))
+}

@@ -6,7 +6,7 @@
 //! that whatever shows a plugin to a person hides them ([`DesiredState::redacted_plugin`]).
 //! Debug output is redacted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::konnect::models::{
@@ -33,6 +33,9 @@ pub struct DesiredState {
     /// them; `configPatches`: those each patch added), sorted by pointer. Plugins without any
     /// are absent. Never print a plugin's config without applying these.
     pub secret_fields: BTreeMap<EntityId, Vec<SecretField>>,
+    /// Ids of entities held back (fail closed): Konnect keeps what it holds for them, nothing
+    /// is created. Filled by translation (see the translate issue); the controller honours it.
+    pub held: BTreeSet<EntityId>,
 }
 
 /// Debug prints plugins with their Secret-derived values redacted.

@@ -1,0 +1,183 @@
+//! I/O. Carries out a [`Plan`] through the Konnect client: phase after phase (parents before
+//! children, children deleted first), the writes of one phase concurrently within the client's
+//! shared budget. Records every outcome; holds no business logic.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt;
+
+use crate::konnect::client::ControlPlaneClient;
+use crate::konnect::error::{ConstraintKind, Error};
+use crate::konnect::models::EntityId;
+
+use super::diff::{Action, Body, Kind, Observed, Op, Plan};
+use super::metrics::Metrics;
+
+/// What became of one write that did not succeed.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub kind: Kind,
+    pub operation: &'static str,
+    /// Condition reason (`KonnectValidationFailed`, `KonnectUnavailable`, ...).
+    pub reason: String,
+    /// Konnect's answer (field errors included), never a Secret value: Konnect does not echo
+    /// config values, and the client scrubs the token.
+    pub message: String,
+    /// The same write may succeed later unchanged (429, 5xx, no answer).
+    pub retryable: bool,
+}
+
+/// The outcome of a pass's writes.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Writes that succeeded (or, in dry-run, that would have been made).
+    pub done: usize,
+    /// Failed writes, by entity id.
+    pub failed: BTreeMap<EntityId, Failure>,
+    /// PUTs of entities Konnect held in another version (drift or change repaired).
+    pub updated: usize,
+}
+
+/// Executes `plan`, updating `observed` after every successful write. In `dry_run`, writes are
+/// logged and counted, never sent.
+pub async fn execute(
+    cp: &ControlPlaneClient,
+    plan: &Plan,
+    observed: &mut Observed,
+    concurrency: usize,
+    dry_run: bool,
+    metrics: &Metrics,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let mut failed_ids: BTreeSet<EntityId> = BTreeSet::new();
+    for phase in &plan.phases {
+        // A write whose parent failed to appear would only fail on a foreign key: skip it and
+        // report the parent's failure instead.
+        let (ready, blocked): (Vec<&Op>, Vec<&Op>) = phase.iter().partition(|op| {
+            op.parents()
+                .iter()
+                .all(|p| !failed_ids.contains(p) || observed_has_any(observed, p))
+        });
+        for op in blocked {
+            failed_ids.insert(op.id);
+            outcome.failed.insert(
+                op.id,
+                Failure {
+                    kind: op.kind,
+                    operation: op.operation(),
+                    reason: "ParentNotWritten".into(),
+                    message: format!(
+                        "{} {} not written: an entity it belongs to could not be written",
+                        op.kind.as_str(),
+                        op.id
+                    ),
+                    retryable: true,
+                },
+            );
+        }
+        if dry_run {
+            for op in ready {
+                tracing::info!(
+                    entity = op.kind.as_str(),
+                    id = %op.id,
+                    operation = op.operation(),
+                    "dry run: planned write not sent"
+                );
+                metrics.planned_write(op);
+                outcome.done += 1;
+            }
+            continue;
+        }
+        let results: Vec<(&Op, Result<(), Error>)> = futures::stream::iter(ready)
+            .map(|op| async move { (op, write(cp, op).await) })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for (op, result) in results {
+            metrics.write(op, &result);
+            match result {
+                Ok(()) => {
+                    observed.apply(op);
+                    outcome.done += 1;
+                    if op.update {
+                        outcome.updated += 1;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        entity = op.kind.as_str(),
+                        id = %op.id,
+                        operation = op.operation(),
+                        status = err.status(),
+                        error = %err,
+                        "konnect write failed"
+                    );
+                    failed_ids.insert(op.id);
+                    outcome.failed.insert(
+                        op.id,
+                        Failure {
+                            kind: op.kind,
+                            operation: op.operation(),
+                            reason: err.reason().into(),
+                            message: err.to_string(),
+                            retryable: err.is_retryable(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    outcome
+}
+
+fn observed_has_any(observed: &Observed, id: &EntityId) -> bool {
+    [
+        Kind::Service,
+        Kind::Route,
+        Kind::Consumer,
+        Kind::ConsumerGroup,
+        Kind::Plugin,
+    ]
+    .into_iter()
+    .any(|k| observed.contains(k, id))
+}
+
+#[tracing::instrument(skip_all, fields(entity = op.kind.as_str(), id = %op.id, op = op.operation()))]
+async fn write(cp: &ControlPlaneClient, op: &Op) -> Result<(), Error> {
+    let id = op.id.to_string();
+    match &op.action {
+        Action::Put(body) => match body.as_ref() {
+            Body::Service(e) => cp.upsert(e).await.map(drop),
+            Body::Route(e) => cp.upsert(e).await.map(drop),
+            Body::Consumer(e) => cp.upsert(e).await.map(drop),
+            Body::ConsumerGroup(e) => cp.upsert(e).await.map(drop),
+            Body::Plugin(e) => cp.upsert(e).await.map(drop),
+        },
+        Action::Delete => match op.kind {
+            Kind::Service => cp.delete_service(&id).await,
+            Kind::Route => cp.delete_route(&id).await,
+            Kind::Consumer => cp.delete_consumer(&id).await,
+            Kind::ConsumerGroup => cp.delete_consumer_group(&id).await,
+            Kind::Plugin => cp.delete_plugin(&id).await,
+            Kind::Membership => Ok(()),
+        },
+        Action::AddMember(m) => {
+            let group = m.consumer_group.id.to_string();
+            match cp.add_consumer_to_group(&group, &id).await {
+                // Already a member (a relist raced our add): that is what we wanted.
+                Err(Error::Constraint {
+                    kind: ConstraintKind::Unique,
+                    ..
+                }) => Ok(()),
+                other => other,
+            }
+        }
+        Action::RemoveMember(m) => {
+            let group = m.consumer_group.id.to_string();
+            match cp.remove_consumer_from_group(&group, &id).await {
+                Err(e) if e.is_not_found() => Ok(()),
+                other => other,
+            }
+        }
+    }
+}

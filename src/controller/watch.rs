@@ -1,0 +1,322 @@
+//! I/O. The resolve step: one kube-runtime reflector per watched kind (per namespace when
+//! `--namespaces` is set), their sync state, and the [`Snapshot`] that translation reads.
+//!
+//! Never a partial view: a kind counts as *synced* after its first complete list, and as
+//! *unavailable* while it cannot be listed (CRD absent, RBAC denied) — never as empty. The sync
+//! loop waits until every kind is one or the other, and protects what unavailable kinds
+//! produced from deletion.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use gateway_api::gatewayclasses::GatewayClass;
+use gateway_api::gateways::Gateway;
+use gateway_api::httproutes::HttpRoute;
+use gateway_api::referencegrants::{
+    ReferenceGrant, ReferenceGrantFrom, ReferenceGrantSpec, ReferenceGrantTo,
+};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, CustomResource, Resource};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::crd::{KongClusterPlugin, KongConsumer, KongConsumerGroup, KongPlugin};
+use crate::translate::Snapshot;
+
+/// ReferenceGrant as most clusters serve it (`v1beta1`); the same shape as `v1`, converted to
+/// the `v1` type translation reads.
+#[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "gateway.networking.k8s.io",
+    version = "v1beta1",
+    kind = "ReferenceGrant",
+    root = "ReferenceGrantV1beta1",
+    namespaced
+)]
+pub struct ReferenceGrantV1beta1Spec {
+    pub from: Vec<ReferenceGrantFrom>,
+    pub to: Vec<ReferenceGrantTo>,
+}
+
+/// Where one kind stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KindState {
+    /// Every watcher of the kind has completed a list at least once.
+    pub synced: bool,
+    /// The last list/watch error while not synced (e.g. `403 Forbidden`), shown in logs and
+    /// readiness. Errors never carry object contents.
+    pub error: Option<String>,
+}
+
+/// Shared by the watchers and the sync loop: per-kind state and a change signal.
+#[derive(Debug, Default)]
+pub struct WatchState {
+    kinds: Mutex<BTreeMap<&'static str, KindStates>>,
+    /// Signalled on every change after a kind's first list.
+    pub changed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct KindStates {
+    watchers: usize,
+    synced: usize,
+    error: Option<String>,
+}
+
+impl WatchState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, KindStates>> {
+        self.kinds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, kind: &'static str) {
+        self.lock().entry(kind).or_default().watchers += 1;
+    }
+
+    fn synced_one(&self, kind: &'static str) {
+        let mut kinds = self.lock();
+        let k = kinds.entry(kind).or_default();
+        k.synced = (k.synced + 1).min(k.watchers);
+        if k.synced == k.watchers {
+            k.error = None;
+        }
+        drop(kinds);
+        self.changed.notify_one();
+    }
+
+    fn failed(&self, kind: &'static str, error: String) {
+        let mut kinds = self.lock();
+        let k = kinds.entry(kind).or_default();
+        if k.synced < k.watchers {
+            let first = k.error.is_none();
+            k.error = Some(error.clone());
+            drop(kinds);
+            if first {
+                tracing::warn!(kind, %error, "cannot list this kind; entities derived from it are kept, never deleted");
+                self.changed.notify_one();
+            }
+        }
+    }
+
+    /// Every kind's state.
+    pub fn kinds(&self) -> BTreeMap<&'static str, KindState> {
+        self.lock()
+            .iter()
+            .map(|(kind, k)| {
+                (
+                    *kind,
+                    KindState {
+                        synced: k.synced == k.watchers,
+                        error: k.error.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// True when every kind has listed or failed to list: a pass may run.
+    pub fn settled(&self) -> bool {
+        self.lock()
+            .values()
+            .all(|k| k.synced == k.watchers || k.error.is_some())
+    }
+
+    /// True when every kind has listed.
+    pub fn all_synced(&self) -> bool {
+        self.lock().values().all(|k| k.synced == k.watchers)
+    }
+
+    /// Kinds that are not synced (and so never read as empty).
+    pub fn unavailable(&self) -> Vec<(&'static str, String)> {
+        self.lock()
+            .iter()
+            .filter(|(_, k)| k.synced < k.watchers)
+            .map(|(kind, k)| {
+                (
+                    *kind,
+                    k.error.clone().unwrap_or_else(|| "not listed yet".into()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The reflector stores of every watched kind (several per kind with `--namespaces`).
+#[derive(Clone)]
+pub struct Stores {
+    pub services: Vec<Store<Service>>,
+    pub ingresses: Vec<Store<Ingress>>,
+    pub ingress_classes: Vec<Store<IngressClass>>,
+    pub secrets: Vec<Store<Secret>>,
+    pub http_routes: Vec<Store<HttpRoute>>,
+    pub gateways: Vec<Store<Gateway>>,
+    pub gateway_classes: Vec<Store<GatewayClass>>,
+    pub reference_grants: Vec<Store<ReferenceGrant>>,
+    pub reference_grants_v1beta1: Vec<Store<ReferenceGrantV1beta1>>,
+    pub kong_plugins: Vec<Store<KongPlugin>>,
+    pub kong_cluster_plugins: Vec<Store<KongClusterPlugin>>,
+    pub kong_consumers: Vec<Store<KongConsumer>>,
+    pub kong_consumer_groups: Vec<Store<KongConsumerGroup>>,
+}
+
+/// Which ReferenceGrant version the cluster serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantVersion {
+    V1,
+    V1beta1,
+}
+
+/// Starts every reflector. `namespaces` empty: the whole cluster.
+pub fn start(
+    client: &Client,
+    namespaces: &[String],
+    grants: GrantVersion,
+    state: &Arc<WatchState>,
+) -> Stores {
+    Stores {
+        services: namespaced(client, namespaces, "Service", state),
+        ingresses: namespaced(client, namespaces, "Ingress", state),
+        ingress_classes: vec![watch(Api::all(client.clone()), "IngressClass", state)],
+        secrets: namespaced(client, namespaces, "Secret", state),
+        http_routes: namespaced(client, namespaces, "HTTPRoute", state),
+        gateways: namespaced(client, namespaces, "Gateway", state),
+        gateway_classes: vec![watch(Api::all(client.clone()), "GatewayClass", state)],
+        reference_grants: match grants {
+            GrantVersion::V1 => namespaced(client, namespaces, "ReferenceGrant", state),
+            GrantVersion::V1beta1 => Vec::new(),
+        },
+        reference_grants_v1beta1: match grants {
+            GrantVersion::V1 => Vec::new(),
+            GrantVersion::V1beta1 => namespaced(client, namespaces, "ReferenceGrant", state),
+        },
+        kong_plugins: namespaced(client, namespaces, "KongPlugin", state),
+        kong_cluster_plugins: vec![watch(Api::all(client.clone()), "KongClusterPlugin", state)],
+        kong_consumers: namespaced(client, namespaces, "KongConsumer", state),
+        kong_consumer_groups: namespaced(client, namespaces, "KongConsumerGroup", state),
+    }
+}
+
+/// Asks the API server which ReferenceGrant version it serves (v1 when it serves both).
+pub async fn grant_version(client: &Client) -> GrantVersion {
+    match client
+        .list_api_group_resources("gateway.networking.k8s.io/v1")
+        .await
+    {
+        Ok(list) if list.resources.iter().any(|r| r.name == "referencegrants") => GrantVersion::V1,
+        _ => GrantVersion::V1beta1,
+    }
+}
+
+fn namespaced<K>(
+    client: &Client,
+    namespaces: &[String],
+    kind: &'static str,
+    state: &Arc<WatchState>,
+) -> Vec<Store<K>>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    if namespaces.is_empty() {
+        vec![watch(Api::all(client.clone()), kind, state)]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| watch(Api::namespaced(client.clone(), ns), kind, state))
+            .collect()
+    }
+}
+
+fn watch<K>(api: Api<K>, kind: &'static str, state: &Arc<WatchState>) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    state.register(kind);
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer);
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        let mut listed = false;
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::InitDone) => {
+                    if !listed {
+                        listed = true;
+                        tracing::debug!(kind, "listed");
+                        state.synced_one(kind);
+                    } else {
+                        state.changed.notify_one();
+                    }
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                    state.changed.notify_one();
+                }
+                Err(err) => {
+                    if listed {
+                        tracing::debug!(kind, error = %err, "watch interrupted; retrying");
+                    } else {
+                        state.failed(kind, err.to_string());
+                    }
+                }
+            }
+        }
+    });
+    reader
+}
+
+fn all<K: Clone + Resource>(stores: &[Store<K>]) -> Vec<K>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    stores
+        .iter()
+        .flat_map(|s| s.state())
+        .map(|o| (*o).clone())
+        .collect()
+}
+
+impl Stores {
+    /// The snapshot translation reads: every object of every store.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut reference_grants = all(&self.reference_grants);
+        reference_grants.extend(all(&self.reference_grants_v1beta1).into_iter().map(|g| {
+            ReferenceGrant {
+                metadata: g.metadata,
+                spec: ReferenceGrantSpec {
+                    from: g.spec.from,
+                    to: g.spec.to,
+                },
+            }
+        }));
+        Snapshot {
+            services: all(&self.services),
+            ingresses: all(&self.ingresses),
+            ingress_classes: all(&self.ingress_classes),
+            secrets: all(&self.secrets),
+            http_routes: all(&self.http_routes),
+            gateways: all(&self.gateways),
+            gateway_classes: all(&self.gateway_classes),
+            reference_grants,
+            kong_plugins: all(&self.kong_plugins),
+            kong_cluster_plugins: all(&self.kong_cluster_plugins),
+            kong_consumers: all(&self.kong_consumers),
+            kong_consumer_groups: all(&self.kong_consumer_groups),
+            malformed: Vec::new(),
+        }
+    }
+}
