@@ -1,5 +1,6 @@
-//! Our generated CRDs against Kong's own (../shared/reference/crds/): names, scope, versions,
-//! printer columns, subresources and a structural comparison of every openAPIV3Schema.
+//! Our generated CRDs against Kong's own (tests/reference/crds/, see its PROVENANCE.md): names,
+//! scope, versions, printer columns, subresources and a structural comparison of every
+//! openAPIV3Schema.
 //!
 //! Descriptions are prose and are not compared. Any other difference fails, except the
 //! additions listed in `ALLOWED_ADDITIONS` with the reason we make them.
@@ -24,7 +25,7 @@ const ALLOWED_ADDITIONS: &[(&str, &str, &str)] = &[
 ];
 
 fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/crds")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/crds")
 }
 
 fn reference(name: &str) -> Value {
