@@ -15,12 +15,12 @@ const ALLOWED_ADDITIONS: &[(&str, &str, &str)] = &[
     (
         "kongplugins.configuration.konghq.com",
         "/properties/tags",
-        "COMPAT.md: Kong operator's optional `tags` (<= 20, 1..128 chars) is accepted on KongPlugin",
+        "docs/compatibility.md: Kong operator's optional `tags` (<= 20, 1..128 chars) is accepted on KongPlugin",
     ),
     (
         "kongclusterplugins.configuration.konghq.com",
         "/properties/tags",
-        "COMPAT.md: Kong operator's optional `tags` (<= 20, 1..128 chars) is accepted on KongClusterPlugin",
+        "docs/compatibility.md: Kong operator's optional `tags` (<= 20, 1..128 chars) is accepted on KongClusterPlugin",
     ),
 ];
 
