@@ -1,5 +1,6 @@
-//! Our generated CRDs against Kong's own (../shared/reference/crds/): names, scope, versions,
-//! printer columns, subresources and a structural comparison of every openAPIV3Schema.
+//! Our generated CRDs against Kong's own (tests/reference/crds/, see its PROVENANCE.md): names,
+//! scope, versions, printer columns, subresources and a structural comparison of every
+//! openAPIV3Schema.
 //!
 //! Descriptions are prose and are not compared. Any other difference fails, except the
 //! additions listed in `ALLOWED_ADDITIONS` with the reason we make them.
@@ -14,17 +15,17 @@ const ALLOWED_ADDITIONS: &[(&str, &str, &str)] = &[
     (
         "kongplugins.configuration.konghq.com",
         "/properties/tags",
-        "COMPAT.md: Kong operator's optional `tags` (<= 20, 1..128 chars) is accepted on KongPlugin",
+        "docs/compatibility.md: Kong operator's optional `tags` (<= 20, 1..128 chars) is accepted on KongPlugin",
     ),
     (
         "kongclusterplugins.configuration.konghq.com",
         "/properties/tags",
-        "COMPAT.md: Kong operator's optional `tags` (<= 20, 1..128 chars) is accepted on KongClusterPlugin",
+        "docs/compatibility.md: Kong operator's optional `tags` (<= 20, 1..128 chars) is accepted on KongClusterPlugin",
     ),
 ];
 
 fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/crds")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/crds")
 }
 
 fn reference(name: &str) -> Value {

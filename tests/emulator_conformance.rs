@@ -13,7 +13,8 @@ use konnect_plugin_operator::emulator::{EmulatorConfig, EmulatorHandle, spawn};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-const SPEC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/konnect/");
+/// Kong's published specs, copied unmodified (see `tests/reference/konnect/PROVENANCE.md`).
+const SPEC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/konnect/");
 
 fn load(name: &str) -> Value {
     let text = std::fs::read_to_string(format!("{SPEC_DIR}{name}")).expect("spec readable");
