@@ -7,12 +7,26 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_konnect-plugin-operator");
+/// `run` against a Konnect URL where nothing listens.
+const RUN_ARGS: &[&str] = &[
+    "run",
+    "--control-plane",
+    "demo",
+    "--konnect-server",
+    "http://127.0.0.1:1",
+    "--owner",
+    "test",
+    "--admin-address",
+    "127.0.0.1:0",
+];
 
 #[test]
 fn run_connects_to_the_cluster_and_waits() {
     let cluster = support::cluster();
+    // Konnect is unreachable (nothing listens on port 1): the operator keeps retrying.
     let mut child = Command::new(BIN)
-        .arg("run")
+        .args(RUN_ARGS)
+        .env("KPO_KONNECT_TOKEN", "kpat_canary_run_token")
         .env("KUBECONFIG", cluster.kubeconfig_path())
         .env("KPO_LOG_FORMAT", "json")
         .stdout(Stdio::null())
@@ -30,19 +44,23 @@ fn run_connects_to_the_cluster_and_waits() {
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
-    let connected = loop {
+    let mut connected = None;
+    loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
-                let is_connected = line.contains("connected to the cluster");
-                seen.push(line.clone());
-                if is_connected {
-                    break Some(line);
+                if line.contains("connected to the cluster") {
+                    connected = Some(line.clone());
+                }
+                let retrying = line.contains("cannot resolve the Konnect control plane");
+                seen.push(line);
+                if retrying {
+                    break;
                 }
             }
-            Err(_) if Instant::now() > deadline => break None,
+            Err(_) if Instant::now() > deadline => break,
             Err(_) => {}
         }
-    };
+    }
     let still_running = child.try_wait().expect("try_wait").is_none();
     child.kill().ok();
     child.wait().ok();
@@ -50,6 +68,15 @@ fn run_connects_to_the_cluster_and_waits() {
     let log: serde_json::Value = serde_json::from_str(&line).expect("json log line");
     assert_eq!(log["fields"]["server"], "v1.36.3", "{line}");
     assert!(still_running, "run must keep running after connecting");
+    let all = seen.join("\n");
+    assert!(
+        all.contains("cannot resolve the Konnect control plane"),
+        "an unreachable Konnect is retried and said: {all}"
+    );
+    assert!(
+        !all.contains("kpat_canary_run_token"),
+        "the token must not be printed"
+    );
 }
 
 #[test]
@@ -66,7 +93,8 @@ fn run_without_a_reachable_cluster_fails_with_a_message() {
     )
     .expect("write kubeconfig");
     let output = Command::new(BIN)
-        .arg("run")
+        .args(RUN_ARGS)
+        .env("KPO_KONNECT_TOKEN", "kpat_x")
         .env("KUBECONFIG", &kubeconfig)
         .output()
         .expect("operator runs");

@@ -93,7 +93,27 @@ pub async fn run(args: RunArgs, mut opts: TranslateOptions) -> anyhow::Result<()
         .with_context(|| format!("cannot listen on {}", args.admin_address))?;
     tracing::info!(address = %bound, "admin server listening (/metrics /livez /readyz)");
 
-    let cp_id = resolve_control_plane(&konnect, &args.control_plane).await?;
+    health.set_konnect(false, "control plane not resolved yet");
+    let mut attempt = 0;
+    let cp_id = loop {
+        match resolve_control_plane(&konnect, &args.control_plane).await {
+            Ok(id) => break id,
+            Err(err) => {
+                attempt += 1;
+                let wait = backoff(attempt);
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    retry_in_s = wait.as_secs(),
+                    "cannot resolve the Konnect control plane; retrying"
+                );
+                health.set_konnect(false, format!("{err:#}"));
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown_signal() => return Ok(()),
+                }
+            }
+        }
+    };
     tracing::info!(control_plane = %cp_id, server = %konnect.server(), owner = %owner, "using Konnect control plane");
     let cp = konnect.control_plane(cp_id);
 
