@@ -17,6 +17,7 @@ pub mod diff;
 pub mod execute;
 pub mod metrics;
 pub mod observed;
+pub mod reference;
 pub mod status;
 pub mod watch;
 
