@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use konnect_plugin_operator::cli::{OutputFormat, render_command, validate_files};
 use konnect_plugin_operator::crd::generate;
-use konnect_plugin_operator::schema;
-use konnect_plugin_operator::translate::cli::{OutputFormat, render_command};
 use konnect_plugin_operator::translate::{Secrets, TranslateOptions};
 
 /// Makes Kong Konnect carry the Kong plugins a Kubernetes cluster declares.
@@ -149,7 +148,7 @@ fn main() -> ExitCode {
             invalid.map(exit_code)
         }
         Command::Validate { paths } => {
-            schema::cli::validate_files(&paths, &mut std::io::stdout().lock()).map(exit_code)
+            validate_files(&paths, &mut std::io::stdout().lock()).map(exit_code)
         }
     };
     match result {

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::Registry;
 use crate::manifest::{self, Loaded};
+use crate::schema::Registry;
 use crate::translate::{
     ConfigCheck, ObjectRef, PluginObject, check_plugin_config, resolve_plugin_config,
 };
