@@ -43,7 +43,8 @@ enum Command {
     /// Translate manifests into the Konnect entities the operator would write, without a
     /// cluster. Exits 1 when any object is Invalid.
     Render {
-        /// Manifest files or directories (read recursively: .yaml, .yml, .json).
+        /// Manifest files or directories (read recursively: .yaml, .yml, .json); `-` reads
+        /// standard input.
         #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
         /// Output format.
@@ -60,7 +61,8 @@ enum Command {
     /// Check the plugin configurations in manifests against Kong's plugin schemas. Prints one
     /// line per error (file, object, field path); exits 1 when there is any.
     Validate {
-        /// Manifest files or directories (read recursively: .yaml, .yml, .json).
+        /// Manifest files or directories (read recursively: .yaml, .yml, .json); `-` reads
+        /// standard input.
         #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
