@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use konnect_plugin_operator::cli::{OutputFormat, render_command, validate_files};
 use konnect_plugin_operator::crd::generate;
-use konnect_plugin_operator::schema;
-use konnect_plugin_operator::translate::cli::{OutputFormat, render_command};
 use konnect_plugin_operator::translate::{Secrets, TranslateOptions};
 
 /// Makes Kong Konnect carry the Kong plugins a Kubernetes cluster declares.
@@ -48,7 +47,8 @@ enum Command {
     /// Translate manifests into the Konnect entities the operator would write, without a
     /// cluster. Exits 1 when any object is Invalid.
     Render {
-        /// Manifest files or directories (read recursively: .yaml, .yml, .json).
+        /// Manifest files or directories (read recursively: .yaml, .yml, .json); `-` reads
+        /// standard input.
         #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
         /// Output format.
@@ -65,7 +65,8 @@ enum Command {
     /// Check the plugin configurations in manifests against Kong's plugin schemas. Prints one
     /// line per error (file, object, field path); exits 1 when there is any.
     Validate {
-        /// Manifest files or directories (read recursively: .yaml, .yml, .json).
+        /// Manifest files or directories (read recursively: .yaml, .yml, .json); `-` reads
+        /// standard input.
         #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
@@ -156,7 +157,7 @@ fn main() -> ExitCode {
             invalid.map(exit_code)
         }
         Command::Validate { paths } => {
-            schema::cli::validate_files(&paths, &mut std::io::stdout().lock()).map(exit_code)
+            validate_files(&paths, &mut std::io::stdout().lock()).map(exit_code)
         }
     };
     match result {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use konnect_plugin_operator::schema::cli::validate_files;
+use konnect_plugin_operator::cli::validate_files;
 use pretty_assertions::assert_eq;
 
 const MIXED: &str = r#"

@@ -89,7 +89,8 @@ fn every_golden_case_matches() {
 
 #[test]
 fn render_command_reads_the_samples_directory_and_reports_invalid() {
-    use konnect_plugin_operator::translate::{OutputFormat, Secrets, render_command};
+    use konnect_plugin_operator::cli::{OutputFormat, render_command};
+    use konnect_plugin_operator::translate::Secrets;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
     let invalid = render_command(

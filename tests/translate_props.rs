@@ -309,7 +309,7 @@ impl std::io::Write for LogBuf {
 
 /// Runs `render_command` on the canary input; returns (invalid, stdout, logs).
 fn render_canary(
-    format: konnect_plugin_operator::translate::OutputFormat,
+    format: konnect_plugin_operator::cli::OutputFormat,
     secrets: konnect_plugin_operator::translate::Secrets,
 ) -> (bool, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -324,7 +324,7 @@ fn render_canary(
         .finish();
     let mut out = Vec::new();
     let invalid = tracing::subscriber::with_default(subscriber, || {
-        konnect_plugin_operator::translate::render_command(
+        konnect_plugin_operator::cli::render_command(
             &[file],
             format,
             secrets,
@@ -339,7 +339,8 @@ fn render_canary(
 
 #[test]
 fn render_redacts_secret_values_unless_asked() {
-    use konnect_plugin_operator::translate::{OutputFormat, Secrets};
+    use konnect_plugin_operator::cli::OutputFormat;
+    use konnect_plugin_operator::translate::Secrets;
     for format in [OutputFormat::Json, OutputFormat::Yaml] {
         let (invalid, out, logs) = render_canary(format, Secrets::Redact);
         // request-transformer's http_method fails its pattern: the message must not echo it.

@@ -6,9 +6,11 @@
 //! Konnect for plugins we do not embed, and the error shapes (`config.<path>: <message>`, and
 //! Konnect's 400 body for the emulator).
 //!
-//! It is pure: no I/O here. Fetching a schema is the caller's job ([`SchemaCache`] takes the
-//! fetch as a closure), so the operator, `render`/`validate` (offline) and the emulator share one
-//! engine and one set of schemas.
+//! No I/O here (no files, network, environment or process): fetching a schema is the caller's
+//! job ([`SchemaCache`] takes the fetch as a closure and guards its map with a `tokio` lock), so
+//! the operator, `render`/`validate` (offline) and the emulator share one engine and one set of
+//! schemas. It depends on no other module of ours; its only side effect is a `tracing` event for
+//! a schema it cannot interpret or a custom validator it does not know.
 //!
 //! Extensions to Kong's format, used only by embedded schemas: `custom_validator` on a record
 //! names a Rust validator (see `custom.rs`); `subschema_key` + `subschemas` on a record pick
@@ -17,7 +19,6 @@
 
 mod cache;
 mod checks;
-pub mod cli;
 mod custom;
 mod interp;
 mod lua_pattern;

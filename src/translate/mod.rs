@@ -20,7 +20,6 @@
 
 pub mod annotations;
 mod canonical;
-pub mod cli;
 mod consumers;
 pub mod desired;
 pub mod ids;
@@ -39,7 +38,6 @@ use std::rc::Rc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-pub use cli::{OutputFormat, render_command};
 pub use desired::DesiredState;
 pub use plugins::{
     ConfigCheck, ConfigProblem, PluginObject, ResolvedConfig, check_plugin_config,

@@ -5,10 +5,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::render::{self, Secrets};
-use super::snapshot::TranslateOptions;
-use super::translate;
 use crate::manifest;
+use crate::translate::render::{self, Secrets};
+use crate::translate::{TranslateOptions, translate};
 
 /// Output format of `render`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

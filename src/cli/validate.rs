@@ -4,7 +4,9 @@
 //! Output is one line per problem: `<file>: <Kind> <ns>/<name>: config.<path>: <message>`
 //! (`<Kind> <name>` for cluster-scoped objects), and `... warning: ...` lines for what cannot be
 //! checked offline (a plugin without an embedded schema, a configFrom/configPatches Secret that
-//! is not in the given files). Secret values are never printed.
+//! is not in the given files, an object of a kind we do not read, a FIFO or device met in a
+//! directory). A Secret in the files whose `data` cannot be decoded is an error on the Secret,
+//! and on each plugin that uses it. Secret values are never printed. `-f -` reads stdin.
 //!
 //! Files are read with [`crate::manifest`] and each configuration is built and checked by
 //! translation's own code ([`crate::translate::resolve_plugin_config`],
@@ -12,14 +14,14 @@
 //! are loaded one by one to attribute findings to them; Secrets are looked up across all the
 //! given files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::Registry;
 use crate::manifest::{self, Loaded};
+use crate::schema::Registry;
 use crate::translate::{
     ConfigCheck, ObjectRef, PluginObject, check_plugin_config, resolve_plugin_config,
 };
@@ -38,9 +40,12 @@ pub fn validate_files_with(
     out: &mut dyn Write,
 ) -> anyhow::Result<bool> {
     let files = manifest::manifest_files(paths)?;
+    for line in &files.skipped {
+        writeln!(out, "{line}")?;
+    }
     let mut any_error = false;
     let mut per_file: Vec<(PathBuf, Loaded)> = Vec::new();
-    for file in files {
+    for file in files.files {
         let mut loaded = Loaded::default();
         if let Err(e) = manifest::load_file(&file, &mut loaded) {
             writeln!(out, "{e}")?;
@@ -50,8 +55,19 @@ pub fn validate_files_with(
             writeln!(out, "{line}")?;
             any_error = true;
         }
-        per_file.push((file, loaded));
+        for line in &loaded.skipped {
+            writeln!(out, "{line}")?;
+        }
+        per_file.push((manifest::display_name(&file).to_owned(), loaded));
     }
+    // Secrets that are in the files but could not be decoded: a reference to one is not a
+    // "Secret not in the given files".
+    let unreadable: BTreeSet<(String, String)> = per_file
+        .iter()
+        .flat_map(|(_, loaded)| &loaded.snapshot.malformed)
+        .filter(|m| m.kind == "Secret")
+        .map(|m| (m.namespace.clone().unwrap_or_default(), m.name.clone()))
+        .collect();
     // Secrets from every file; on a duplicate the first file (in name order) wins.
     let mut secrets: BTreeMap<(String, String), &Secret> = BTreeMap::new();
     for (_, loaded) in &per_file {
@@ -94,6 +110,16 @@ pub fn validate_files_with(
                 Err(problems) => {
                     for p in problems {
                         match p.missing_secret {
+                            Some((ns, name))
+                                if unreadable.contains(&(ns.clone(), name.clone())) =>
+                            {
+                                let field = p.message.split(": ").next().unwrap_or_default();
+                                writeln!(
+                                    out,
+                                    "{prefix}: {field}: Secret {ns}/{name} cannot be decoded (see its own error)"
+                                )?;
+                                any_error = true;
+                            }
                             Some((ns, name)) => writeln!(
                                 out,
                                 "{prefix}: warning: Secret {ns}/{name} is not in the given files; the configuration cannot be checked offline"

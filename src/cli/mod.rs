@@ -1,0 +1,14 @@
+//! The offline commands of the binary, `render` and `validate`: they read manifests from disk
+//! (through [`crate::manifest`]), run the pure code ([`crate::translate`], [`crate::schema`])
+//! and write what a person reads (stdout, and warnings via `tracing` on stderr).
+//!
+//! This is the only place where those pure modules meet files and logs: the module graph is
+//! `cli -> {manifest, translate, schema}`, `manifest -> translate` (snapshot types),
+//! `translate -> schema`, and nothing of ours depends on `cli` but `main.rs`
+//! (`tests/module_dag.rs` checks the pure side of this).
+
+pub mod render;
+pub mod validate;
+
+pub use render::{OutputFormat, render_command};
+pub use validate::{validate_files, validate_files_with};
