@@ -57,11 +57,6 @@ pub async fn run(args: RunArgs, mut opts: TranslateOptions) -> anyhow::Result<()
         .with_context(|| format!("cannot reach the Kubernetes API at {server}"))?;
     tracing::info!(server = %version.git_version, "connected to the cluster");
 
-    if args.parent_mode == ParentMode::Reference {
-        anyhow::bail!(
-            "--parent-mode reference is not implemented yet; use --parent-mode manage (the default)"
-        );
-    }
     if opts.owner_tag.is_empty() {
         opts.owner_tag = Api::<Namespace>::all(client.clone())
             .get("kube-system")
@@ -140,6 +135,7 @@ pub async fn run(args: RunArgs, mut opts: TranslateOptions) -> anyhow::Result<()
         reporter,
         leader,
         observed: None,
+        parents: None,
         schemas: crate::schema::Registry::embedded(),
     };
     tokio::select! {
@@ -229,6 +225,8 @@ struct SyncLoop {
     leader: Option<tokio::sync::watch::Receiver<bool>>,
     /// What Konnect holds; `None` until listed (and again after losing the lease).
     observed: Option<Observed>,
+    /// Reference mode: the parents Konnect holds (whoever wrote them), listed with `observed`.
+    parents: Option<reference::Parents>,
     schemas: crate::schema::Registry,
 }
 
@@ -263,8 +261,17 @@ impl SyncLoop {
                 continue;
             }
             if self.observed.is_none() || Instant::now() >= next_relist {
-                match observed::load(&self.cp, &self.owner).await {
-                    Ok(o) => {
+                let listed = async {
+                    let o = observed::load(&self.cp, &self.owner).await?;
+                    let parents = match self.args.parent_mode {
+                        ParentMode::Manage => None,
+                        ParentMode::Reference => Some(observed::load_parents(&self.cp).await?),
+                    };
+                    Ok::<_, crate::konnect::error::Error>((o, parents))
+                };
+                match listed.await {
+                    Ok((o, parents)) => {
+                        self.parents = parents;
                         self.metrics.observed(&o);
                         self.observed = Some(o);
                         self.health.set_konnect(true, "");
@@ -326,9 +333,13 @@ impl SyncLoop {
     async fn pass(&mut self) -> bool {
         let started = std::time::Instant::now();
         let snapshot = self.stores.snapshot();
-        let desired =
+        let translated =
             crate::translate::translate_with_schemas(&snapshot, &self.opts, &self.schemas);
         drop(snapshot);
+        let (desired, missing_parents) = match &self.parents {
+            Some(parents) => reference::plugins_only(&translated, parents),
+            None => (translated.clone(), Default::default()),
+        };
         let unavailable = self.state.unavailable();
         let diff_opts = DiffOptions {
             unavailable_kinds: unavailable.iter().map(|(k, _)| (*k).to_owned()).collect(),
@@ -355,13 +366,27 @@ impl SyncLoop {
             &self.metrics,
         )
         .await;
+        let mut outcome = outcome;
+        for (id, message) in missing_parents {
+            outcome.failed.insert(
+                id,
+                execute::Failure {
+                    kind: diff::Kind::Plugin,
+                    operation: "put",
+                    reason: "ParentNotFound".into(),
+                    message,
+                    retryable: false,
+                },
+            );
+        }
         self.metrics.queued(0);
         self.metrics.observed(observed);
         if !self.args.dry_run {
             self.metrics.drift_repaired(drift.min(outcome.updated));
         }
         let retryable = outcome.failed.values().any(|f| f.retryable);
-        let reports = status::reports(&desired, &outcome);
+        // The translated state (before reference mode's rewrite) says which object produced what.
+        let reports = status::reports(&translated, &outcome);
         let status_writes = if self.args.dry_run {
             0
         } else {

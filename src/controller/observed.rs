@@ -60,3 +60,17 @@ fn by_id<T: HasMeta>(entities: Vec<T>) -> BTreeMap<EntityId, T> {
         .filter_map(|e| e.entity_id().map(|id| (id, e)))
         .collect()
 }
+
+/// Reference mode: every service, route, consumer and consumer group Konnect holds, whoever
+/// wrote them (paged lists, 1000 a page).
+pub async fn load_parents(cp: &ControlPlaneClient) -> Result<super::reference::Parents, Error> {
+    let (services, routes, consumers, groups) = tokio::try_join!(
+        cp.list_all_services(None),
+        cp.list_all_routes(None),
+        cp.list_all_consumers(None),
+        cp.list_all_consumer_groups(None),
+    )?;
+    Ok(super::reference::Parents::new(
+        &services, &routes, &consumers, &groups,
+    ))
+}
