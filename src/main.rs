@@ -70,6 +70,20 @@ enum Command {
         #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Show the writes the operator would make to Konnect for these manifests: each PUT with
+    /// its changed fields, each DELETE. Reads the control plane, writes nothing. Exits 0 when
+    /// Konnect already matches, 1 when it would change, 2 on error. Pass the same --owner as
+    /// the running operator (its default is the kube-system namespace UID).
+    Diff {
+        /// Manifest files or directories (read recursively: .yaml, .yml, .json); `-` reads
+        /// standard input.
+        #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        konnect: konnect_plugin_operator::controller::KonnectArgs,
+        #[command(flatten)]
+        translate: TranslateArgs,
+    },
 }
 
 /// What decides which objects are ours and how entities are tagged.
@@ -158,6 +172,35 @@ fn main() -> ExitCode {
         }
         Command::Validate { paths } => {
             validate_files(&paths, &mut std::io::stdout().lock()).map(exit_code)
+        }
+        Command::Diff {
+            paths,
+            konnect,
+            translate,
+        } => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(err) => {
+                    tracing::error!("{err}");
+                    return ExitCode::from(2);
+                }
+            };
+            let changed = runtime.block_on(konnect_plugin_operator::cli::diff::diff_command(
+                &paths,
+                translate.into(),
+                &konnect,
+                &mut std::io::stdout().lock(),
+            ));
+            return match changed {
+                Ok(changed) => exit_code(changed),
+                Err(err) => {
+                    tracing::error!("{err:#}");
+                    ExitCode::from(2)
+                }
+            };
         }
     };
     match result {

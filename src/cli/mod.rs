@@ -1,12 +1,14 @@
-//! The offline commands of the binary, `render` and `validate`: they read manifests from disk
+//! The commands of the binary besides `run`: `render` and `validate` (offline) and `diff`
+//! (reads Konnect through the controller's listing and diff, writes nothing). They read manifests from disk
 //! (through [`crate::manifest`]), run the pure code ([`crate::translate`], [`crate::schema`])
 //! and write what a person reads (stdout, and warnings via `tracing` on stderr).
 //!
 //! This is the only place where those pure modules meet files and logs: the module graph is
 //! `cli -> {manifest, translate, schema}`, `manifest -> translate` (snapshot types),
-//! `translate -> schema`, and nothing of ours depends on `cli` but `main.rs`
+//! `translate -> schema`, `cli::diff -> controller`, and nothing of ours depends on `cli` but `main.rs`
 //! (`tests/module_dag.rs` checks the pure side of this).
 
+pub mod diff;
 pub mod render;
 pub mod validate;
 

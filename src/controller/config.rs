@@ -5,22 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::konnect::config::ClientConfig;
+use crate::konnect::config::{ClientConfig, Token};
 
 /// `run`'s own flags (the class/owner flags shared with `render` are in the CLI).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Konnect API: a URL such as http://127.0.0.1:8080 (the emulator) or a region
-    /// us|eu|au|me|in|sg.
-    #[arg(long, env = "KPO_KONNECT_SERVER", default_value = "us")]
-    pub konnect_server: String,
-    /// File holding the Konnect token (kpat_/spat_), e.g. a mounted Secret. Without it the
-    /// token is read from KPO_KONNECT_TOKEN. Never logged.
-    #[arg(long, env = "KPO_KONNECT_TOKEN_FILE")]
-    pub konnect_token_file: Option<PathBuf>,
-    /// The control plane, by name or id.
-    #[arg(long, env = "KPO_CONTROL_PLANE")]
-    pub control_plane: String,
+    #[command(flatten)]
+    pub konnect: KonnectArgs,
     /// How often Konnect is listed again to repair drift made out of band (e.g. 30s, 5m).
     #[arg(long, env = "KPO_SYNC_PERIOD", default_value = "5m", value_parser = parse_duration)]
     pub sync_period: Duration,
@@ -61,6 +52,35 @@ pub struct RunArgs {
     /// deletes nothing and reports it (0.0 to 1.0).
     #[arg(long, env = "KPO_MAX_DELETE_SHARE", default_value_t = 0.5)]
     pub max_delete_share: f64,
+}
+
+/// Where the Konnect control plane is and how to authenticate (shared by `run` and `diff`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct KonnectArgs {
+    /// Konnect API: a URL such as http://127.0.0.1:8080 (the emulator) or a region
+    /// us|eu|au|me|in|sg.
+    #[arg(long, env = "KPO_KONNECT_SERVER", default_value = "us")]
+    pub konnect_server: String,
+    /// File holding the Konnect token (kpat_/spat_), e.g. a mounted Secret. Without it the
+    /// token is read from KPO_KONNECT_TOKEN. Never logged.
+    #[arg(long, env = "KPO_KONNECT_TOKEN_FILE")]
+    pub konnect_token_file: Option<PathBuf>,
+    /// The control plane, by name or id.
+    #[arg(long, env = "KPO_CONTROL_PLANE")]
+    pub control_plane: String,
+}
+
+impl KonnectArgs {
+    /// The token: from the file, else from KPO_KONNECT_TOKEN.
+    pub fn token(&self) -> anyhow::Result<Token> {
+        use anyhow::Context;
+        match &self.konnect_token_file {
+            Some(path) => Ok(Token::from_file(path)?),
+            None => Token::from_env("KPO_KONNECT_TOKEN").context(
+                "no Konnect token: set --konnect-token-file (KPO_KONNECT_TOKEN_FILE) or KPO_KONNECT_TOKEN",
+            ),
+        }
+    }
 }
 
 /// Who writes the parent entities plugins attach to.

@@ -34,10 +34,10 @@ use tokio::time::Instant;
 use crate::crd::programmed;
 use crate::crd::{KongClusterPlugin, KongConsumer, KongConsumerGroup};
 use crate::konnect::client::{ControlPlaneClient, KonnectClient};
-use crate::konnect::config::{ClientConfig, ServerUrl, Token};
+use crate::konnect::config::{ClientConfig, ServerUrl};
 use crate::translate::{TranslateOptions, tags};
 
-pub use config::{ParentMode, RunArgs};
+pub use config::{KonnectArgs, ParentMode, RunArgs};
 use diff::{DiffOptions, KeepReason, Observed};
 use metrics::Metrics;
 use status::Report;
@@ -70,13 +70,8 @@ pub async fn run(args: RunArgs, mut opts: TranslateOptions) -> anyhow::Result<()
     let owner = tags::owner_tag(opts.owner());
 
     let metrics = Arc::new(Metrics::new());
-    let token = match &args.konnect_token_file {
-        Some(path) => Token::from_file(path)?,
-        None => Token::from_env("KPO_KONNECT_TOKEN").context(
-            "no Konnect token: set --konnect-token-file (KPO_KONNECT_TOKEN_FILE) or KPO_KONNECT_TOKEN",
-        )?,
-    };
-    let mut client_cfg = ClientConfig::new(ServerUrl::parse(&args.konnect_server)?, token);
+    let token = args.konnect.token()?;
+    let mut client_cfg = ClientConfig::new(ServerUrl::parse(&args.konnect.konnect_server)?, token);
     client_cfg.requests_per_minute = args.konnect_requests_per_minute;
     client_cfg.max_concurrency = args.konnect_concurrency;
     client_cfg.request_timeout = args.konnect_timeout;
@@ -92,7 +87,7 @@ pub async fn run(args: RunArgs, mut opts: TranslateOptions) -> anyhow::Result<()
     health.set_konnect(false, "control plane not resolved yet");
     let mut attempt = 0;
     let cp_id = loop {
-        match resolve_control_plane(&konnect, &args.control_plane).await {
+        match resolve_control_plane(&konnect, &args.konnect.control_plane).await {
             Ok(id) => break id,
             Err(err) => {
                 attempt += 1;
@@ -146,7 +141,7 @@ pub async fn run(args: RunArgs, mut opts: TranslateOptions) -> anyhow::Result<()
 }
 
 /// Finds the control plane by id, or by name.
-async fn resolve_control_plane(konnect: &KonnectClient, which: &str) -> anyhow::Result<String> {
+pub async fn resolve_control_plane(konnect: &KonnectClient, which: &str) -> anyhow::Result<String> {
     if uuid::Uuid::parse_str(which).is_ok() {
         let cp = konnect
             .get_control_plane(which)

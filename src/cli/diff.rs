@@ -1,0 +1,234 @@
+//! The `diff` command: what the operator would write to Konnect for these manifests, as a
+//! reviewable list of PUTs and DELETEs with each entity's changed fields — for GitOps pull
+//! requests and for migrating from KIC. Reads the control plane (by our owner tag), writes
+//! nothing. Values that came from Secrets are redacted.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::controller::diff::{self, Action, Body, DiffOptions, Op, Plan};
+use crate::controller::{KonnectArgs, observed, resolve_control_plane};
+use crate::konnect::client::KonnectClient;
+use crate::konnect::config::{ClientConfig, ServerUrl};
+use crate::manifest;
+use crate::translate::{DesiredState, TranslateOptions, tags, translate};
+
+/// Reads the manifests, lists the control plane, prints the plan. Returns true when Konnect
+/// would change (the CLI exits 1).
+pub async fn diff_command(
+    paths: &[PathBuf],
+    opts: TranslateOptions,
+    konnect: &KonnectArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let loaded = manifest::load_paths(paths)?;
+    for skipped in &loaded.skipped {
+        tracing::warn!("{skipped}");
+    }
+    let desired = translate(&loaded.snapshot, &opts);
+    let client = KonnectClient::new(ClientConfig::new(
+        ServerUrl::parse(&konnect.konnect_server)?,
+        konnect.token()?,
+    ))?;
+    let cp_id = resolve_control_plane(&client, &konnect.control_plane).await?;
+    let cp = client.control_plane(cp_id);
+    let observed = observed::load(&cp, &tags::owner_tag(opts.owner())).await?;
+    let plan = diff::plan(&desired, &observed, &DiffOptions::default());
+    write_plan(&plan, &desired, &observed, out)?;
+    Ok(!plan.is_empty())
+}
+
+/// Prints a plan: one block per write, `+` create, `~` update (changed fields), `-` delete.
+pub fn write_plan(
+    plan: &Plan,
+    desired: &DesiredState,
+    observed: &diff::Observed,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    for op in plan.ops() {
+        write_op(op, desired, observed, out)?;
+    }
+    for r in desired.results.iter().filter(|r| !r.message.is_empty()) {
+        writeln!(out, "! {}: {}", r.status.as_str(), r.message)?;
+    }
+    if let Some(why) = &plan.delete_guard {
+        writeln!(out, "! {why}")?;
+    }
+    writeln!(
+        out,
+        "{} change(s): {} put, {} delete, {} kept as Konnect holds them",
+        plan.len(),
+        plan.ops()
+            .filter(|o| matches!(o.action, Action::Put(_) | Action::AddMember(_)))
+            .count(),
+        plan.ops()
+            .filter(|o| matches!(o.action, Action::Delete | Action::RemoveMember(_)))
+            .count(),
+        plan.kept.len()
+    )?;
+    out.flush()
+}
+
+fn write_op(
+    op: &Op,
+    desired: &DesiredState,
+    observed: &diff::Observed,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let kind = op.kind.as_str();
+    match &op.action {
+        Action::Put(body) => {
+            let new = shown(body, desired);
+            let old = current(op, observed).map(|o| shown(&o, desired));
+            let name = label(&new);
+            match old {
+                None => {
+                    writeln!(out, "+ PUT {kind} {name} ({})", op.id)?;
+                    for (path, v) in flatten(&new) {
+                        writeln!(out, "    + {path}: {v}")?;
+                    }
+                }
+                Some(old) => {
+                    writeln!(out, "~ PUT {kind} {name} ({})", op.id)?;
+                    let (o, n) = (flatten(&old), flatten(&new));
+                    for (path, nv) in &n {
+                        match o.get(path) {
+                            Some(ov) if ov == nv => {}
+                            Some(ov) => writeln!(out, "    ~ {path}: {ov} -> {nv}")?,
+                            None => writeln!(out, "    + {path}: {nv}")?,
+                        }
+                    }
+                }
+            }
+        }
+        Action::Delete => {
+            let old = current(op, observed).map(|o| shown(&o, desired));
+            let name = old.as_ref().map(label).unwrap_or_default();
+            writeln!(out, "- DELETE {kind} {name} ({})", op.id)?;
+        }
+        Action::AddMember(m) => writeln!(
+            out,
+            "+ ADD consumer {} to consumer_group {}",
+            m.consumer.id, m.consumer_group.id
+        )?,
+        Action::RemoveMember(m) => writeln!(
+            out,
+            "- REMOVE consumer {} from consumer_group {}",
+            m.consumer.id, m.consumer_group.id
+        )?,
+    }
+    Ok(())
+}
+
+/// The observed entity an op replaces or deletes.
+fn current(op: &Op, observed: &diff::Observed) -> Option<Body> {
+    use diff::Kind;
+    match op.kind {
+        Kind::Service => observed.services.get(&op.id).cloned().map(Body::Service),
+        Kind::Route => observed.routes.get(&op.id).cloned().map(Body::Route),
+        Kind::Consumer => observed.consumers.get(&op.id).cloned().map(Body::Consumer),
+        Kind::ConsumerGroup => observed
+            .consumer_groups
+            .get(&op.id)
+            .cloned()
+            .map(Body::ConsumerGroup),
+        Kind::Plugin => observed.plugins.get(&op.id).cloned().map(Body::Plugin),
+        Kind::Membership => None,
+    }
+}
+
+/// An entity as a person may see it: Secret-derived plugin values redacted, timestamps and id
+/// dropped (the id is printed on the header line).
+fn shown(body: &Body, desired: &DesiredState) -> Value {
+    let mut v = match body {
+        Body::Service(e) => serde_json::to_value(e),
+        Body::Route(e) => serde_json::to_value(e),
+        Body::Consumer(e) => serde_json::to_value(e),
+        Body::ConsumerGroup(e) => serde_json::to_value(e),
+        Body::Plugin(e) => serde_json::to_value(desired.redacted_plugin(e)),
+    }
+    .unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        for k in ["id", "created_at", "updated_at"] {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+fn label(v: &Value) -> String {
+    ["name", "username"]
+        .iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `a.b[0].c -> value` for every leaf.
+fn flatten(v: &Value) -> BTreeMap<String, String> {
+    fn walk(prefix: String, v: &Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, child) in m {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(p, child, out);
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for (i, child) in a.iter().enumerate() {
+                    walk(format!("{prefix}[{i}]"), child, out);
+                }
+            }
+            Value::Null => {}
+            other => {
+                out.insert(prefix, other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(String::new(), v, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::konnect::models::{EntityId, Plugin};
+    use serde_json::json;
+
+    #[test]
+    fn an_update_shows_only_the_changed_fields() {
+        let id = EntityId::from(uuid::Uuid::from_u128(7));
+        let new = Plugin {
+            id: Some(id),
+            name: "rate-limiting".into(),
+            config: json!({"minute": 7, "policy": "local"}),
+            ..Plugin::default()
+        };
+        let mut old = new.clone();
+        old.config = json!({"minute": 5, "policy": "local", "hour": null});
+        let desired = DesiredState {
+            plugins: vec![new],
+            ..DesiredState::default()
+        };
+        let observed = diff::Observed {
+            plugins: [(id, old)].into(),
+            ..diff::Observed::default()
+        };
+        let plan = diff::plan(&desired, &observed, &DiffOptions::default());
+        let mut out = Vec::new();
+        write_plan(&plan, &desired, &observed, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "~ PUT plugin rate-limiting (00000000-0000-0000-0000-000000000007)\n    ~ config.minute: 5 -> 7\n1 change(s): 1 put, 0 delete, 0 kept as Konnect holds them\n"
+        );
+    }
+}
