@@ -588,6 +588,47 @@ async fn drift_and_orphans_are_repaired_after_a_restart() {
         (w.plugins().await.len() == 2).then_some(())
     })
     .await;
+    // `diff` on the same manifests: nothing to do; on an edited copy: exactly that field.
+    let manifests = w.dir.path().join("echo.yaml");
+    let with_ns = ECHO.replace(
+        "metadata:\n",
+        &format!("metadata:\n  namespace: {}\n", w.ns),
+    );
+    std::fs::write(&manifests, &with_ns).unwrap();
+    let diff = |file: &Path| {
+        Command::new(BIN)
+            .args([
+                "diff",
+                "--konnect-server",
+                &w.emu.base_url(),
+                "--control-plane",
+                CP,
+            ])
+            .arg("--konnect-token-file")
+            .arg(w.dir.path().join("token"))
+            .args(["--owner", &w.owner, "-f"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let same = diff(&manifests);
+    let text = String::from_utf8_lossy(&same.stdout);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    assert!(text.contains("0 change(s)"), "{text}");
+    let edited = w.dir.path().join("edited.yaml");
+    std::fs::write(&edited, with_ns.replace("minute: 5", "minute: 6")).unwrap();
+    let changed = diff(&edited);
+    let text = String::from_utf8_lossy(&changed.stdout);
+    assert_eq!(changed.status.code(), Some(1), "{text}");
+    assert!(text.contains("~ PUT plugin rate-limiting"), "{text}");
+    assert!(text.contains("config.minute: 5 -> 6"), "{text}");
+    assert!(text.contains("1 change(s)"), "{text}");
+
     // Out of band: someone edits our rate-limiting plugin in Konnect and deletes cors.
     let mut rl = w
         .plugins()
