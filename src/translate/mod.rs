@@ -19,7 +19,6 @@
 //! read them, and [`render`] does so unless told [`Secrets::Show`].
 
 pub mod annotations;
-mod canonical;
 pub mod cli;
 mod consumers;
 pub mod desired;
@@ -210,8 +209,6 @@ pub(crate) struct Ctx<'a> {
     pub plugins: Vec<BuiltPlugin>,
     /// The managed-by and owner tags, the same on every entity: made once.
     head_tags: [Tag; 2],
-    /// Buffers for the canonical JSON of each entity hashed in [`Self::finish`].
-    scratch: canonical::Writer,
 }
 
 impl<'a> Ctx<'a> {
@@ -279,7 +276,6 @@ impl<'a> Ctx<'a> {
             memberships: BTreeSet::new(),
             plugins: Vec::new(),
             head_tags: tags::head(opts.owner()),
-            scratch: canonical::Writer::default(),
         }
     }
 
@@ -412,7 +408,7 @@ impl<'a> Ctx<'a> {
     /// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
     /// the tag written there adds nothing.
     fn tags_of<T: Serialize>(&mut self, built: &Built<T>) -> Vec<Tag> {
-        let hash = tags::payload_hash_with(&built.entity, &mut self.scratch);
+        let hash = tags::payload_hash(&built.entity);
         let (tags, warnings) = tags::build_after(&self.head_tags, &built.source, &hash);
         for w in warnings {
             self.results.warn(&built.origin, w);
