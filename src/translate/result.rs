@@ -1,13 +1,15 @@
-//! The per-object outcome of translation: `Programmed`, `Invalid` (bad input, with a reason and
+//! The per-object outcome of translation: `Accepted`, `Invalid` (bad input, with a reason and
 //! a message naming the object and the field) or `Pending`. The report step renders these as
-//! status conditions and Events; translation only produces them.
+//! status conditions and Events; translation only produces them. "Accepted" means translation
+//! took the object; "Programmed" is reserved for "written to Konnect", which only the
+//! controller can report.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-/// Why an object is not (fully) programmed. Maps to the condition reason and to KIC's Event
+/// Why an object is not (fully) accepted. Maps to the condition reason and to KIC's Event
 /// reasons (`KongConfigurationTranslationFailed` for all of them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Reason {
@@ -54,25 +56,30 @@ impl Reason {
 /// The state of one source object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
-    Programmed,
-    Invalid { reason: Reason },
-    Pending { reason: Reason },
+    /// Translated: its entities are in the desired state (not yet written to Konnect).
+    Accepted,
+    Invalid {
+        reason: Reason,
+    },
+    Pending {
+        reason: Reason,
+    },
 }
 
 impl Status {
-    /// `Programmed`, `Invalid` or `Pending`.
+    /// `Accepted`, `Invalid` or `Pending`.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Self::Programmed => "Programmed",
+            Self::Accepted => "Accepted",
             Self::Invalid { .. } => "Invalid",
             Self::Pending { .. } => "Pending",
         }
     }
 
-    /// The reason, when not programmed.
+    /// The reason, when not accepted.
     pub fn reason(&self) -> Option<Reason> {
         match self {
-            Self::Programmed => None,
+            Self::Accepted => None,
             Self::Invalid { reason } | Self::Pending { reason } => Some(*reason),
         }
     }
@@ -210,7 +217,7 @@ impl Results {
                 } else if let Some((reason, detail)) = acc.pending {
                     (Status::Pending { reason }, format!("{key}: {detail}"))
                 } else {
-                    (Status::Programmed, String::new())
+                    (Status::Accepted, String::new())
                 };
                 acc.warnings.sort();
                 ObjectResult {
