@@ -134,6 +134,7 @@ fn render_command_reads_the_samples_directory_and_reports_invalid() {
             "consumer_groups",
             "consumer_group_memberships",
             "plugins",
+            "held",
             "results"
         ]
     );

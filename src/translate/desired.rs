@@ -6,7 +6,7 @@
 //! that whatever shows a plugin to a person hides them ([`DesiredState::redacted_plugin`]).
 //! Debug output is redacted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::konnect::models::{
@@ -33,6 +33,15 @@ pub struct DesiredState {
     /// them; `configPatches`: those each patch added), sorted by pointer. Plugins without any
     /// are absent. Never print a plugin's config without applying these.
     pub secret_fields: BTreeMap<EntityId, Vec<SecretField>>,
+    /// Fail closed: the ids of the entities held back because their source object names a
+    /// plugin that is missing, not permitted or Invalid (or because they derive from such an
+    /// entity): services, routes, consumers, consumer groups and plugin instances (including
+    /// the instances an Invalid plugin would have had, and an Invalid global plugin's global
+    /// instance). None of them is in the lists above. The controller keeps exactly what
+    /// Konnect holds for each (no PUT, no DELETE) and never creates one. Memberships are not
+    /// listed: those whose consumer or group is held are left out of `memberships`, and the
+    /// controller keeps them.
+    pub held: BTreeSet<EntityId>,
 }
 
 /// Debug prints plugins with their Secret-derived values redacted.
@@ -52,6 +61,7 @@ impl fmt::Debug for DesiredState {
             .field("plugins", &plugins)
             .field("results", &self.results)
             .field("secret_fields", &self.secret_fields)
+            .field("held", &self.held)
             .finish()
     }
 }
@@ -60,6 +70,11 @@ impl DesiredState {
     /// True when any source object is Invalid.
     pub fn any_invalid(&self) -> bool {
         self.results.iter().any(ObjectResult::is_invalid)
+    }
+
+    /// True when any entity is held back (see [`Self::held`]).
+    pub fn any_held(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Number of Konnect entities (memberships included).

@@ -22,6 +22,7 @@ pub mod annotations;
 pub mod cli;
 mod consumers;
 pub mod desired;
+mod hold;
 pub mod ids;
 mod plugins;
 pub mod redact;
@@ -50,7 +51,7 @@ pub use result::{ObjectRef, ObjectResult, Reason, Status};
 pub use snapshot::{Snapshot, TranslateOptions};
 
 use crate::konnect::models::{
-    Consumer, ConsumerGroup, ConsumerGroupMembership, Plugin, Route, Service, Tag,
+    Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, Plugin, Route, Service, Tag,
 };
 use annotations::Annotations;
 use result::Results;
@@ -207,6 +208,8 @@ pub(crate) struct Ctx<'a> {
     pub group_names: BTreeMap<(String, String), String>,
     pub memberships: BTreeSet<ConsumerGroupMembership>,
     pub plugins: Vec<BuiltPlugin>,
+    /// Ids of the entities held back (fail closed; see [`DesiredState::held`]).
+    pub held: BTreeSet<EntityId>,
     /// The managed-by and owner tags, the same on every entity: made once.
     head_tags: [Tag; 2],
 }
@@ -275,6 +278,7 @@ impl<'a> Ctx<'a> {
             group_names: BTreeMap::new(),
             memberships: BTreeSet::new(),
             plugins: Vec::new(),
+            held: BTreeSet::new(),
             head_tags: tags::head(opts.owner()),
         }
     }
@@ -474,6 +478,7 @@ impl<'a> Ctx<'a> {
             out.plugins.push(e);
         }
         out.memberships = self.memberships.into_iter().collect();
+        out.held = self.held;
         out.results = self.results.finish();
         out.sort();
         out

@@ -23,6 +23,9 @@ pub enum Reason {
     ReferenceNotFound,
     /// A cross-namespace reference without a ReferenceGrant permitting it.
     ReferenceNotPermitted,
+    /// A referenced plugin exists but is Invalid (schema error, Secret missing, conflict...):
+    /// the referrer is held back (fail closed) until the plugin is fixed.
+    PluginInvalid,
     /// Another object already claims the same Konnect entity.
     Conflict,
     /// The object asks for something Konnect's traditional router cannot express.
@@ -45,6 +48,7 @@ impl Reason {
             Self::InvalidSpec => "InvalidSpec",
             Self::ReferenceNotFound => "ReferenceNotFound",
             Self::ReferenceNotPermitted => "ReferenceNotPermitted",
+            Self::PluginInvalid => "PluginInvalid",
             Self::Conflict => "Conflict",
             Self::Unsupported => "Unsupported",
             Self::NotReferenced => "NotReferenced",
@@ -194,6 +198,17 @@ impl Results {
         if !acc.warnings.contains(&detail) {
             acc.warnings.push(detail);
         }
+    }
+
+    /// The error details recorded on an object so far, sorted (empty when none).
+    pub fn error_details(&self, key: &ObjectRef) -> Vec<&str> {
+        let mut details: Vec<&str> = self
+            .objects
+            .get(key)
+            .map(|a| a.errors.iter().map(|(_, d)| d.as_str()).collect())
+            .unwrap_or_default();
+        details.sort_unstable();
+        details
     }
 
     /// True when the object already has an error.
