@@ -113,6 +113,8 @@ pub(crate) struct BuiltRoute<'a> {
     pub referrer: Referrer<'a>,
     /// Plugins named by HTTPRoute `ExtensionRef` filters of this route's rule.
     pub extra_plugins: Vec<annotations::PluginRef>,
+    /// The age of the source object, for "older wins" on a name collision.
+    pub age: consumers::Age,
 }
 
 /// An object that names plugins in `konghq.com/plugins`.
