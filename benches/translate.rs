@@ -268,16 +268,16 @@ fn main() {
 
     let opts = TranslateOptions::default();
     let state = translate::translate(&snapshot, &opts);
-    let (mut programmed, mut invalid, mut pending) = (0usize, 0usize, 0usize);
+    let (mut accepted, mut invalid, mut pending) = (0usize, 0usize, 0usize);
     let mut problems = String::new();
     for r in &state.results {
         match r.status {
-            Status::Programmed => programmed += 1,
+            Status::Accepted => accepted += 1,
             Status::Invalid { .. } => invalid += 1,
             Status::Pending { .. } => pending += 1,
         }
-        if !matches!(r.status, Status::Programmed) && problems.lines().count() < 5 {
-            let _ = writeln!(problems, "  not programmed: {}", r.message);
+        if !matches!(r.status, Status::Accepted) && problems.lines().count() < 5 {
+            let _ = writeln!(problems, "  not accepted: {}", r.message);
         }
     }
     println!(
@@ -291,7 +291,7 @@ fn main() {
         state.plugins.len(),
         state.secret_value_count()
     );
-    println!("object results: {programmed} Programmed, {invalid} Invalid, {pending} Pending");
+    println!("object results: {accepted} Accepted, {invalid} Invalid, {pending} Pending");
     print!("{problems}");
     drop(state);
 

@@ -75,8 +75,11 @@ struct World {
 
 impl World {
     async fn new(prefix: &str) -> World {
-        let cluster = support::cluster();
-        let ns = cluster.namespace(prefix).await;
+        let ns = support::cluster().namespace(prefix).await;
+        World::in_namespace(ns).await
+    }
+
+    async fn in_namespace(ns: String) -> World {
         let emu = emulator::spawn(EmulatorConfig {
             control_planes: vec![CP.into()],
             tokens: vec!["kpat_canaryTOKEN0123456789".into()],
@@ -117,6 +120,12 @@ impl World {
             .args(["--admin-address", &admin])
             .args(["--debounce", "20ms"])
             .args(extra)
+            // Samples' cluster-wide KongClusterPlugin is of class `kong`: other tests use their own.
+            .args(if self.ns == "default" {
+                vec![]
+            } else {
+                vec!["--ingress-class".to_owned(), format!("class-{}", self.ns)]
+            })
             .env("KUBECONFIG", cluster.kubeconfig_path())
             .env("KPO_LOG", "info,konnect_plugin_operator=debug")
             .env("KPO_LOG_FORMAT", "json")
@@ -239,6 +248,19 @@ where
     }
 }
 
+/// True when `held` has every value of `sent` (objects: key by key; arrays: item by item).
+fn contains(held: &Value, sent: &Value) -> bool {
+    match (held, sent) {
+        (Value::Object(h), Value::Object(s)) => s
+            .iter()
+            .all(|(k, v)| h.get(k).is_some_and(|hv| contains(hv, v))),
+        (Value::Array(h), Value::Array(s)) => {
+            h.len() == s.len() && h.iter().zip(s).all(|(hv, v)| contains(hv, v))
+        }
+        (h, s) => h == s,
+    }
+}
+
 fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/samples")
 }
@@ -264,7 +286,9 @@ fn rendered_samples(owner: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_samples_reach_konnect_and_report_programmed() {
-    let w = World::new("ctl-samples").await;
+    // The samples go to the `default` namespace, as `render` reads them, so Konnect's ids must
+    // equal render's. (No other test uses `default` or the `kong` ingress class.)
+    let w = World::in_namespace("default".into()).await;
     w.kubectl(&["apply", "-f", samples_dir().to_str().unwrap()]);
     let op = w.operator(&["--sync-period", "1s"]);
 
@@ -319,16 +343,15 @@ async fn seed_samples_reach_konnect_and_report_programmed() {
         let got = plugins
             .iter()
             .find(|g| g.id.map(|i| i.to_string()).as_deref() == p["id"].as_str())
-            .unwrap_or_else(|| panic!("plugin {} missing", p["id"]));
+            .unwrap_or_else(|| {
+                let held: Vec<String> = plugins
+                    .iter()
+                    .map(|g| format!("{:?} {} {:?} {:?}", g.id, g.name, g.service, g.route))
+                    .collect();
+                panic!("plugin {p} missing; Konnect holds {held:#?}")
+            });
         let got = serde_json::to_value(got).unwrap();
-        for field in [
-            "name",
-            "service",
-            "route",
-            "consumer",
-            "consumer_group",
-            "tags",
-        ] {
+        for field in ["name", "service", "route", "consumer", "consumer_group"] {
             assert_eq!(
                 got.get(field),
                 p.get(field),
@@ -336,8 +359,26 @@ async fn seed_samples_reach_konnect_and_report_programmed() {
                 p["id"]
             );
         }
+        // Tags too, but for the uid (files have none) and the payload hash (which covers it).
+        let tags = |v: &Value| -> Vec<String> {
+            v["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| !t.starts_with("k8s-uid:") && !t.starts_with("kpo-hash:"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(tags(&got), tags(p), "plugin {} tags", p["id"]);
         for (k, v) in p["config"].as_object().unwrap() {
-            assert_eq!(&got["config"][k], v, "plugin {} config.{k}", p["name"]);
+            // Konnect adds defaults (nulls included); every value we sent must be there.
+            assert!(
+                contains(&got["config"][k], v),
+                "plugin {} config.{k}: sent {v}, Konnect holds {}",
+                p["name"],
+                got["config"][k]
+            );
         }
     }
     // The seed's attachment points, each once: global, Service, Ingress route, HTTPRoute route,
@@ -352,7 +393,11 @@ async fn seed_samples_reach_konnect_and_report_programmed() {
         1,
         "global datakit"
     );
-    assert_eq!(scopes(|p| p.service.is_some()), 1, "datakit on the Service");
+    assert_eq!(
+        scopes(|p| p.service.is_some()),
+        2,
+        "datakit on the Service echo: on both Konnect services made from it (the Ingress's and the HTTPRoute's), as KIC attaches a Service's plugins"
+    );
     assert_eq!(
         scopes(|p| p.route.is_some()),
         2,
@@ -380,10 +425,13 @@ async fn seed_samples_reach_konnect_and_report_programmed() {
         .iter()
         .find(|p| p.name == "upstream-oauth")
         .expect("upstream-oauth");
-    assert!(
-        oauth.config["client"]["client_secret"].is_string(),
-        "{:#}",
-        oauth.config
+    // The whole config came from the Secret (configFrom): its client_secret is in the sample.
+    let oauth_sample =
+        std::fs::read_to_string(samples_dir().join("07-upstream-oauth.yaml")).unwrap();
+    assert!(oauth_sample.contains("client_secret: s3cr3t-billing-client"));
+    assert_eq!(
+        oauth.config["oauth"]["client_secret"],
+        "s3cr3t-billing-client"
     );
     assert_eq!(
         w.services().await.len(),
@@ -524,12 +572,16 @@ async fn konnect_follows_edits_annotations_and_deletes() {
 async fn a_bad_config_is_reported_and_the_rest_keeps_syncing() {
     let w = World::new("ctl-bad").await;
     w.apply_yaml(ECHO);
+    // A second Service uses only rate-limiting.
+    w.apply_yaml(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  annotations:\n    konghq.com/plugins: rl\nspec:\n  ports:\n  - name: http\n    port: 80\n",
+    );
     let op = w.operator(&[]);
-    eventually("two plugins", Some(&op), || async {
-        (w.plugins().await.len() == 2).then_some(())
+    eventually("three plugins", Some(&op), || async {
+        (w.plugins().await.len() == 3).then_some(())
     })
     .await;
-    // cors gets a config its schema refuses; rate-limiting keeps syncing.
+    // cors gets a config its schema refuses; then rate-limiting is edited.
     w.kubectl(&[
         "patch",
         "kp",
@@ -555,7 +607,8 @@ async fn a_bad_config_is_reported_and_the_rest_keeps_syncing() {
         c["message"].as_str().unwrap().contains("config.max_age"),
         "{c}"
     );
-    eventually("rate-limiting minute 9", Some(&op), || async {
+    // The Service `api` does not use cors: its rate-limiting keeps syncing.
+    eventually("rate-limiting minute 9 on api", Some(&op), || async {
         w.plugins()
             .await
             .iter()
@@ -563,8 +616,16 @@ async fn a_bad_config_is_reported_and_the_rest_keeps_syncing() {
             .then_some(())
     })
     .await;
-    // Fail closed: Konnect keeps the last good cors (it is never silently removed).
+    // Fail closed: the Service `echo` names the broken cors, so everything on it keeps its last
+    // good state in Konnect: cors is never silently removed, its rate-limiting stays at 5.
     let plugins = w.plugins().await;
+    assert_eq!(plugins.len(), 3, "{plugins:#?}");
+    assert!(
+        plugins
+            .iter()
+            .any(|p| p.name == "rate-limiting" && p.config["minute"] == 5),
+        "echo's rate-limiting is held at its last good config: {plugins:#?}"
+    );
     let cors = plugins
         .iter()
         .find(|p| p.name == "cors")

@@ -278,7 +278,18 @@ kind: Service
 metadata:
   name: svc
   namespace: default
-  annotations: {konghq.com/plugins: "oauth,session,rt"}
+  annotations: {konghq.com/plugins: "oauth,session"}
+spec:
+  ports: [{port: 80}]
+---
+# The Invalid plugin on a Service of its own: a Service naming it is held back (fail closed),
+# with all its plugins, and those must render here.
+apiVersion: v1
+kind: Service
+metadata:
+  name: svc-bad
+  namespace: default
+  annotations: {konghq.com/plugins: "rt"}
 spec:
   ports: [{port: 80}]
 "#;

@@ -14,7 +14,9 @@ use crate::controller::{KonnectArgs, observed, resolve_control_plane};
 use crate::konnect::client::KonnectClient;
 use crate::konnect::config::{ClientConfig, ServerUrl};
 use crate::manifest;
-use crate::translate::{DesiredState, TranslateOptions, tags, translate};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::translate::{DesiredState, Snapshot, TranslateOptions, tags, translate};
 
 /// Reads the manifests, lists the control plane, prints the plan. Returns true when Konnect
 /// would change (the CLI exits 1).
@@ -28,7 +30,6 @@ pub async fn diff_command(
     for skipped in &loaded.skipped {
         tracing::warn!("{skipped}");
     }
-    let desired = translate(&loaded.snapshot, &opts);
     let client = KonnectClient::new(ClientConfig::new(
         ServerUrl::parse(&konnect.konnect_server)?,
         konnect.token()?,
@@ -36,9 +37,76 @@ pub async fn diff_command(
     let cp_id = resolve_control_plane(&client, &konnect.control_plane).await?;
     let cp = client.control_plane(cp_id);
     let observed = observed::load(&cp, &tags::owner_tag(opts.owner())).await?;
+    let mut snapshot = loaded.snapshot;
+    fill_uids(&mut snapshot, &observed);
+    let desired = translate(&snapshot, &opts);
     let plan = diff::plan(&desired, &observed, &DiffOptions::default());
     write_plan(&plan, &desired, &observed, out)?;
     Ok(!plan.is_empty())
+}
+
+/// Manifests in Git carry no `metadata.uid`, but what the operator wrote carries the cluster
+/// object's uid in its `k8s-uid:` tag (KIC's identity tags). An object without a uid takes the
+/// uid Konnect records for the same kind, namespace and name, so the diff shows real changes
+/// instead of a tag difference on every entity.
+pub fn fill_uids(snapshot: &mut Snapshot, observed: &diff::Observed) {
+    let mut uids: BTreeMap<(String, Option<String>, String), String> = BTreeMap::new();
+    let mut add = |t: &Option<Vec<crate::konnect::models::Tag>>| {
+        let (Some(kind), Some(name), Some(uid)) = (
+            diff::tag_value(t, "k8s-kind:"),
+            diff::tag_value(t, "k8s-name:"),
+            diff::tag_value(t, "k8s-uid:"),
+        ) else {
+            return;
+        };
+        let ns = diff::tag_value(t, "k8s-namespace:").map(str::to_owned);
+        uids.entry((kind.to_owned(), ns, name.to_owned()))
+            .or_insert_with(|| uid.to_owned());
+    };
+    observed.services.values().for_each(|e| add(&e.tags));
+    observed.routes.values().for_each(|e| add(&e.tags));
+    observed.consumers.values().for_each(|e| add(&e.tags));
+    observed.consumer_groups.values().for_each(|e| add(&e.tags));
+    observed.plugins.values().for_each(|e| add(&e.tags));
+    let fill = |kind: &str, meta: &mut ObjectMeta| {
+        if meta.uid.is_none() {
+            let key = (
+                kind.to_owned(),
+                Some(meta.namespace.clone().unwrap_or_else(|| "default".into())),
+                meta.name.clone().unwrap_or_default(),
+            );
+            let cluster_key = (kind.to_owned(), None, key.2.clone());
+            meta.uid = uids.get(&key).or_else(|| uids.get(&cluster_key)).cloned();
+        }
+    };
+    snapshot
+        .services
+        .iter_mut()
+        .for_each(|o| fill("Service", &mut o.metadata));
+    snapshot
+        .ingresses
+        .iter_mut()
+        .for_each(|o| fill("Ingress", &mut o.metadata));
+    snapshot
+        .http_routes
+        .iter_mut()
+        .for_each(|o| fill("HTTPRoute", &mut o.metadata));
+    snapshot
+        .kong_plugins
+        .iter_mut()
+        .for_each(|o| fill("KongPlugin", &mut o.metadata));
+    snapshot
+        .kong_cluster_plugins
+        .iter_mut()
+        .for_each(|o| fill("KongClusterPlugin", &mut o.metadata));
+    snapshot
+        .kong_consumers
+        .iter_mut()
+        .for_each(|o| fill("KongConsumer", &mut o.metadata));
+    snapshot
+        .kong_consumer_groups
+        .iter_mut()
+        .for_each(|o| fill("KongConsumerGroup", &mut o.metadata));
 }
 
 /// Prints a plan: one block per write, `+` create, `~` update (changed fields), `-` delete.

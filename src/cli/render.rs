@@ -53,5 +53,7 @@ pub fn render_command(
     };
     out.write_all(text.as_bytes())?;
     out.flush()?;
-    Ok(state.any_invalid())
+    // A held object (a referrer of a missing or broken plugin) fails the gate too: Konnect
+    // would not get what the manifests ask for.
+    Ok(state.any_invalid() || state.any_held())
 }

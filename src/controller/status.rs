@@ -395,7 +395,7 @@ mod tests {
     fn accepted_and_written_is_programmed_true() {
         let desired = DesiredState {
             plugins: vec![plugin(1, "auth")],
-            results: vec![result("KongPlugin", "auth", Status::Programmed, "")],
+            results: vec![result("KongPlugin", "auth", Status::Accepted, "")],
             ..DesiredState::default()
         };
         let r = reports(&desired, &Outcome::default());
@@ -409,8 +409,8 @@ mod tests {
         let desired = DesiredState {
             plugins: vec![plugin(1, "auth"), plugin(2, "other")],
             results: vec![
-                result("KongPlugin", "auth", Status::Programmed, ""),
-                result("KongPlugin", "other", Status::Programmed, ""),
+                result("KongPlugin", "auth", Status::Accepted, ""),
+                result("KongPlugin", "other", Status::Accepted, ""),
             ],
             ..DesiredState::default()
         };

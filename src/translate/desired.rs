@@ -33,8 +33,14 @@ pub struct DesiredState {
     /// them; `configPatches`: those each patch added), sorted by pointer. Plugins without any
     /// are absent. Never print a plugin's config without applying these.
     pub secret_fields: BTreeMap<EntityId, Vec<SecretField>>,
-    /// Ids of entities held back (fail closed): Konnect keeps what it holds for them, nothing
-    /// is created. Filled by translation (see the translate issue); the controller honours it.
+    /// Fail closed: the ids of the entities held back because their source object names a
+    /// plugin that is missing, not permitted or Invalid (or because they derive from such an
+    /// entity): services, routes, consumers, consumer groups and plugin instances (including
+    /// the instances an Invalid plugin would have had, and an Invalid global plugin's global
+    /// instance). None of them is in the lists above. The controller keeps exactly what
+    /// Konnect holds for each (no PUT, no DELETE) and never creates one. Memberships are not
+    /// listed: those whose consumer or group is held are left out of `memberships`, and the
+    /// controller keeps them.
     pub held: BTreeSet<EntityId>,
 }
 
@@ -55,6 +61,7 @@ impl fmt::Debug for DesiredState {
             .field("plugins", &plugins)
             .field("results", &self.results)
             .field("secret_fields", &self.secret_fields)
+            .field("held", &self.held)
             .finish()
     }
 }
@@ -63,6 +70,11 @@ impl DesiredState {
     /// True when any source object is Invalid.
     pub fn any_invalid(&self) -> bool {
         self.results.iter().any(ObjectResult::is_invalid)
+    }
+
+    /// True when any entity is held back (see [`Self::held`]).
+    pub fn any_held(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Number of Konnect entities (memberships included).

@@ -19,9 +19,9 @@
 //! read them, and [`render`] does so unless told [`Secrets::Show`].
 
 pub mod annotations;
-mod canonical;
 mod consumers;
 pub mod desired;
+mod hold;
 pub mod ids;
 mod plugins;
 pub mod redact;
@@ -49,7 +49,7 @@ pub use result::{ObjectRef, ObjectResult, Reason, Status};
 pub use snapshot::{Snapshot, TranslateOptions};
 
 use crate::konnect::models::{
-    Consumer, ConsumerGroup, ConsumerGroupMembership, Plugin, Route, Service, Tag,
+    Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, Plugin, Route, Service, Tag,
 };
 use annotations::Annotations;
 use result::Results;
@@ -111,6 +111,8 @@ pub(crate) struct BuiltRoute<'a> {
     pub referrer: Referrer<'a>,
     /// Plugins named by HTTPRoute `ExtensionRef` filters of this route's rule.
     pub extra_plugins: Vec<annotations::PluginRef>,
+    /// The age of the source object, for "older wins" on a name collision.
+    pub age: consumers::Age,
 }
 
 /// An object that names plugins in `konghq.com/plugins`.
@@ -206,10 +208,10 @@ pub(crate) struct Ctx<'a> {
     pub group_names: BTreeMap<(String, String), String>,
     pub memberships: BTreeSet<ConsumerGroupMembership>,
     pub plugins: Vec<BuiltPlugin>,
+    /// Ids of the entities held back (fail closed; see [`DesiredState::held`]).
+    pub held: BTreeSet<EntityId>,
     /// The managed-by and owner tags, the same on every entity: made once.
     head_tags: [Tag; 2],
-    /// Buffers for the canonical JSON of each entity hashed in [`Self::finish`].
-    scratch: canonical::Writer,
 }
 
 impl<'a> Ctx<'a> {
@@ -276,8 +278,8 @@ impl<'a> Ctx<'a> {
             group_names: BTreeMap::new(),
             memberships: BTreeSet::new(),
             plugins: Vec::new(),
+            held: BTreeSet::new(),
             head_tags: tags::head(opts.owner()),
-            scratch: canonical::Writer::default(),
         }
     }
 
@@ -410,7 +412,7 @@ impl<'a> Ctx<'a> {
     /// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
     /// the tag written there adds nothing.
     fn tags_of<T: Serialize>(&mut self, built: &Built<T>) -> Vec<Tag> {
-        let hash = tags::payload_hash_with(&built.entity, &mut self.scratch);
+        let hash = tags::payload_hash(&built.entity);
         let (tags, warnings) = tags::build_after(&self.head_tags, &built.source, &hash);
         for w in warnings {
             self.results.warn(&built.origin, w);
@@ -476,6 +478,7 @@ impl<'a> Ctx<'a> {
             out.plugins.push(e);
         }
         out.memberships = self.memberships.into_iter().collect();
+        out.held = self.held;
         out.results = self.results.finish();
         out.sort();
         out

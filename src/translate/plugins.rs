@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::annotations::{self as ann, PluginRef};
 use super::consumers::{Age, age_key};
+use super::hold::{PluginInfo, PluginUse};
 use super::ids::{self, PluginParents};
 use super::redact::{Scrubber, SecretField, SecretSource, Shadow, redact_config};
 use super::result::{ObjectRef, Reason};
@@ -51,7 +52,7 @@ pub(crate) enum PluginSource {
 
 /// The referrers of one plugin object, by Konnect entity name.
 #[derive(Default)]
-struct Relations {
+pub(crate) struct Relations {
     services: BTreeSet<String>,
     routes: BTreeSet<String>,
     consumers: BTreeSet<String>,
@@ -59,8 +60,8 @@ struct Relations {
 }
 
 /// Which kind of parent a referrer gives a plugin.
-#[derive(Clone, Copy, Debug)]
-enum Slot {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Slot {
     Service,
     Route,
     Consumer,
@@ -78,7 +79,7 @@ impl Relations {
     }
 
     /// KIC's `ForeignRelations.GetCombinations`.
-    fn combinations(&self) -> Vec<PluginParents> {
+    pub(crate) fn combinations(&self) -> Vec<PluginParents> {
         let mut out = Vec::new();
         let scoped =
             |out: &mut Vec<PluginParents>, consumer: Option<&String>, group: Option<&String>| {
@@ -589,11 +590,11 @@ fn describe_target(parents: &PluginParents) -> String {
 }
 
 /// A plugin instance under construction.
-struct Instance {
-    source: PluginSource,
-    parents: PluginParents,
+pub(crate) struct Instance {
+    pub source: PluginSource,
+    pub parents: PluginParents,
     hash: String,
-    entity: Plugin,
+    pub entity: Plugin,
 }
 /// Schema verdicts by (plugin name, configuration JSON), for [`Ctx::resolve_plugin`].
 type CheckCache = HashMap<(String, Vec<u8>), Result<(), ConfigCheck>>;
@@ -690,13 +691,15 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// Resolves a `konghq.com/plugins` entry (or an ExtensionRef) of a referrer.
+    /// Resolves a `konghq.com/plugins` entry (or an ExtensionRef) of a referrer; a plugin
+    /// that is missing or not permitted comes back as the reason and a message starting with
+    /// the field (the caller holds the referrer back, see [`super::hold`]).
     fn resolve_ref(
-        &mut self,
+        &self,
         referrer: &Referrer,
         pref: &PluginRef,
         field: &str,
-    ) -> Option<PluginSource> {
+    ) -> Result<PluginSource, (Reason, String)> {
         let own_ns = &referrer.namespace;
         let key = (
             pref.namespace.clone().unwrap_or_else(|| own_ns.clone()),
@@ -722,8 +725,8 @@ impl<'a> Ctx<'a> {
                             referrer.key.kind, pref.name
                         ),
                     )
-                } else if kong_plugin.is_some() {
-                    return kong_plugin;
+                } else if let Some(src) = kong_plugin {
+                    return Ok(src);
                 } else {
                     (
                         Reason::ReferenceNotFound,
@@ -735,8 +738,8 @@ impl<'a> Ctx<'a> {
             // references), but a namespace-qualified name names a KongPlugin: it never falls
             // back to a KongClusterPlugin, which has no namespace.
             Some(ns) => {
-                if kong_plugin.is_some() {
-                    return kong_plugin;
+                if let Some(src) = kong_plugin {
+                    return Ok(src);
                 }
                 (
                     Reason::ReferenceNotFound,
@@ -747,11 +750,11 @@ impl<'a> Ctx<'a> {
                 )
             }
             None => {
-                if kong_plugin.is_some() {
-                    return kong_plugin;
+                if let Some(src) = kong_plugin {
+                    return Ok(src);
                 }
                 if self.ix.cluster_plugins.contains_key(pref.name.as_str()) {
-                    return Some(PluginSource::Cluster(pref.name.clone()));
+                    return Ok(PluginSource::Cluster(pref.name.clone()));
                 }
                 if self
                     .ix
@@ -793,13 +796,15 @@ impl<'a> Ctx<'a> {
         .into_iter()
         .filter(|r| r.kind == "KongPlugin" || pref.namespace.is_none())
         .find(|r| self.ix.malformed.contains(r));
-        let message = match unreadable {
-            // Say why it is missing: it exists but could not be read.
-            Some(r) => format!("{field}: {r} cannot be read (see its own result)"),
-            None => message,
+        let (reason, message) = match unreadable {
+            // Say why it is missing: it exists but could not be read, so it is Invalid.
+            Some(r) => (
+                Reason::PluginInvalid,
+                format!("{field}: {r} cannot be read (see its own result)"),
+            ),
+            None => (reason, message),
         };
-        self.results.error(&referrer.key, reason, message);
-        None
+        Err((reason, message))
     }
 
     /// Every referrer with its plugin references: core Services (through the Konnect services
@@ -871,6 +876,8 @@ impl<'a> Ctx<'a> {
     pub(crate) fn plugins(&mut self) {
         // 1. Resolve every plugin object we serve, referenced or not, so bad ones are reported.
         let mut bases: BTreeMap<PluginSource, Option<Base>> = BTreeMap::new();
+        // Every plugin object's result key and plugin type, valid or not (for holding).
+        let mut infos: BTreeMap<PluginSource, PluginInfo> = BTreeMap::new();
         let mut checked = CheckCache::new();
         let kong_plugins: Vec<_> = self.ix.kong_plugins.iter().map(|(k, v)| (*k, *v)).collect();
         for ((ns, name), p) in kong_plugins {
@@ -879,10 +886,16 @@ impl<'a> Ctx<'a> {
                 self.results.warn(&key, "metadata.labels[global]: KongPlugins are never global; use a KongClusterPlugin");
             }
             let base = self.resolve_plugin(PluginFields::from_kong_plugin(p), &mut checked);
-            bases.insert(
-                PluginSource::Namespaced(ns.to_owned(), name.to_owned()),
-                base,
+            let src = PluginSource::Namespaced(ns.to_owned(), name.to_owned());
+            infos.insert(
+                src.clone(),
+                PluginInfo {
+                    key: ObjectRef::new("KongPlugin", &p.metadata),
+                    plugin: p.plugin.clone(),
+                    global: false,
+                },
             );
+            bases.insert(src, base);
         }
         let cluster_plugins: Vec<_> = self
             .ix
@@ -892,21 +905,39 @@ impl<'a> Ctx<'a> {
             .collect();
         for (name, p) in &cluster_plugins {
             let base = self.resolve_plugin(PluginFields::from_cluster_plugin(p), &mut checked);
-            bases.insert(PluginSource::Cluster((*name).to_owned()), base);
+            let src = PluginSource::Cluster((*name).to_owned());
+            infos.insert(
+                src.clone(),
+                PluginInfo {
+                    key: ObjectRef::new("KongClusterPlugin", &p.metadata),
+                    plugin: p.plugin.clone(),
+                    global: is_global(&p.metadata),
+                },
+            );
+            bases.insert(src, base);
         }
 
-        // 2. Relations: who refers to which plugin object.
+        // 2. Relations: who refers to which plugin object. Every reference, to a plugin valid
+        // or not, is kept for holding (step 9); a missing one makes no relation.
         let mut relations: BTreeMap<PluginSource, Relations> = BTreeMap::new();
+        let mut uses: Vec<PluginUse> = Vec::new();
+        let mut entities: Vec<(ObjectRef, Slot, String)> = Vec::new();
         for referral in self.referrals() {
             for (pref, field) in &referral.refs {
-                if let Some(src) = self.resolve_ref(&referral.referrer, pref, field) {
+                let found = self.resolve_ref(&referral.referrer, pref, field);
+                if let Ok(src) = &found {
                     relations
-                        .entry(src)
+                        .entry(src.clone())
                         .or_default()
                         .slot(referral.slot)
                         .insert(referral.entity.clone());
                 }
+                uses.push(PluginUse {
+                    referrer: referral.referrer.key.clone(),
+                    found,
+                });
             }
+            entities.push((referral.referrer.key, referral.slot, referral.entity));
         }
 
         // 3. Instances, by KIC's combination rule.
@@ -1123,6 +1154,10 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
+
+        // 9. Fail closed: hold back the referrers of missing or Invalid plugins, and all that
+        // derives from them.
+        let instances = self.hold(&uses, &entities, &infos, &relations, instances);
 
         for inst in instances {
             let Some(Some(base)) = bases.get(&inst.source) else {

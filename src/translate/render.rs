@@ -59,7 +59,8 @@ pub fn to_value(state: &DesiredState) -> Result<Value, Error> {
 }
 
 /// The rendered document: `services`, `routes`, `consumers`, `consumer_groups`,
-/// `consumer_group_memberships`, `plugins`, `results`, in that order.
+/// `consumer_group_memberships`, `plugins`, `held` (the sorted ids of the entities held back,
+/// see [`DesiredState::held`]), `results`, in that order.
 pub fn to_value_with(state: &DesiredState, secrets: Secrets) -> Result<Value, Error> {
     let mut m = Map::new();
     m.insert("services".into(), serde_json::to_value(&state.services)?);
@@ -84,6 +85,7 @@ pub fn to_value_with(state: &DesiredState, secrets: Secrets) -> Result<Value, Er
         ),
     };
     m.insert("plugins".into(), plugins);
+    m.insert("held".into(), serde_json::to_value(&state.held)?);
     m.insert(
         "results".into(),
         Value::Array(state.results.iter().map(result_value).collect()),

@@ -1,13 +1,15 @@
-//! The per-object outcome of translation: `Programmed`, `Invalid` (bad input, with a reason and
+//! The per-object outcome of translation: `Accepted`, `Invalid` (bad input, with a reason and
 //! a message naming the object and the field) or `Pending`. The report step renders these as
-//! status conditions and Events; translation only produces them.
+//! status conditions and Events; translation only produces them. "Accepted" means translation
+//! took the object; "Programmed" is reserved for "written to Konnect", which only the
+//! controller can report.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-/// Why an object is not (fully) programmed. Maps to the condition reason and to KIC's Event
+/// Why an object is not (fully) accepted. Maps to the condition reason and to KIC's Event
 /// reasons (`KongConfigurationTranslationFailed` for all of them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Reason {
@@ -21,6 +23,9 @@ pub enum Reason {
     ReferenceNotFound,
     /// A cross-namespace reference without a ReferenceGrant permitting it.
     ReferenceNotPermitted,
+    /// A referenced plugin exists but is Invalid (schema error, Secret missing, conflict...):
+    /// the referrer is held back (fail closed) until the plugin is fixed.
+    PluginInvalid,
     /// Another object already claims the same Konnect entity.
     Conflict,
     /// The object asks for something Konnect's traditional router cannot express.
@@ -43,6 +48,7 @@ impl Reason {
             Self::InvalidSpec => "InvalidSpec",
             Self::ReferenceNotFound => "ReferenceNotFound",
             Self::ReferenceNotPermitted => "ReferenceNotPermitted",
+            Self::PluginInvalid => "PluginInvalid",
             Self::Conflict => "Conflict",
             Self::Unsupported => "Unsupported",
             Self::NotReferenced => "NotReferenced",
@@ -54,25 +60,30 @@ impl Reason {
 /// The state of one source object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
-    Programmed,
-    Invalid { reason: Reason },
-    Pending { reason: Reason },
+    /// Translated: its entities are in the desired state (not yet written to Konnect).
+    Accepted,
+    Invalid {
+        reason: Reason,
+    },
+    Pending {
+        reason: Reason,
+    },
 }
 
 impl Status {
-    /// `Programmed`, `Invalid` or `Pending`.
+    /// `Accepted`, `Invalid` or `Pending`.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Self::Programmed => "Programmed",
+            Self::Accepted => "Accepted",
             Self::Invalid { .. } => "Invalid",
             Self::Pending { .. } => "Pending",
         }
     }
 
-    /// The reason, when not programmed.
+    /// The reason, when not accepted.
     pub fn reason(&self) -> Option<Reason> {
         match self {
-            Self::Programmed => None,
+            Self::Accepted => None,
             Self::Invalid { reason } | Self::Pending { reason } => Some(*reason),
         }
     }
@@ -189,6 +200,17 @@ impl Results {
         }
     }
 
+    /// The error details recorded on an object so far, sorted (empty when none).
+    pub fn error_details(&self, key: &ObjectRef) -> Vec<&str> {
+        let mut details: Vec<&str> = self
+            .objects
+            .get(key)
+            .map(|a| a.errors.iter().map(|(_, d)| d.as_str()).collect())
+            .unwrap_or_default();
+        details.sort_unstable();
+        details
+    }
+
     /// True when the object already has an error.
     pub fn has_error(&self, key: &ObjectRef) -> bool {
         self.objects.get(key).is_some_and(|a| !a.errors.is_empty())
@@ -210,7 +232,7 @@ impl Results {
                 } else if let Some((reason, detail)) = acc.pending {
                     (Status::Pending { reason }, format!("{key}: {detail}"))
                 } else {
-                    (Status::Programmed, String::new())
+                    (Status::Accepted, String::new())
                 };
                 acc.warnings.sort();
                 ObjectResult {

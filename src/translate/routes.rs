@@ -12,6 +12,7 @@ use gateway_api::httproutes::{
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 
 use super::annotations::{self as ann, PluginRef};
+use super::consumers::age_key;
 use super::result::{ObjectRef, Reason};
 use super::services::PortRef;
 use super::snapshot::KIC_GATEWAY_CONTROLLER;
@@ -85,6 +86,39 @@ fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) 
 }
 
 impl<'a> Ctx<'a> {
+    /// Adds a route, unless another source object already generates a route of the same
+    /// name (so the same id): then the older object (creation time, then namespace/name)
+    /// keeps it, the newer is Invalid (`Conflict`, naming the other) and the winner carries a
+    /// warning naming the loser. Two routes of one object never share a name.
+    pub(crate) fn claim_route(&mut self, name: String, route: BuiltRoute<'a>) {
+        let Some(existing) = self.routes.get(&name) else {
+            self.routes.insert(name, route);
+            return;
+        };
+        if existing.built.origin == route.built.origin {
+            self.routes.insert(name, route);
+            return;
+        }
+        let new_wins = (&route.age, &route.built.origin) < (&existing.age, &existing.built.origin);
+        let (winner, loser) = if new_wins {
+            (route.built.origin.clone(), existing.built.origin.clone())
+        } else {
+            (existing.built.origin.clone(), route.built.origin.clone())
+        };
+        self.results.error(
+            &loser,
+            Reason::Conflict,
+            format!("route {name:?}: {winner} generates a route of the same name (same id), and is older and wins; this route is not created"),
+        );
+        self.results.warn(
+            &winner,
+            format!("route {name:?}: {loser} generates a route of the same name too; it is newer, and refused"),
+        );
+        if new_wins {
+            self.routes.insert(name, route);
+        }
+    }
+
     fn ingress_is_ours(&self, ingress: &Ingress) -> bool {
         let annotation = ann::get(ingress.metadata.annotations.as_ref(), ann::INGRESS_CLASS);
         let spec_class = ingress
@@ -219,7 +253,7 @@ impl<'a> Ctx<'a> {
                 ..Default::default()
             };
             overrides.apply(&mut route);
-            self.routes.insert(
+            self.claim_route(
                 route_name,
                 BuiltRoute {
                     built: Built {
@@ -229,6 +263,7 @@ impl<'a> Ctx<'a> {
                     },
                     referrer: referrer.clone(),
                     extra_plugins: Vec::new(),
+                    age: age_key(&ingress.metadata),
                 },
             );
         }
@@ -357,7 +392,7 @@ impl<'a> Ctx<'a> {
                 }
             }
             // Backends: (namespace, name, port, weight).
-            let mut backends: Vec<(String, String, u16, Option<i32>)> = Vec::new();
+            let mut backends: Vec<(String, String, u16, i32)> = Vec::new();
             for (bi, backend) in rule.backend_refs.iter().flatten().enumerate() {
                 let bfield = format!("{field}.backendRefs[{bi}]");
                 if backend.group.as_deref().unwrap_or_default() != ""
@@ -409,10 +444,16 @@ impl<'a> Ctx<'a> {
                         continue;
                     }
                 };
-                if backend.weight == Some(0) {
+                // The API server fills `weight: 1` when it is absent (the Gateway API CRD's
+                // default, sigs.k8s.io/gateway-api config/crd/standard/
+                // gateway.networking.k8s.io_httproutes.yaml, backendRefs.weight), so KIC always
+                // sees a weight and names the service with it; a manifest read from a file must
+                // give the same name.
+                let weight = backend.weight.unwrap_or(1);
+                if weight == 0 {
                     continue;
                 }
-                backends.push((bns, backend.name.clone(), number, backend.weight));
+                backends.push((bns, backend.name.clone(), number, weight));
             }
             let Some(first) = backends.first().cloned() else {
                 self.results.error(
@@ -430,10 +471,7 @@ impl<'a> Ctx<'a> {
             }
             let joined: Vec<String> = backends
                 .iter()
-                .map(|(ns, n, p, w)| match w {
-                    Some(w) => format!("{ns}.{n}.{p}.{w}"),
-                    None => format!("{ns}.{n}.{p}"),
-                })
+                .map(|(ns, n, p, w)| format!("{ns}.{n}.{p}.{w}"))
                 .collect();
             let service_name = format!("httproute.{namespace}.svc.{}", joined.join("_"));
             let Some(service_id) = self.ensure_service(&service_name, &first.0, &first.1, first.2)
@@ -492,7 +530,7 @@ impl<'a> Ctx<'a> {
                     preserve_host: Some(true),
                     ..Default::default()
                 };
-                self.routes.insert(
+                self.claim_route(
                     route_name,
                     BuiltRoute {
                         built: Built {
@@ -502,6 +540,7 @@ impl<'a> Ctx<'a> {
                         },
                         referrer: referrer.clone(),
                         extra_plugins: extra_plugins.clone(),
+                        age: age_key(&http_route.metadata),
                     },
                 );
             }

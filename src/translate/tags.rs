@@ -10,7 +10,6 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::canonical::Writer;
 pub use crate::konnect::models::MAX_TAG_LEN;
 use crate::konnect::models::Tag;
 
@@ -160,66 +159,46 @@ pub(crate) fn build_after(
     (tags, warnings)
 }
 
-/// Serializes a JSON value with object keys sorted at every level, so equal payloads hash
-/// equally whatever order their maps were built in.
-pub fn canonical_json(value: &Value) -> String {
-    fn sort(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sort(v)))
-                        .collect(),
-                )
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sort).collect()),
-            other => other.clone(),
+/// Sorts the keys of every object in `value`, in place. serde_json's `preserve_order` feature
+/// (on in this crate) keeps maps in insertion order, so the order must be made explicit.
+fn sort_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.sort_keys();
+            map.values_mut().for_each(sort_keys);
         }
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
     }
-    sort(value).to_string()
 }
 
-/// The desired-payload hash: the first [`HASH_LEN`] hex digits of the SHA-256 of the canonical
-/// JSON of the entity without its `tags`, `created_at` and `updated_at`.
-pub fn payload_hash<T: Serialize>(entity: &T) -> String {
-    payload_hash_with(entity, &mut Writer::default())
+/// Serializes a JSON value compactly with object keys sorted at every level, so equal payloads
+/// hash equally whatever order their maps were built in.
+pub fn canonical_json(value: &Value) -> String {
+    let mut value = value.clone();
+    sort_keys(&mut value);
+    value.to_string()
 }
 
 /// Top-level keys the payload hash leaves out.
 const UNHASHED: &[&str] = &["tags", "created_at", "updated_at"];
 
-/// [`payload_hash`], with `scratch` as the buffer for the canonical JSON (reused across calls
-/// so hashing thousands of entities allocates it once). The canonical JSON is written straight
-/// from the entity ([`super::canonical`]); only a value that path cannot reproduce byte for
-/// byte goes through `serde_json::Value` as before, so the result is the same either way.
-pub(crate) fn payload_hash_with<T: Serialize>(entity: &T, scratch: &mut Writer) -> String {
-    match scratch.write(entity, UNHASHED) {
-        Ok(json) => hex::encode(&Sha256::digest(json)[..HASH_LEN / 2]),
-        Err(_) => payload_hash_slow(entity),
-    }
-}
-
-/// The payload hash through `serde_json::Value` (the reference the fast path must equal).
-fn payload_hash_slow<T: Serialize>(entity: &T) -> String {
+/// The desired-payload hash: the first [`HASH_LEN`] hex digits of the SHA-256 of the compact
+/// JSON of the entity, object keys sorted at every level ([`canonical_json`]), without its
+/// top-level `tags`, `created_at` and `updated_at`.
+pub fn payload_hash<T: Serialize>(entity: &T) -> String {
+    // A value serde_json cannot represent (none of our entities) hashes as `null`.
     let mut value = serde_json::to_value(entity).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
-        map.remove("tags");
-        map.remove("created_at");
-        map.remove("updated_at");
+        for key in UNHASHED {
+            map.shift_remove(*key);
+        }
     }
-    let digest = Sha256::digest(canonical_json(&value).as_bytes());
-    hex::encode(digest)[..HASH_LEN].to_owned()
-}
-
-/// The canonical JSON of the fast path as text (tests compare it with [`canonical_json`]).
-#[cfg(test)]
-fn fast_canonical<T: Serialize>(value: &T) -> Option<String> {
-    let mut w = Writer::default();
-    let json = w.write(value, &[]).ok()?;
-    String::from_utf8(json.to_vec()).ok()
+    sort_keys(&mut value);
+    let mut hasher = Sha256::new();
+    // Writing into a hasher cannot fail, and a `Value` always serializes.
+    let _ = serde_json::to_writer(&mut hasher, &value);
+    hex::encode(&hasher.finalize()[..HASH_LEN / 2])
 }
 
 #[cfg(test)]
@@ -293,188 +272,46 @@ mod tests {
         );
     }
 
-    /// A value of every serde shape, to hold the fast canonical path to the slow one.
-    #[derive(Serialize)]
-    struct Shapes {
-        z: Option<u8>,
-        a_float: f64,
-        f32s: Vec<f32>,
-        ch: char,
-        #[serde(with = "bytes_like")]
-        bytes: Vec<u8>,
-        unit: (),
-        e: Vec<E>,
-        ints: std::collections::BTreeMap<i32, String>,
-        big: u64,
-        neg: i64,
-        wide: i128,
-        tuple: (bool, &'static str),
-        nested: Value,
-    }
-
-    mod bytes_like {
-        pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_bytes(v)
-        }
-    }
-
-    #[derive(Serialize)]
-    enum E {
-        Unit,
-        New(u8),
-        Tuple(u8, String),
-        Struct { y: u8, x: Value },
-    }
-
-    /// A map that writes one key twice (no derive does, but a hand-written impl may).
-    struct Dup;
-    impl Serialize for Dup {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use serde::ser::SerializeMap;
-            let mut m = s.serialize_map(None)?;
-            m.serialize_entry("b", &1)?;
-            m.serialize_entry("a", &2)?;
-            m.serialize_entry("b", &3)?;
-            m.end()
-        }
-    }
-
-    fn slow<T: Serialize>(v: &T) -> String {
-        canonical_json(&serde_json::to_value(v).expect("to_value"))
-    }
-
+    /// The digest is computed independently of this code, by Python's json and hashlib:
+    ///
+    /// ```text
+    /// python3 -c 'import hashlib,json
+    /// obj={"name":"key-auth","config":{"key_names":["apikey"],"hide_credentials":True,
+    ///   "anonymous":None,"b":{"z":1,"a":2.5}},"enabled":True,"protocols":["http","https"],
+    ///   "service":{"id":"0b7d8c6a-2f2b-5a3e-9c1d-000000000001"}}
+    /// s=json.dumps(obj,sort_keys=True,separators=(",",":"),ensure_ascii=False)
+    /// print(s); print(hashlib.sha256(s.encode()).hexdigest()[:12])'
+    /// ```
     #[test]
-    fn fast_canonical_json_equals_the_value_path() {
-        let nested = json!({
-            "b": [3, {"y": null, "x": [1.5, -0.0, 1e300, 0.1]}],
-            "a\"": "quote \" slash \\ nl \n tab \t ctl \u{1} del \u{7f} é 😀",
-            "a#": {"z": {}, "y": []},
-            "": "",
-            "ünï": i64::MIN,
-            "max": u64::MAX,
+    fn payload_hash_is_sha256_of_sorted_compact_json() {
+        // Keys in a non-sorted insertion order (`preserve_order` keeps it), plus the
+        // top-level keys the hash leaves out.
+        let entity = json!({
+            "name": "key-auth",
+            "tags": ["managed-by:konnect-plugin-operator"],
+            "config": {
+                "key_names": ["apikey"],
+                "hide_credentials": true,
+                "anonymous": null,
+                "b": {"z": 1, "a": 2.5}
+            },
+            "created_at": 1,
+            "enabled": true,
+            "protocols": ["http", "https"],
+            "updated_at": 2,
+            "service": {"id": "0b7d8c6a-2f2b-5a3e-9c1d-000000000001"}
         });
-        let shapes = Shapes {
-            z: None,
-            a_float: 2.5e-8,
-            f32s: vec![0.1, 1.0, f32::NAN],
-            ch: '"',
-            bytes: vec![0, 255],
-            unit: (),
-            e: vec![
-                E::Unit,
-                E::New(1),
-                E::Tuple(2, "t".into()),
-                E::Struct {
-                    y: 3,
-                    x: json!({"k": 1, "c": 2}),
-                },
-            ],
-            ints: [
-                (-1, "m".to_owned()),
-                (10, "t".to_owned()),
-                (2, "two".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-            big: u64::MAX,
-            neg: i64::MIN,
-            wide: -5,
-            tuple: (true, "x"),
-            nested: nested.clone(),
-        };
-        assert_eq!(
-            fast_canonical(&nested).as_deref(),
-            Some(slow(&nested).as_str())
-        );
-        assert_eq!(
-            fast_canonical(&shapes).as_deref(),
-            Some(slow(&shapes).as_str())
-        );
-        assert_eq!(fast_canonical(&Dup).as_deref(), Some(slow(&Dup).as_str()));
-        assert_eq!(slow(&Dup), r#"{"a":2,"b":3}"#);
-        // Keys sort by their raw text, not their escaped form (`"` < `#`, but `\` > `#`).
-        let text = slow(&nested);
-        assert!(text.find(r#""a\"""#) < text.find(r##""a#""##));
-        // Out of the range `to_value` accepts: refused, so the slow path decides.
-        assert!(fast_canonical(&u128::MAX).is_none());
-    }
-
-    #[test]
-    fn payload_hash_equals_the_value_path_on_entities() {
-        use crate::konnect::models::{ForeignKey, Plugin, Route, Service};
-        use crate::translate::ids;
-        let plugin = Plugin {
-            id: Some(ids::service_id("p")),
-            name: "cors".into(),
-            config: json!({"origins": ["a", "b"], "credentials": true, "max_age": 3600}),
-            enabled: Some(true),
-            service: Some(ForeignKey::new(ids::service_id("s"))),
-            tags: Some(vec![generated("x:y")]),
-            created_at: Some(1),
-            ..Default::default()
-        };
-        let route = Route {
-            name: Some("r".into()),
-            headers: Some(
-                [
-                    ("x-b".to_owned(), vec!["1".to_owned()]),
-                    ("x-a".to_owned(), vec![]),
-                ]
-                .into_iter()
-                .collect(),
-            ),
-            paths: Some(vec!["~/a$".into()]),
-            ..Default::default()
-        };
-        let service = Service {
-            host: "h".into(),
-            port: Some(80),
-            ..Default::default()
-        };
-        assert_eq!(payload_hash(&plugin), payload_hash_slow(&plugin));
-        assert_eq!(payload_hash(&route), payload_hash_slow(&route));
-        assert_eq!(payload_hash(&service), payload_hash_slow(&service));
-        // Tags and timestamps are not part of the payload.
-        let bare = Plugin {
-            tags: None,
-            created_at: None,
-            ..plugin.clone()
-        };
-        assert_eq!(payload_hash(&plugin), payload_hash(&bare));
-        let disabled = Plugin {
-            enabled: Some(false),
-            ..bare
-        };
-        assert_ne!(payload_hash(&plugin), payload_hash(&disabled));
-    }
-
-    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>().prop_map(|f| {
-                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-            }),
-            ".{0,8}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                proptest::collection::vec((".{0,6}", inner), 0..6)
-                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn fast_canonical_json_equals_the_value_path_on_any_json(v in json_value()) {
-            proptest::prop_assert_eq!(fast_canonical(&v), Some(canonical_json(&v)));
-            proptest::prop_assert_eq!(payload_hash(&v), payload_hash_slow(&v));
+        let mut bare = entity.clone();
+        if let Value::Object(m) = &mut bare {
+            for k in UNHASHED {
+                m.shift_remove(*k);
+            }
         }
+        assert_eq!(
+            canonical_json(&bare),
+            r#"{"config":{"anonymous":null,"b":{"a":2.5,"z":1},"hide_credentials":true,"key_names":["apikey"]},"enabled":true,"name":"key-auth","protocols":["http","https"],"service":{"id":"0b7d8c6a-2f2b-5a3e-9c1d-000000000001"}}"#
+        );
+        assert_eq!(payload_hash(&entity), "475e4bf0c2b4");
     }
 
     #[test]
