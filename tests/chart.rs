@@ -786,3 +786,202 @@ fn kustomize_default_passes_a_server_side_dry_run() {
         "{out}"
     );
 }
+
+// ------------------------------------------------------------------ the operator as the chart's identity
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Kills the operator when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The admin kubeconfig with every user impersonating `user`: what the API server decides for
+/// requests made with it is what it decides for that identity.
+fn impersonating_kubeconfig(dir: &Path, user: &str) -> PathBuf {
+    let admin = std::fs::read_to_string(support::cluster().kubeconfig_path()).expect("kubeconfig");
+    let mut kc: Value = serde_norway::from_str(&admin).expect("kubeconfig YAML");
+    for u in kc["users"].as_array_mut().expect("users") {
+        u["user"]["as"] = Value::String(user.to_string());
+    }
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_norway::to_string(&kc).expect("YAML")).expect("write");
+    path
+}
+
+/// The proof that the chart's RBAC is enough: the operator, started with the args the
+/// chart renders and authenticated as the chart's ServiceAccount (impersonation), reconciles
+/// config/samples into the emulator and writes Programmed; no request of it is forbidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_as_the_charts_service_account_programs_the_samples() {
+    use konnect_plugin_operator::emulator::{self, EmulatorConfig};
+    use konnect_plugin_operator::konnect::{ClientConfig, KonnectClient, ServerUrl, Token};
+
+    let cluster = support::cluster();
+    let ns = cluster.namespace("chart-operator").await;
+    let emu = emulator::spawn(EmulatorConfig {
+        control_planes: vec!["kpo-chart".into()],
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator starts");
+    let port = free_port();
+    let server = format!("konnect.server={}", emu.base_url());
+    let namespaces = format!("namespaces={{{ns}}}");
+    let admin_port = format!("admin.port={port}");
+    let values = [
+        "--set-string",
+        &server,
+        "--set",
+        "konnect.controlPlane=kpo-chart",
+        "--set",
+        &namespaces,
+        "--set",
+        &admin_port,
+        "--set",
+        "debounce=20ms",
+        "--set",
+        "log.format=text",
+        // Debug: a refused Event is logged at debug level only.
+        "--set",
+        "log.level=info\\,konnect_plugin_operator=debug",
+    ];
+    let release = support::unique_name("kpo");
+    run(
+        cluster
+            .helm()
+            .args(["install", &release])
+            .arg(chart())
+            .args(["--namespace", &ns, "--set", "crds.install=false"])
+            .args(values),
+        None,
+    );
+    let rendered = template(&release, &ns, &values);
+    let sa = format!("{release}-konnect-plugin-operator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("token"), emu.token()).expect("token file");
+    // The chart's args, with the two paths only a Pod has replaced by local ones.
+    let mut op_args = args(&container(&rendered, &sa));
+    for a in &mut op_args {
+        if a.starts_with("--konnect-token-file=") {
+            *a = format!(
+                "--konnect-token-file={}",
+                dir.path().join("token").display()
+            );
+        } else if a.starts_with("--admin-address=") {
+            *a = format!("--admin-address=127.0.0.1:{port}");
+        }
+    }
+    let kubeconfig =
+        impersonating_kubeconfig(dir.path(), &format!("system:serviceaccount:{ns}:{sa}"));
+    // The kubeconfig really is the ServiceAccount, not the admin.
+    let (ok, _, stderr) = run_status(
+        Command::new(cluster.bin_dir().join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["create", "secret", "generic", "nope", "-n", &ns]),
+        None,
+    );
+    assert!(!ok && stderr.contains("forbidden"), "{stderr}");
+
+    let log_path = dir.path().join("operator.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let _operator = Running(
+        Command::new(BIN)
+            .args(&op_args)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("POD_NAME", "kpo-chart-test")
+            .env("POD_NAMESPACE", &ns)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("operator starts"),
+    );
+    run(
+        cluster
+            .kubectl()
+            .args(["apply", "-n", &ns, "-f"])
+            .arg(repo().join("config/samples")),
+        None,
+    );
+    let (ok, stdout, stderr) = run_status(
+        cluster.kubectl().args([
+            "wait",
+            "-n",
+            &ns,
+            "--for=condition=Programmed",
+            "--timeout=120s",
+            "kp",
+            "--all",
+        ]),
+        None,
+    );
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(ok, "{stdout}{stderr}\noperator log:\n{}", log_text());
+
+    let mut cfg = ClientConfig::new(
+        ServerUrl::parse(&emu.base_url()).expect("url"),
+        Token::new(emu.token()).expect("token"),
+    );
+    cfg.requests_per_minute = 600_000;
+    let cp = KonnectClient::new(cfg)
+        .expect("client")
+        .control_plane(emu.control_plane_id("kpo-chart").expect("control plane"));
+    let plugins = cp.list_all_plugins(None).await.expect("plugins");
+    // One Konnect plugin per KongPlugin/KongClusterPlugin use in the samples, as `render`
+    // computes it from the same files without a cluster.
+    let render = run(
+        Command::new(BIN)
+            .args(["render", "-o", "json", "-f"])
+            .arg(repo().join("config/samples")),
+        None,
+    );
+    let want: Value = serde_json::from_str(&render).expect("render JSON");
+    let want = want["plugins"].as_array().expect("plugins").len();
+    assert!(want > 0);
+    assert_eq!(plugins.len(), want, "operator log:\n{}", log_text());
+    // Events were published (events.k8s.io, by this controller). Polled: they follow the
+    // status write asynchronously; the deadline only bounds a failing run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let events = run(
+            cluster
+                .kubectl()
+                .args(["get", "events.events.k8s.io", "-n", &ns, "-o", "json"]),
+            None,
+        );
+        let events: Value = serde_json::from_str(&events).expect("events JSON");
+        let ours = events["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|e| e["reportingController"] == "konnect-plugin-operator")
+            .count();
+        if ours > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Event from the operator:\n{}",
+            log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let log = log_text();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "a request was forbidden:\n{log}"
+    );
+}
