@@ -281,8 +281,25 @@ fn helm_lint_passes_with_default_and_full_values() {
 fn bad_values_are_refused_when_rendering() {
     let cluster = support::cluster();
     for (set, says) in [
-        ("parentMode=both", "parentMode must be manage or reference"),
-        ("log.format=xml", "log.format must be text or json"),
+        // values.schema.json
+        (
+            "parentMode=both",
+            "/parentMode': value must be one of 'manage', 'reference'",
+        ),
+        (
+            "log.format=xml",
+            "/log/format': value must be one of 'text', 'json'",
+        ),
+        (
+            "maxDeleteShare=2",
+            "/maxDeleteShare': maximum: got 2, want 1",
+        ),
+        (
+            "konnect.controlplane=x",
+            "additional properties 'controlplane' not allowed",
+        ),
+        ("replicas=two", "/replicas'"),
+        // the templates
         ("konnect.tokenSecret.name=", "konnect.tokenSecret.name"),
         ("konnect.controlPlane=", "konnect.controlPlane"),
     ] {
