@@ -554,7 +554,7 @@ async fn install(prefix: &str, extra: &[&str]) -> (String, String) {
     let cluster = support::cluster();
     let ns = cluster.namespace(prefix).await;
     let release = support::unique_name("kpo");
-    run(
+    let out = run(
         cluster
             .helm()
             .args(["install", &release])
@@ -562,6 +562,12 @@ async fn install(prefix: &str, extra: &[&str]) -> (String, String) {
             .args(["--namespace", &ns, "--set", "crds.install=false"])
             .args(extra),
         None,
+    );
+    // NOTES.txt tells how to check Programmed.
+    assert!(out.contains("kubectl get kp -A"), "{out}");
+    assert!(
+        out.contains("kubectl wait --for=condition=Programmed kp/<name>"),
+        "{out}"
     );
     (ns, release)
 }
