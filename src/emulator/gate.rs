@@ -500,11 +500,35 @@ mod tests {
             0,
             vec![],
         );
-        assert!(g.take_budget().is_none());
-        assert!(g.take_budget().is_none());
-        let (wait, limit) = g.take_budget().unwrap();
+        // 2/min: a bucket of 2, one new token every 30 s (governor's Quota::per_minute). The
+        // wait is checked against the time the test took, so a slow machine cannot fail it:
+        // if k tokens were granted from `start` on, the next one is due 30 s * (k - 1) after
+        // the first grant, which was at or after `start`.
+        let start = Instant::now();
+        let mut granted = 0u32;
+        let (wait, limit) = loop {
+            match g.take_budget() {
+                None => granted += 1,
+                Some(denied) => break denied,
+            }
+            assert!(granted <= 100, "the budget never runs out");
+        };
+        let elapsed = start.elapsed();
         assert_eq!(limit, 2);
-        assert!(wait > Duration::from_secs(20) && wait <= Duration::from_secs(30));
+        let period = Duration::from_secs(30);
+        let whole_periods = u32::try_from(elapsed.as_secs() / 30).unwrap();
+        assert!(granted >= 2, "the full bucket holds 2: {granted}");
+        assert!(
+            granted <= 2 + whole_periods,
+            "{granted} granted in {elapsed:?}"
+        );
+        assert!(wait <= period, "{wait:?}");
+        // Due at first_grant + period * (granted - 1) >= start + period * (granted - 1).
+        // (Governor's clock and std's can disagree by a few microseconds: 1 ms of slack.)
+        assert!(
+            wait + elapsed + Duration::from_millis(1) >= period * (granted - 1),
+            "{wait:?} after {elapsed:?}"
+        );
     }
 
     #[test]
@@ -512,18 +536,18 @@ mod tests {
         let wait = Duration::from_millis(2500);
         let r = rate_limited(wait, 60, RetryAfterFormat::Seconds);
         assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+        // 2.5 s rounds up to 3, plus one for the date's whole-second resolution: the date is
+        // 4 s after the response was made, truncated to the second. Bracketing "made" between
+        // two clock readings needs no assumption on how long the call takes.
+        let before = std::time::SystemTime::now();
         let r = rate_limited(wait, 60, RetryAfterFormat::HttpDate);
+        let after = std::time::SystemTime::now();
         let v = r.headers()[header::RETRY_AFTER]
             .to_str()
             .unwrap()
             .to_string();
         let at = httpdate::parse_http_date(&v).unwrap();
-        let ahead = at
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default();
-        assert!(
-            ahead >= Duration::from_secs(2) && ahead <= Duration::from_secs(5),
-            "{v}: {ahead:?}"
-        );
+        assert!(at > before + Duration::from_secs(3), "{v}");
+        assert!(at <= after + Duration::from_secs(4), "{v}");
     }
 }
