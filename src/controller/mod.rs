@@ -43,11 +43,21 @@ use metrics::Metrics;
 use status::Report;
 use watch::{Stores, WatchState};
 
-/// Runs the operator until SIGINT or SIGTERM.
-pub async fn run(args: RunArgs, mut opts: TranslateOptions) -> anyhow::Result<()> {
+/// Runs the operator until SIGINT or SIGTERM, with the Kubernetes configuration kubectl would
+/// use (KUBECONFIG, ~/.kube/config, or in-cluster).
+pub async fn run(args: RunArgs, opts: TranslateOptions) -> anyhow::Result<()> {
     let config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration (in-cluster, KUBECONFIG or ~/.kube/config)")?;
+    run_with(config, args, opts).await
+}
+
+/// [`run`] with a given Kubernetes configuration (the demo passes its own).
+pub async fn run_with(
+    config: kube::Config,
+    args: RunArgs,
+    mut opts: TranslateOptions,
+) -> anyhow::Result<()> {
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config)
         .with_context(|| format!("cannot build a client for the Kubernetes API at {server}"))?;
