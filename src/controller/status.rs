@@ -225,7 +225,7 @@ impl Reporter {
     pub async fn report(
         &mut self,
         reports: &[Report],
-        current: &dyn Fn(&Report) -> Option<Condition>,
+        current: &(dyn Fn(&Report) -> Option<Condition> + Sync),
     ) -> usize {
         let mut writes = 0;
         for report in reports {
