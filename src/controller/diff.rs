@@ -438,10 +438,11 @@ fn protected(
     opts: &DiffOptions,
 ) -> BTreeMap<EntityId, KeepReason> {
     let mut kept = BTreeMap::new();
+    let protected_kinds = affected_kinds(&opts.unavailable_kinds);
     let mut mark = |id: EntityId, tags: &Option<Vec<Tag>>| {
         if desired.held.contains(&id) {
             kept.insert(id, KeepReason::Held);
-        } else if source_kind(tags).is_some_and(|k| opts.unavailable_kinds.contains(k)) {
+        } else if source_kind(tags).is_some_and(|k| protected_kinds.contains(k)) {
             kept.insert(id, KeepReason::KindUnavailable);
         }
     };
@@ -493,7 +494,59 @@ fn protected(
             kept.insert(*id, KeepReason::ParentKept);
         }
     }
+    // And the parents of kept entities: a kept route still needs its service, a kept plugin
+    // its service, route, consumer or group.
+    let mut parents: Vec<EntityId> = Vec::new();
+    for (id, route) in &observed.routes {
+        if kept.contains_key(id) {
+            parents.extend(route.service.iter().map(|s| s.id));
+        }
+    }
+    for (id, plugin) in &observed.plugins {
+        if kept.contains_key(id) {
+            for fk in [
+                &plugin.service,
+                &plugin.route,
+                &plugin.consumer,
+                &plugin.consumer_group,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                parents.push(fk.id);
+            }
+        }
+    }
+    for id in parents {
+        kept.entry(id).or_insert(KeepReason::ParentKept);
+    }
     kept
+}
+
+/// The source kinds whose translation an unlistable kind can change: an empty list of
+/// Services leaves Ingress and HTTPRoute backends unresolved, no IngressClass makes class-less
+/// objects someone else's, no Gateway or GatewayClass orphans HTTPRoutes, no Secrets (or
+/// ReferenceGrants) break the plugins that read them. Entities from any of these are kept.
+pub fn affected_kinds(unavailable: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for kind in unavailable {
+        out.insert(kind.clone());
+        let more: &[&str] = match kind.as_str() {
+            "Service" => &["Ingress", "HTTPRoute"],
+            "IngressClass" => &[
+                "Ingress",
+                "KongClusterPlugin",
+                "KongConsumer",
+                "KongConsumerGroup",
+            ],
+            "Gateway" | "GatewayClass" => &["HTTPRoute"],
+            "Secret" | "ReferenceGrant" => &["KongPlugin", "KongClusterPlugin"],
+            "KongConsumerGroup" => &["KongConsumer"],
+            _ => &[],
+        };
+        out.extend(more.iter().map(|k| (*k).to_owned()));
+    }
+    out
 }
 
 /// The `k8s-kind:` tag's value.
@@ -781,6 +834,35 @@ mod tests {
         assert!(p.is_empty(), "{p:#?}");
         assert_eq!(p.kept.get(&id(2)), Some(&KeepReason::KindUnavailable));
         assert_eq!(p.kept.get(&id(3)), Some(&KeepReason::ParentKept));
+    }
+
+    #[test]
+    fn an_unlistable_dependency_protects_what_it_feeds_and_their_parents() {
+        // Services cannot be listed: Ingress routes would read "backend not found". The route,
+        // its plugin, and the service the route needs all stay.
+        let mut svc = service(1, "aa");
+        svc.tags = tags(&["k8s-kind:Service", "kpo-hash:aa"]);
+        let full = DesiredState {
+            services: vec![svc],
+            routes: vec![route(2, 1)],
+            plugins: vec![plugin_on_route(3, 2, json!({}))],
+            ..DesiredState::default()
+        };
+        let opts = DiffOptions {
+            unavailable_kinds: ["Service".to_owned()].into(),
+            ..DiffOptions::default()
+        };
+        let p = plan(&DesiredState::default(), &observed_of(&full), &opts);
+        assert!(p.is_empty(), "{p:#?}");
+        // Ingress alone unavailable: the service (from a Service, listed fine, but no longer
+        // desired) is kept because the kept route uses it.
+        let opts = DiffOptions {
+            unavailable_kinds: ["Ingress".to_owned()].into(),
+            ..DiffOptions::default()
+        };
+        let p = plan(&DesiredState::default(), &observed_of(&full), &opts);
+        assert!(p.is_empty(), "{p:#?}");
+        assert_eq!(p.kept.get(&id(1)), Some(&KeepReason::ParentKept));
     }
 
     #[test]

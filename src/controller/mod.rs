@@ -257,7 +257,9 @@ impl SyncLoop {
                 self.wait(None, None).await;
                 continue;
             }
-            self.health.set_caches_synced(self.state.all_synced());
+            // Ready once every kind has listed or is known to be unavailable (a cluster without
+            // the Gateway API CRDs is normal); the unavailable kinds are in the log and kept.
+            self.health.set_caches_synced(self.state.settled());
             if !self.is_leader() {
                 // A new leader lists Konnect afresh: another replica may have written meanwhile.
                 self.observed = None;

@@ -269,14 +269,31 @@ where
                 Err(err) => {
                     if listed {
                         tracing::debug!(kind, error = %err, "watch interrupted; retrying");
-                    } else {
+                    } else if refused(&err) {
                         state.failed(kind, err.to_string());
+                    } else {
+                        // A transient error (timeout, 5xx) is retried; the kind stays "not
+                        // listed yet" and no pass runs on it.
+                        tracing::debug!(kind, error = %err, "list failed; retrying");
                     }
                 }
             }
         }
     });
     reader
+}
+
+/// The API server refused the list for good: the kind is not served (404) or we may not
+/// list it (403). Only then is a kind *unavailable*.
+fn refused(err: &watcher::Error) -> bool {
+    let status = match err {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.as_ref(),
+        watcher::Error::WatchError(s) => s.as_ref(),
+        _ => return false,
+    };
+    status.is_not_found() || status.is_forbidden()
 }
 
 fn all<K: Clone + Resource>(stores: &[Store<K>]) -> Vec<K>
