@@ -9,6 +9,7 @@ use futures::StreamExt;
 use crate::konnect::client::ControlPlaneClient;
 use crate::konnect::error::{ConstraintKind, Error};
 use crate::konnect::models::EntityId;
+use crate::translate::DesiredState;
 
 use super::diff::{Action, Body, Kind, Observed, Op, Plan};
 use super::metrics::Metrics;
@@ -47,6 +48,7 @@ pub async fn execute(
     concurrency: usize,
     dry_run: bool,
     metrics: &Metrics,
+    desired: &DesiredState,
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let mut failed_ids: BTreeSet<EntityId> = BTreeSet::new();
@@ -104,12 +106,14 @@ pub async fn execute(
                     }
                 }
                 Err(err) => {
+                    // Konnect may quote a refused value, and values can come from Secrets.
+                    let message = scrub(desired, &op.id, &err.to_string());
                     tracing::warn!(
                         entity = op.kind.as_str(),
                         id = %op.id,
                         operation = op.operation(),
                         status = err.status(),
-                        error = %err,
+                        error = %message,
                         "konnect write failed"
                     );
                     failed_ids.insert(op.id);
@@ -119,7 +123,7 @@ pub async fn execute(
                             kind: op.kind,
                             operation: op.operation(),
                             reason: err.reason().into(),
-                            message: err.to_string(),
+                            message,
                             retryable: err.is_retryable(),
                         },
                     );
@@ -140,6 +144,40 @@ fn observed_has_any(observed: &Observed, id: &EntityId) -> bool {
     ]
     .into_iter()
     .any(|k| observed.contains(k, id))
+}
+
+/// `message` with every value of plugin `id` that came from a Secret replaced by
+/// `<redacted>` (strings of 4+ characters and the text of other scalars, at any depth).
+pub fn scrub(desired: &DesiredState, id: &EntityId, message: &str) -> String {
+    let Some(fields) = desired.secret_fields.get(id) else {
+        return message.to_owned();
+    };
+    let Some(plugin) = desired.plugins.iter().find(|p| p.id.as_ref() == Some(id)) else {
+        return message.to_owned();
+    };
+    let mut values = Vec::new();
+    for f in fields {
+        if let Some(v) = plugin.config.pointer(&f.pointer) {
+            leaves(v, &mut values);
+        }
+    }
+    // Longest first, so a value containing another is replaced whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut out = message.to_owned();
+    for v in values.iter().filter(|v| v.chars().count() >= 4) {
+        out = out.replace(v.as_str(), "<redacted>");
+    }
+    out
+}
+
+fn leaves(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| leaves(x, out)),
+        serde_json::Value::Null => {}
+        other => out.push(other.to_string()),
+    }
 }
 
 #[tracing::instrument(skip_all, fields(entity = op.kind.as_str(), id = %op.id, op = op.operation()))]
@@ -179,5 +217,52 @@ async fn write(cp: &ControlPlaneClient, op: &Op) -> Result<(), Error> {
                 other => other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::konnect::models::Plugin;
+    use crate::translate::{SecretField, SecretSource};
+    use serde_json::json;
+
+    #[test]
+    fn secret_values_are_scrubbed_from_konnect_messages() {
+        let id = EntityId::from(uuid::Uuid::from_u128(9));
+        let desired = DesiredState {
+            plugins: vec![Plugin {
+                id: Some(id),
+                name: "session".into(),
+                config: json!({"secret": "canary-s3cret", "cookie_name": "sess"}),
+                ..Plugin::default()
+            }],
+            secret_fields: [(
+                id,
+                vec![SecretField {
+                    pointer: "/secret".into(),
+                    secret: SecretSource {
+                        namespace: "default".into(),
+                        name: "s".into(),
+                        key: "k".into(),
+                    },
+                }],
+            )]
+            .into(),
+            ..DesiredState::default()
+        };
+        let msg = "validation error: config.secret: invalid value: canary-s3cret; config.cookie_name: sess";
+        let out = scrub(&desired, &id, msg);
+        assert!(!out.contains("canary-s3cret"), "{out}");
+        assert!(
+            out.contains("config.secret: invalid value: <redacted>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("cookie_name: sess"),
+            "values not from Secrets stay: {out}"
+        );
+        let other = EntityId::from(uuid::Uuid::from_u128(10));
+        assert_eq!(scrub(&desired, &other, msg), msg);
     }
 }

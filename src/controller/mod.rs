@@ -371,6 +371,7 @@ impl SyncLoop {
             self.args.konnect_concurrency,
             self.args.dry_run,
             &self.metrics,
+            &desired,
         )
         .await;
         let mut outcome = outcome;
