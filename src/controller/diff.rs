@@ -163,6 +163,9 @@ pub struct Op {
     /// True for a PUT whose payload hash Konnect already holds: someone changed the entity
     /// out of band (drift), we did not.
     pub drift: bool,
+    /// Writes of this pass that must have succeeded first (a route is attached to its service
+    /// only once its plugins are in Konnect).
+    pub after: Vec<EntityId>,
 }
 
 impl Op {
@@ -184,10 +187,18 @@ impl Op {
                 Body::Plugin(p) => vec![&p.service, &p.route, &p.consumer, &p.consumer_group],
                 _ => Vec::new(),
             },
-            Action::AddMember(m) => return vec![m.consumer_group.id, m.consumer.id],
+            Action::AddMember(m) => {
+                let mut ids = vec![m.consumer_group.id, m.consumer.id];
+                ids.extend(self.after.iter().copied());
+                return ids;
+            }
             _ => Vec::new(),
         };
-        fks.into_iter().flatten().map(|fk| fk.id).collect()
+        fks.into_iter()
+            .flatten()
+            .map(|fk| fk.id)
+            .chain(self.after.iter().copied())
+            .collect()
     }
 }
 
@@ -299,6 +310,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
     // Defence in depth: never write anything attached to a held entity.
     puts_routes.retain(|op: &Op| !op.parents().iter().any(&held));
     puts_plugins.retain(|op: &Op| !op.parents().iter().any(&held));
+    let attach = detach_unprotected_routes(&mut puts_routes, &puts_plugins, observed);
 
     let desired_members: BTreeSet<&ConsumerGroupMembership> = desired.memberships.iter().collect();
     let adds: Vec<Op> = desired
@@ -312,6 +324,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
             action: Action::AddMember(m.clone()),
             update: false,
             drift: false,
+            after: Vec::new(),
         })
         .collect();
 
@@ -328,6 +341,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
                 action: Action::RemoveMember(m.clone()),
                 update: false,
                 drift: false,
+                after: Vec::new(),
             }),
     );
     let mut del_routes = deletes(Kind::Route, &observed.routes, &desired.routes, &kept);
@@ -375,6 +389,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         puts_routes,
         adds,
         puts_plugins,
+        attach,
         del_plugins,
         del_routes,
         del_parents,
@@ -383,6 +398,73 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
     .filter(|phase| !phase.is_empty())
     .collect();
     plan
+}
+
+/// A route must never serve traffic before the plugins its manifest asks for are in Konnect.
+/// A route that would go live in this pass (new, or held in Konnect without a service) while
+/// plugins on it, on its service, or global plugins are still to be written is first written
+/// without its service (Kong routes no request through it), and attached in a later phase that
+/// runs only if those plugin writes succeeded.
+fn detach_unprotected_routes(routes: &mut [Op], plugins: &[Op], observed: &Observed) -> Vec<Op> {
+    let plugin_fks = |op: &Op| -> Option<(Option<EntityId>, Option<EntityId>, bool)> {
+        let Action::Put(body) = &op.action else {
+            return None;
+        };
+        let Body::Plugin(p) = body.as_ref() else {
+            return None;
+        };
+        let global = p.service.is_none()
+            && p.route.is_none()
+            && p.consumer.is_none()
+            && p.consumer_group.is_none();
+        Some((
+            p.route.as_ref().map(|f| f.id),
+            p.service.as_ref().map(|f| f.id),
+            global,
+        ))
+    };
+    let pending: Vec<(EntityId, Option<EntityId>, Option<EntityId>, bool)> = plugins
+        .iter()
+        .filter_map(|op| plugin_fks(op).map(|(r, s, g)| (op.id, r, s, g)))
+        .collect();
+    let mut attach = Vec::new();
+    for op in routes.iter_mut() {
+        let Action::Put(body) = &mut op.action else {
+            continue;
+        };
+        let Body::Route(route) = body.as_mut() else {
+            continue;
+        };
+        let Some(service) = route.service.as_ref().map(|f| f.id) else {
+            continue;
+        };
+        let live_now = observed
+            .routes
+            .get(&op.id)
+            .is_some_and(|r| r.service.is_some());
+        if live_now {
+            continue;
+        }
+        let waits: Vec<EntityId> = pending
+            .iter()
+            .filter(|(_, r, s, g)| *g || *r == Some(op.id) || (r.is_none() && *s == Some(service)))
+            .map(|(id, ..)| *id)
+            .collect();
+        if waits.is_empty() {
+            continue;
+        }
+        let full = route.clone();
+        route.service = None;
+        attach.push(Op {
+            kind: Kind::Route,
+            id: op.id,
+            action: Action::Put(Box::new(Body::Route(full))),
+            update: true,
+            drift: false,
+            after: waits,
+        });
+    }
+    attach
 }
 
 fn puts<T: Serialize + Clone + HasMeta>(
@@ -407,6 +489,7 @@ fn puts<T: Serialize + Clone + HasMeta>(
             action: Action::Put(Box::new(wrap(entity.clone()))),
             update: current.is_some(),
             drift,
+            after: Vec::new(),
         });
     }
 }
@@ -427,6 +510,7 @@ fn deletes<T: HasMeta>(
             action: Action::Delete,
             update: false,
             drift: false,
+            after: Vec::new(),
         })
         .collect()
 }
@@ -743,6 +827,8 @@ mod tests {
                 vec![(Kind::Service, "put", id(1))],
                 vec![(Kind::Route, "put", id(2))],
                 vec![(Kind::Plugin, "put", id(3))],
+                // The route is attached to its service once its plugin is in.
+                vec![(Kind::Route, "put", id(2))],
             ]
         );
         let delete = plan(
@@ -757,6 +843,50 @@ mod tests {
                 vec![(Kind::Route, "delete", id(2))],
                 vec![(Kind::Service, "delete", id(1))],
             ]
+        );
+    }
+
+    #[test]
+    fn a_new_route_is_attached_only_after_its_plugins_are_written() {
+        let desired = DesiredState {
+            services: vec![service(1, "aa")],
+            routes: vec![route(2, 1)],
+            plugins: vec![plugin_on_route(3, 2, json!({}))],
+            ..DesiredState::default()
+        };
+        let p = plan(&desired, &Observed::default(), &DiffOptions::default());
+        assert_eq!(
+            kinds_and_ops(&p),
+            vec![
+                vec![(Kind::Service, "put", id(1))],
+                vec![(Kind::Route, "put", id(2))],
+                vec![(Kind::Plugin, "put", id(3))],
+                vec![(Kind::Route, "put", id(2))],
+            ]
+        );
+        let Action::Put(first) = &p.phases[1][0].action else {
+            panic!()
+        };
+        let Body::Route(detached) = first.as_ref() else {
+            panic!()
+        };
+        assert_eq!(detached.service, None, "written without its service first");
+        let attach = &p.phases[3][0];
+        assert_eq!(attach.after, vec![id(3)]);
+        assert!(attach.parents().contains(&id(3)));
+        // Once Konnect holds all of it, the plan is empty.
+        assert!(plan(&desired, &observed_of(&desired), &DiffOptions::default()).is_empty());
+        // A route without plugins goes in directly.
+        let bare = DesiredState {
+            services: vec![service(1, "aa")],
+            routes: vec![route(2, 1)],
+            ..DesiredState::default()
+        };
+        assert_eq!(
+            plan(&bare, &Observed::default(), &DiffOptions::default())
+                .phases
+                .len(),
+            2
         );
     }
 
