@@ -200,6 +200,9 @@ pub struct Reporter {
     recorder: Recorder,
     last: BTreeMap<Key, (String, String)>,
     warned: BTreeSet<(Key, String)>,
+    /// What we last applied, by object uid: the cache may not show our own write yet when the
+    /// next pass runs, and writing again would move the transition time and repeat the Event.
+    applied: BTreeMap<String, Condition>,
 }
 
 impl Reporter {
@@ -216,6 +219,7 @@ impl Reporter {
             recorder,
             last: BTreeMap::new(),
             warned: BTreeSet::new(),
+            applied: BTreeMap::new(),
         }
     }
 
@@ -241,13 +245,25 @@ impl Reporter {
                 }
             }
             if STATUS_KINDS.contains(&report.kind) {
-                let now_cond = current(report);
-                if unchanged(report, now_cond.as_ref()) {
+                let cached = current(report);
+                let mine = report
+                    .uid
+                    .as_ref()
+                    .and_then(|u| self.applied.get(u))
+                    .cloned();
+                if unchanged(report, cached.as_ref()) || unchanged(report, mine.as_ref()) {
                     continue;
                 }
+                // The newer of the two is what the object holds (ours, when the cache lags).
+                let now_cond = mine.or(cached);
                 let cond = condition(report, now_cond.as_ref(), Time(jiff::Timestamp::now()));
                 match self.apply(report, &cond).await {
-                    Ok(()) => writes += 1,
+                    Ok(()) => {
+                        writes += 1;
+                        if let Some(uid) = &report.uid {
+                            self.applied.insert(uid.clone(), cond.clone());
+                        }
+                    }
                     Err(err) => {
                         tracing::warn!(kind = report.kind, namespace = ?report.namespace, name = %report.name, error = %err, "status write failed");
                         continue;
