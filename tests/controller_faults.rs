@@ -818,6 +818,10 @@ async fn a_kind_it_cannot_list_is_never_read_as_empty() {
         "{}",
         op.log_text()
     );
+    // Status is not written from the partial view either: the plugin is still used by the
+    // HTTPRoute the operator cannot see, so it must not turn NotReferenced.
+    let c = w.condition("kp", "auth").expect("condition");
+    assert_eq!(c["status"], "True", "{c}");
 }
 
 /// Story: a pass that would delete most of what the operator manages (here 20 of 30 Services

@@ -394,7 +394,18 @@ impl SyncLoop {
         }
         let retryable = outcome.failed.values().any(|f| f.retryable);
         // The translated state (before reference mode's rewrite) says which object produced what.
-        let reports = status::reports(&translated, &outcome);
+        let mut reports = status::reports(&translated, &outcome);
+        if !unavailable.is_empty() {
+            // A missing referrer or referenced object may only be unlisted: do not report
+            // what the partial view cannot know.
+            reports.retain(|r| {
+                r.is_true()
+                    || !matches!(
+                        r.reason.as_str(),
+                        "NotReferenced" | "ReferenceNotFound" | "ReferenceNotPermitted"
+                    )
+            });
+        }
         let status_writes = if self.args.dry_run {
             0
         } else {
