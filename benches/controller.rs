@@ -104,9 +104,11 @@ async fn main() -> anyhow::Result<()> {
                     "metadata": {"name": format!("rl-{i}")}, "plugin": "rate-limiting",
                     "config": {"minute": 10, "policy": "local"}});
                 plugins.patch(&format!("rl-{i}"), &pp, &Patch::Apply(&plugin)).await?;
+                // Headless: the test control plane's Service IP range is small, and a Kong
+                // service's host is the Service's DNS name anyway.
                 let svc = json!({"apiVersion": "v1", "kind": "Service",
                     "metadata": {"name": format!("svc-{i}"), "annotations": {"konghq.com/plugins": format!("rl-{i}")}},
-                    "spec": {"ports": [{"name": "http", "port": 80}]}});
+                    "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80}]}});
                 services.patch(&format!("svc-{i}"), &pp, &Patch::Apply(&svc)).await?;
             }
             Ok::<_, kube::Error>(())
