@@ -50,7 +50,7 @@ pub struct RunArgs {
     pub konnect_timeout: Duration,
     /// The share of managed entities one pass may delete; a pass that would delete more
     /// deletes nothing and reports it (0.0 to 1.0).
-    #[arg(long, env = "KPO_MAX_DELETE_SHARE", default_value_t = 0.5)]
+    #[arg(long, env = "KPO_MAX_DELETE_SHARE", default_value_t = 0.5, value_parser = parse_share)]
     pub max_delete_share: f64,
 }
 
@@ -90,6 +90,14 @@ pub enum ParentMode {
     Reference,
 }
 
+/// A share between 0 and 1.
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share between 0.0 and 1.0")),
+    }
+}
+
 /// Parses `30s`, `5m`, `1h 30m`, `250ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let span: jiff::SignedDuration = s
@@ -111,5 +119,8 @@ mod tests {
         assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5s").is_err());
+        assert_eq!(parse_share("0.5"), Ok(0.5));
+        assert!(parse_share("NaN").is_err());
+        assert!(parse_share("1.5").is_err());
     }
 }
