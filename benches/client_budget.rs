@@ -1,6 +1,6 @@
 //! Benchmark: bulk writes through the Konnect client under a request budget.
 //!
-//! Target (ARCHITECTURE.md): a bulk sync of N entities under a budget of B requests/minute uses
+//! Target (docs/architecture.md, README benchmarks): a bulk sync of N entities under a budget of B requests/minute uses
 //! at least 90% of B, with 0 duplicate writes and 0 unhandled 429s; the physical limit is N/B
 //! minutes.
 //!

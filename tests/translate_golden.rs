@@ -2,7 +2,7 @@
 //! `tests/golden/<case>/expected.json`. An optional `options.json` sets `TranslateOptions`
 //! fields (`ingress_class`, `ingress_class_is_default`, `gateway_class`, `owner_tag`).
 //! `UPDATE_GOLDEN=1 cargo test --test translate_golden` rewrites the expected files; review each
-//! change by hand against COMPAT.md before accepting it. Payload hashes are masked in the
+//! change by hand against docs/compatibility.md before accepting it. Payload hashes are masked in the
 //! rendered output, and so in `expected.json` (`kpo-hash:<masked>`).
 
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! an [`ObjectResult`] for every source object we serve.
 //!
 //! It reproduces how Kong Ingress Controller reads the same manifests (see
-//! `../shared/design/COMPAT.md`). It must not do I/O, log, or panic: Secrets and
+//! `docs/compatibility.md`). It must not do I/O, log, or panic: Secrets and
 //! ReferenceGrants arrive in the snapshot, and every problem becomes a result on the object.
 //!
 //! Steps, one submodule each: `consumers` (consumers, groups, memberships), `routes`

@@ -1,4 +1,4 @@
-//! Starting etcd and kube-apiserver (the flags envtest passes; see shared/design/TESTBED.md).
+//! Starting etcd and kube-apiserver (the flags envtest passes; see docs/testing.md).
 //!
 //! Each process runs under a small `sh` watchdog that kills it (TERM, then KILL) as soon as the
 //! test binary's pid is gone, so nothing outlives the test binary, whatever way it ends.
