@@ -442,6 +442,21 @@ async fn seed_samples_reach_konnect_and_report_programmed() {
         rendered["routes"].as_array().unwrap().len()
     );
     assert_eq!(w.consumers().await.len(), 1);
+    // Every route ended attached to the service render computes (routes are written detached
+    // first, until their plugins are in).
+    for r in rendered["routes"].as_array().unwrap() {
+        let got = w
+            .routes()
+            .await
+            .into_iter()
+            .find(|g| g.id.map(|i| i.to_string()).as_deref() == r["id"].as_str())
+            .expect("route");
+        assert_eq!(
+            serde_json::to_value(&got.service).unwrap(),
+            r["service"],
+            "{r}"
+        );
+    }
 
     // Steady state: after three more relists (sync period 1s), not one write.
     let (writes_before, total_before) = w.stats();

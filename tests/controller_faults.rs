@@ -749,7 +749,9 @@ async fn a_kind_it_cannot_list_is_never_read_as_empty() {
     let op = w.operator(&extra);
     let (services, routes, plugins) = eventually("service, route and key-auth", &[&op], || async {
         let (s, r, p) = (w.services().await, w.routes().await, w.plugins().await);
-        (s.len() == 1 && r.len() == 1 && p.len() == 1).then_some((s, r, p))
+        // A new route is attached to its service only after its key-auth is in.
+        let attached = r.iter().all(|r| r.service.is_some());
+        (s.len() == 1 && r.len() == 1 && p.len() == 1 && attached).then_some((s, r, p))
     })
     .await;
     assert_eq!(plugins[0].name, "key-auth");

@@ -32,6 +32,10 @@ pub struct Observed {
     pub consumer_groups: BTreeMap<EntityId, ConsumerGroup>,
     pub plugins: BTreeMap<EntityId, Plugin>,
     pub memberships: BTreeSet<ConsumerGroupMembership>,
+    /// The body Konnect returned for our last PUT of each entity (defaults filled). A relisted
+    /// entity that differs from it was changed out of band, also in fields we do not set (a
+    /// key-auth's `anonymous`, a route's `hosts`). Kept across relists; empty after a restart.
+    pub written: BTreeMap<EntityId, Value>,
 }
 
 impl Observed {
@@ -63,6 +67,9 @@ impl Observed {
 
     /// Records a successful write, so the next pass diffs against it without a relist.
     pub fn apply(&mut self, op: &Op) {
+        if matches!(op.action, Action::Delete) {
+            self.written.remove(&op.id);
+        }
         match &op.action {
             Action::Put(body) => match body.as_ref() {
                 Body::Service(e) => drop(self.services.insert(op.id, e.clone())),
@@ -277,6 +284,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::Service,
         &desired.services,
         &observed.services,
+        &observed.written,
         Body::Service,
     );
     puts(
@@ -284,6 +292,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::ConsumerGroup,
         &desired.consumer_groups,
         &observed.consumer_groups,
+        &observed.written,
         Body::ConsumerGroup,
     );
     puts(
@@ -291,6 +300,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::Consumer,
         &desired.consumers,
         &observed.consumers,
+        &observed.written,
         Body::Consumer,
     );
     puts(
@@ -298,6 +308,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::Route,
         &desired.routes,
         &observed.routes,
+        &observed.written,
         Body::Route,
     );
     puts(
@@ -305,6 +316,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::Plugin,
         &desired.plugins,
         &observed.plugins,
+        &observed.written,
         Body::Plugin,
     );
     // Defence in depth: never write anything attached to a held entity.
@@ -472,6 +484,7 @@ fn puts<T: Serialize + Clone + HasMeta>(
     kind: Kind,
     desired: &[T],
     observed: &BTreeMap<EntityId, T>,
+    written: &BTreeMap<EntityId, Value>,
     wrap: fn(T) -> Body,
 ) {
     for entity in desired {
@@ -479,7 +492,8 @@ fn puts<T: Serialize + Clone + HasMeta>(
             continue;
         };
         let current = observed.get(&id);
-        if current.is_some_and(|o| in_sync(entity, o)) {
+        let untouched = |o: &T| written.get(&id).is_none_or(|w| same_as_written(o, w));
+        if current.is_some_and(|o| in_sync(entity, o) && untouched(o)) {
             continue;
         }
         let drift = current.is_some_and(|o| same_hash(entity, o));
@@ -656,6 +670,19 @@ pub fn in_sync<T: Serialize>(desired: &T, observed: &T) -> bool {
     hash_tag(&d) == hash_tag(&o) && covers(&d, &o)
 }
 
+/// The relisted entity equals the body Konnect returned for our last PUT (timestamps aside).
+fn same_as_written<T: Serialize>(observed: &T, written: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("created_at");
+            o.remove("updated_at");
+        }
+        v
+    };
+    serde_json::to_value(observed).is_ok_and(|o| strip(&o) == strip(written))
+}
+
 fn same_hash<T: Serialize>(desired: &T, observed: &T) -> bool {
     match (
         serde_json::to_value(desired),
@@ -783,6 +810,7 @@ mod tests {
                 .map(|e| (e.id.unwrap(), e.clone()))
                 .collect(),
             memberships: d.memberships.iter().cloned().collect(),
+            written: BTreeMap::new(),
         }
     }
 
@@ -906,6 +934,33 @@ mod tests {
         let mut ours = observed_of(&desired);
         ours.plugins.get_mut(&id(3)).unwrap().tags = tags(&["k8s-kind:KongPlugin", "kpo-hash:old"]);
         assert_eq!(plan(&desired, &ours, &DiffOptions::default()).len(), 1);
+    }
+
+    #[test]
+    fn a_field_we_do_not_set_changed_out_of_band_is_drift() {
+        let desired = DesiredState {
+            plugins: vec![plugin_on_route(3, 2, json!({"key_names": ["apikey"]}))],
+            ..DesiredState::default()
+        };
+        let mut observed = observed_of(&desired);
+        // What Konnect returned for our PUT: defaults filled, `anonymous` null.
+        let mut returned = desired.plugins[0].clone();
+        returned.config =
+            json!({"key_names": ["apikey"], "anonymous": null, "hide_credentials": false});
+        returned.created_at = Some(1);
+        observed.plugins.insert(id(3), returned.clone());
+        observed
+            .written
+            .insert(id(3), serde_json::to_value(&returned).unwrap());
+        assert!(plan(&desired, &observed, &DiffOptions::default()).is_empty());
+        // Someone sets `anonymous` in Konnect: every field we set still matches, yet it is drift.
+        let mut bypassed = returned.clone();
+        bypassed.config["anonymous"] = json!("guest");
+        bypassed.updated_at = Some(2);
+        observed.plugins.insert(id(3), bypassed);
+        let p = plan(&desired, &observed, &DiffOptions::default());
+        assert_eq!(kinds_and_ops(&p), vec![vec![(Kind::Plugin, "put", id(3))]]);
+        assert!(p.phases[0][0].drift);
     }
 
     #[test]

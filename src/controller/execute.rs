@@ -90,16 +90,21 @@ pub async fn execute(
             }
             continue;
         }
-        let results: Vec<(&Op, Result<(), Error>)> = futures::stream::iter(ready)
-            .map(|op| async move { (op, write(cp, op).await) })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
+        let results: Vec<(&Op, Result<Option<serde_json::Value>, Error>)> =
+            futures::stream::iter(ready)
+                .map(|op| async move { (op, write(cp, op).await) })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
         for (op, result) in results {
-            metrics.write(op, &result);
+            metrics.write(op, result.as_ref().err());
             match result {
-                Ok(()) => {
+                Ok(stored) => {
                     observed.apply(op);
+                    match stored {
+                        Some(v) => drop(observed.written.insert(op.id, v)),
+                        None => drop(observed.written.remove(&op.id)),
+                    }
                     outcome.done += 1;
                     if op.update {
                         outcome.updated += 1;
@@ -181,41 +186,45 @@ fn leaves(v: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 #[tracing::instrument(skip_all, fields(entity = op.kind.as_str(), id = %op.id, op = op.operation()))]
-async fn write(cp: &ControlPlaneClient, op: &Op) -> Result<(), Error> {
+async fn write(cp: &ControlPlaneClient, op: &Op) -> Result<Option<serde_json::Value>, Error> {
     let id = op.id.to_string();
+    // A PUT returns the entity as Konnect now holds it (defaults filled): remembered, so a later
+    // change to a field we do not set is seen as drift.
+    let stored = |v: Result<serde_json::Value, serde_json::Error>| v.ok();
+    let done = |r: Result<(), Error>| r.map(|()| None);
     match &op.action {
         Action::Put(body) => match body.as_ref() {
-            Body::Service(e) => cp.upsert(e).await.map(drop),
-            Body::Route(e) => cp.upsert(e).await.map(drop),
-            Body::Consumer(e) => cp.upsert(e).await.map(drop),
-            Body::ConsumerGroup(e) => cp.upsert(e).await.map(drop),
-            Body::Plugin(e) => cp.upsert(e).await.map(drop),
+            Body::Service(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
+            Body::Route(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
+            Body::Consumer(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
+            Body::ConsumerGroup(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
+            Body::Plugin(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
         },
-        Action::Delete => match op.kind {
+        Action::Delete => done(match op.kind {
             Kind::Service => cp.delete_service(&id).await,
             Kind::Route => cp.delete_route(&id).await,
             Kind::Consumer => cp.delete_consumer(&id).await,
             Kind::ConsumerGroup => cp.delete_consumer_group(&id).await,
             Kind::Plugin => cp.delete_plugin(&id).await,
             Kind::Membership => Ok(()),
-        },
+        }),
         Action::AddMember(m) => {
             let group = m.consumer_group.id.to_string();
-            match cp.add_consumer_to_group(&group, &id).await {
+            done(match cp.add_consumer_to_group(&group, &id).await {
                 // Already a member (a relist raced our add): that is what we wanted.
                 Err(Error::Constraint {
                     kind: ConstraintKind::Unique,
                     ..
                 }) => Ok(()),
                 other => other,
-            }
+            })
         }
         Action::RemoveMember(m) => {
             let group = m.consumer_group.id.to_string();
-            match cp.remove_consumer_from_group(&group, &id).await {
+            done(match cp.remove_consumer_from_group(&group, &id).await {
                 Err(e) if e.is_not_found() => Ok(()),
                 other => other,
-            }
+            })
         }
     }
 }

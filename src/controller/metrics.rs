@@ -141,10 +141,11 @@ impl Metrics {
         self.sync_duration.observe(took.as_secs_f64());
     }
 
-    pub fn write(&self, op: &Op, result: &Result<(), Error>) {
-        let status = match result {
-            Ok(()) => "ok".to_owned(),
-            Err(e) => e.status().map_or("none".to_owned(), |s| s.to_string()),
+    /// One write done: `error` is `None` when it succeeded.
+    pub fn write(&self, op: &Op, error: Option<&Error>) {
+        let status = match error {
+            None => "ok".to_owned(),
+            Some(e) => e.status().map_or("none".to_owned(), |s| s.to_string()),
         };
         self.writes
             .get_or_create(&vec![

@@ -277,8 +277,20 @@ impl SyncLoop {
                     Ok::<_, crate::konnect::error::Error>((o, parents))
                 };
                 match listed.await {
-                    Ok((o, parents)) => {
+                    Ok((mut o, parents)) => {
                         self.parents = parents;
+                        // What our last PUTs returned outlives the relist: it is what the
+                        // relisted entities are compared with.
+                        if let Some(old) = self.observed.take() {
+                            o.written = old.written;
+                            o.written.retain(|id, _| {
+                                o.services.contains_key(id)
+                                    || o.routes.contains_key(id)
+                                    || o.consumers.contains_key(id)
+                                    || o.consumer_groups.contains_key(id)
+                                    || o.plugins.contains_key(id)
+                            });
+                        }
                         self.metrics.observed(&o);
                         self.observed = Some(o);
                         self.health.set_konnect(true, "");

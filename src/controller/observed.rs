@@ -30,6 +30,7 @@ pub async fn load(cp: &ControlPlaneClient, owner: &Tag) -> Result<Observed, Erro
         consumer_groups: by_id(consumer_groups),
         plugins: by_id(plugins),
         memberships: Default::default(),
+        written: Default::default(),
     };
     let groups: Vec<_> = observed.consumer_groups.keys().copied().collect();
     let members: Vec<Vec<ConsumerGroupMembership>> = futures::stream::iter(groups)
