@@ -6,247 +6,15 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::process::Command;
 
-use konnect_plugin_operator::emulator::{self, EmulatorConfig, EmulatorHandle};
-use konnect_plugin_operator::konnect::client::ControlPlaneClient;
-use konnect_plugin_operator::konnect::client::KonnectClient;
-use konnect_plugin_operator::konnect::config::{ClientConfig, ServerUrl, Token};
-use konnect_plugin_operator::konnect::models::{Consumer, Plugin, Route, Service};
+use konnect_plugin_operator::konnect::models::Plugin;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_konnect-plugin-operator");
-const CP: &str = "kpo-test";
-/// Generous: the operator reacts in well under a second; CI machines are slow and shared.
-const DEADLINE: Duration = Duration::from_secs(90);
-
-/// One operator process, its log and its admin address.
-struct Operator {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    admin: String,
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Operator {
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    fn metrics(&self) -> String {
-        http_get(&format!("http://{}/metrics", self.admin))
-    }
-}
-
-fn http_get(url: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "5", url])
-        .output()
-        .expect("curl runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A test's world: namespace, emulator, token file.
-struct World {
-    ns: String,
-    emu: EmulatorHandle,
-    cp: ControlPlaneClient,
-    dir: tempfile::TempDir,
-    owner: String,
-}
-
-impl World {
-    async fn new(prefix: &str) -> World {
-        let ns = support::cluster().namespace(prefix).await;
-        World::in_namespace(ns).await
-    }
-
-    async fn in_namespace(ns: String) -> World {
-        let emu = emulator::spawn(EmulatorConfig {
-            control_planes: vec![CP.into()],
-            tokens: vec!["kpat_canaryTOKEN0123456789".into()],
-            ..EmulatorConfig::default()
-        })
-        .await
-        .expect("emulator starts");
-        let mut cfg = ClientConfig::new(
-            ServerUrl::parse(&emu.base_url()).unwrap(),
-            Token::new(emu.token()).unwrap(),
-        );
-        cfg.requests_per_minute = 600_000;
-        let client = KonnectClient::new(cfg).unwrap();
-        let cp = client.control_plane(emu.control_plane_id(CP).expect("control plane"));
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), emu.token()).unwrap();
-        let owner = format!("test-{ns}");
-        World {
-            ns,
-            emu,
-            cp,
-            dir,
-            owner,
-        }
-    }
-
-    fn operator(&self, extra: &[&str]) -> Operator {
-        let cluster = support::cluster();
-        let admin = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(BIN)
-            .arg("run")
-            .args(["--konnect-server", &self.emu.base_url()])
-            .arg("--konnect-token-file")
-            .arg(self.dir.path().join("token"))
-            .args(["--control-plane", CP])
-            .args(["--namespaces", &self.ns])
-            .args(["--owner", &self.owner])
-            .args(["--admin-address", &admin])
-            .args(["--debounce", "20ms"])
-            .args(extra)
-            // Samples' cluster-wide KongClusterPlugin is of class `kong`: other tests use their own.
-            .args(if self.ns == "default" {
-                vec![]
-            } else {
-                vec!["--ingress-class".to_owned(), format!("class-{}", self.ns)]
-            })
-            .env("KUBECONFIG", cluster.kubeconfig_path())
-            .env("KPO_LOG", "info,konnect_plugin_operator=debug")
-            .env("KPO_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("operator starts");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Operator { child, log, admin }
-    }
-
-    fn kubectl(&self, args: &[&str]) -> String {
-        let out = support::cluster()
-            .kubectl()
-            .args(["-n", &self.ns])
-            .args(args)
-            .output()
-            .expect("kubectl runs");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn apply_yaml(&self, yaml: &str) {
-        let path = self.dir.path().join(format!("m-{}.yaml", rand_suffix()));
-        std::fs::write(&path, yaml).unwrap();
-        self.kubectl(&["apply", "-f", path.to_str().unwrap()]);
-    }
-
-    async fn plugins(&self) -> Vec<Plugin> {
-        self.cp.list_all_plugins(None).await.expect("list plugins")
-    }
-
-    async fn services(&self) -> Vec<Service> {
-        self.cp
-            .list_all_services(None)
-            .await
-            .expect("list services")
-    }
-
-    async fn routes(&self) -> Vec<Route> {
-        self.cp.list_all_routes(None).await.expect("list routes")
-    }
-
-    async fn consumers(&self) -> Vec<Consumer> {
-        self.cp
-            .list_all_consumers(None)
-            .await
-            .expect("list consumers")
-    }
-
-    /// Writes (PUT, POST, DELETE) the emulator has served, and all requests.
-    fn stats(&self) -> (u64, u64) {
-        let v: Value = serde_json::from_str(&http_get(&format!(
-            "http://{}/_emulator/stats",
-            self.emu.addr()
-        )))
-        .expect("stats json");
-        let mut writes = 0;
-        for r in v["requests"].as_array().unwrap() {
-            if matches!(
-                r["method"].as_str(),
-                Some("PUT" | "POST" | "DELETE" | "PATCH")
-            ) {
-                writes += r["count"].as_u64().unwrap();
-            }
-        }
-        (writes, v["total"].as_u64().unwrap())
-    }
-
-    fn condition(&self, kind: &str, name: &str) -> Option<Value> {
-        let out = support::cluster()
-            .kubectl()
-            .args(["-n", &self.ns, "get", kind, name, "-o", "json"])
-            .output()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-        v["status"]["conditions"]
-            .as_array()?
-            .iter()
-            .find(|c| c["type"] == "Programmed")
-            .cloned()
-    }
-}
-
-fn rand_suffix() -> String {
-    support::unique_name("x")
-}
-
-/// Polls `check` until it returns `Some`, or fails naming `what`.
-async fn eventually<T, F, Fut>(what: &str, op: Option<&Operator>, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if start.elapsed() > DEADLINE {
-            let log = op.map(Operator::log_text).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            panic!(
-                "timed out waiting for: {what}\noperator log (last lines, newest first):\n{}",
-                tail.join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+#[path = "support/operator.rs"]
+mod harness;
+use harness::*;
 
 /// True when `held` has every value of `sent` (objects: key by key; arrays: item by item).
 fn contains(held: &Value, sent: &Value) -> bool {
@@ -312,7 +80,7 @@ async fn seed_samples_reach_konnect_and_report_programmed() {
         op.log_text()
     );
     for kind in ["kongconsumer", "kongconsumergroup"] {
-        let c = eventually(&format!("{kind} Programmed"), Some(&op), || async {
+        let c = eventually(&format!("{kind} Programmed"), &[&op], || async {
             let out = support::cluster()
                 .kubectl()
                 .args(["-n", &w.ns, "get", kind, "-o", "json"])
@@ -459,7 +227,7 @@ async fn seed_samples_reach_konnect_and_report_programmed() {
     }
 
     // Steady state: after three more relists (sync period 1s), not one write.
-    let (writes_before, total_before) = w.stats();
+    let (writes_before, total_before) = (w.writes(), w.emulator_stats()["total"].as_u64().unwrap());
     let passes = |m: &str| -> u64 {
         m.lines()
             .filter(|l| {
@@ -471,11 +239,11 @@ async fn seed_samples_reach_konnect_and_report_programmed() {
             .sum()
     };
     let lists_before = passes(&op.metrics());
-    eventually("three relists", Some(&op), || async {
+    eventually("three relists", &[&op], || async {
         (passes(&op.metrics()) >= lists_before + 3).then_some(())
     })
     .await;
-    let (writes_after, total_after) = w.stats();
+    let (writes_after, total_after) = (w.writes(), w.emulator_stats()["total"].as_u64().unwrap());
     assert!(total_after > total_before, "relists happened");
     assert_eq!(
         writes_after, writes_before,
@@ -532,7 +300,7 @@ async fn konnect_follows_edits_annotations_and_deletes() {
     let w = World::new("ctl-edits").await;
     w.apply_yaml(ECHO);
     let op = w.operator(&[]);
-    eventually("two plugins on the service", Some(&op), || async {
+    eventually("two plugins on the service", &[&op], || async {
         (w.plugins().await.len() == 2).then_some(())
     })
     .await;
@@ -546,7 +314,7 @@ async fn konnect_follows_edits_annotations_and_deletes() {
         "-p",
         r#"{"config":{"minute":7}}"#,
     ]);
-    eventually("rate-limiting minute 7", Some(&op), || async {
+    eventually("rate-limiting minute 7", &[&op], || async {
         w.plugins()
             .await
             .iter()
@@ -563,7 +331,7 @@ async fn konnect_follows_edits_annotations_and_deletes() {
         "echo",
         "konghq.com/plugins=rl",
     ]);
-    eventually("cors removed", Some(&op), || async {
+    eventually("cors removed", &[&op], || async {
         let p = w.plugins().await;
         (p.len() == 1 && p[0].name == "rate-limiting").then_some(())
     })
@@ -571,12 +339,12 @@ async fn konnect_follows_edits_annotations_and_deletes() {
 
     // Deleting the Service removes the service and its plugins.
     w.kubectl(&["delete", "service", "echo"]);
-    eventually("service and plugins gone", Some(&op), || async {
+    eventually("service and plugins gone", &[&op], || async {
         (w.plugins().await.is_empty() && w.services().await.is_empty()).then_some(())
     })
     .await;
     // The now-unreferenced plugin says so.
-    let c = eventually("rl not Programmed", Some(&op), || async {
+    let c = eventually("rl not Programmed", &[&op], || async {
         w.condition("kp", "rl").filter(|c| c["status"] == "False")
     })
     .await;
@@ -592,7 +360,7 @@ async fn a_bad_config_is_reported_and_the_rest_keeps_syncing() {
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  annotations:\n    konghq.com/plugins: rl\nspec:\n  ports:\n  - name: http\n    port: 80\n",
     );
     let op = w.operator(&[]);
-    eventually("three plugins", Some(&op), || async {
+    eventually("three plugins", &[&op], || async {
         (w.plugins().await.len() == 3).then_some(())
     })
     .await;
@@ -613,7 +381,7 @@ async fn a_bad_config_is_reported_and_the_rest_keeps_syncing() {
         "-p",
         r#"{"config":{"minute":9}}"#,
     ]);
-    let c = eventually("cors Programmed=False", Some(&op), || async {
+    let c = eventually("cors Programmed=False", &[&op], || async {
         w.condition("kp", "cors").filter(|c| c["status"] == "False")
     })
     .await;
@@ -623,7 +391,7 @@ async fn a_bad_config_is_reported_and_the_rest_keeps_syncing() {
         "{c}"
     );
     // The Service `api` does not use cors: its rate-limiting keeps syncing.
-    eventually("rate-limiting minute 9 on api", Some(&op), || async {
+    eventually("rate-limiting minute 9 on api", &[&op], || async {
         w.plugins()
             .await
             .iter()
@@ -647,7 +415,7 @@ async fn a_bad_config_is_reported_and_the_rest_keeps_syncing() {
         .expect("cors kept in Konnect");
     assert_eq!(cors.config["origins"][0], "https://example.com");
     // A Warning Event names the field.
-    let events = eventually("a warning event on cors", Some(&op), || async {
+    let events = eventually("a warning event on cors", &[&op], || async {
         let e = w.kubectl(&["get", "events", "-o", "json"]);
         e.contains("config.max_age").then_some(e)
     })
@@ -660,7 +428,7 @@ async fn drift_and_orphans_are_repaired_after_a_restart() {
     let w = World::new("ctl-drift").await;
     w.apply_yaml(ECHO);
     let op = w.operator(&["--sync-period", "1s"]);
-    eventually("two plugins", Some(&op), || async {
+    eventually("two plugins", &[&op], || async {
         (w.plugins().await.len() == 2).then_some(())
     })
     .await;
@@ -723,7 +491,7 @@ async fn drift_and_orphans_are_repaired_after_a_restart() {
     w.cp.delete_plugin(&cors.id.unwrap().to_string())
         .await
         .unwrap();
-    eventually("drift repaired at the next relist", Some(&op), || async {
+    eventually("drift repaired at the next relist", &[&op], || async {
         let p = w.plugins().await;
         (p.len() == 2
             && p.iter()
@@ -746,7 +514,7 @@ async fn drift_and_orphans_are_repaired_after_a_restart() {
         "konghq.com/plugins=rl",
     ]);
     let op = w.operator(&[]);
-    eventually("orphaned cors removed after restart", Some(&op), || async {
+    eventually("orphaned cors removed after restart", &[&op], || async {
         let p = w.plugins().await;
         (p.len() == 1 && p[0].name == "rate-limiting").then_some(())
     })
