@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::konnect::models::{
-    Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, ForeignKey, Plugin, Route, Service,
-    Tag,
+    Consumer, ConsumerGroup, ConsumerGroupMembership, Entity, EntityId, ForeignKey, Plugin, Route,
+    Service, Tag,
 };
 use crate::translate::DesiredState;
 use crate::translate::tags::HASH_PREFIX;
@@ -479,7 +479,7 @@ fn detach_unprotected_routes(routes: &mut [Op], plugins: &[Op], observed: &Obser
     attach
 }
 
-fn puts<T: Serialize + Clone + HasMeta>(
+fn puts<T: Serialize + Clone + Entity>(
     out: &mut Vec<Op>,
     kind: Kind,
     desired: &[T],
@@ -488,7 +488,7 @@ fn puts<T: Serialize + Clone + HasMeta>(
     wrap: fn(T) -> Body,
 ) {
     for entity in desired {
-        let Some(id) = entity.entity_id() else {
+        let Some(id) = entity.id() else {
             continue;
         };
         let current = observed.get(&id);
@@ -508,13 +508,13 @@ fn puts<T: Serialize + Clone + HasMeta>(
     }
 }
 
-fn deletes<T: HasMeta>(
+fn deletes<T: Entity>(
     kind: Kind,
     observed: &BTreeMap<EntityId, T>,
     desired: &[T],
     kept: &BTreeMap<EntityId, KeepReason>,
 ) -> Vec<Op> {
-    let wanted: BTreeSet<EntityId> = desired.iter().filter_map(HasMeta::entity_id).collect();
+    let wanted: BTreeSet<EntityId> = desired.iter().filter_map(Entity::id).collect();
     observed
         .keys()
         .filter(|id| !wanted.contains(id) && !kept.contains_key(id))
@@ -719,22 +719,6 @@ fn covers(desired: &Value, observed: &Value) -> bool {
         (d, o) => d == o,
     }
 }
-
-/// Entities with an id.
-pub trait HasMeta {
-    fn entity_id(&self) -> Option<EntityId>;
-}
-
-macro_rules! has_meta {
-    ($($t:ty),*) => {$(
-        impl HasMeta for $t {
-            fn entity_id(&self) -> Option<EntityId> {
-                self.id
-            }
-        }
-    )*};
-}
-has_meta!(Service, Route, Consumer, ConsumerGroup, Plugin);
 
 #[cfg(test)]
 mod tests {

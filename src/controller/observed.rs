@@ -7,9 +7,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::konnect::client::{ControlPlaneClient, TagFilter};
 use crate::konnect::error::Error;
-use crate::konnect::models::{ConsumerGroupMembership, EntityId, ForeignKey, Tag};
+use crate::konnect::models::{ConsumerGroupMembership, Entity, EntityId, ForeignKey, Tag};
 
-use super::diff::{HasMeta, Observed};
+use super::diff::Observed;
 
 /// Lists every entity tagged `owner` (a paged list per collection, 1000 a page), then the
 /// consumers of each of our groups. Fails whole: a partial listing would read as "deleted".
@@ -55,10 +55,10 @@ pub async fn load(cp: &ControlPlaneClient, owner: &Tag) -> Result<Observed, Erro
     Ok(observed)
 }
 
-fn by_id<T: HasMeta>(entities: Vec<T>) -> BTreeMap<EntityId, T> {
+fn by_id<T: Entity>(entities: Vec<T>) -> BTreeMap<EntityId, T> {
     entities
         .into_iter()
-        .filter_map(|e| e.entity_id().map(|id| (id, e)))
+        .filter_map(|e| e.id().map(|id| (id, e)))
         .collect()
 }
 
