@@ -39,6 +39,22 @@ pub struct Outcome {
     pub updated: usize,
 }
 
+impl Outcome {
+    /// Records that `op` did not succeed.
+    pub fn fail(&mut self, op: &Op, reason: &str, message: String, retryable: bool) {
+        self.failed.insert(
+            op.id,
+            Failure {
+                kind: op.kind,
+                operation: op.operation(),
+                reason: reason.into(),
+                message,
+                retryable,
+            },
+        );
+    }
+}
+
 /// Executes `plan`, updating `observed` after every successful write. In `dry_run`, writes are
 /// logged and counted, never sent.
 pub async fn execute(
@@ -62,20 +78,12 @@ pub async fn execute(
         });
         for op in blocked {
             failed_ids.insert(op.id);
-            outcome.failed.insert(
-                op.id,
-                Failure {
-                    kind: op.kind,
-                    operation: op.operation(),
-                    reason: "ParentNotWritten".into(),
-                    message: format!(
-                        "{} {} not written: an entity it belongs to could not be written",
-                        op.kind.as_str(),
-                        op.id
-                    ),
-                    retryable: true,
-                },
+            let message = format!(
+                "{} {} not written: an entity it belongs to could not be written",
+                op.kind.as_str(),
+                op.id
             );
+            outcome.fail(op, "ParentNotWritten", message, true);
         }
         if dry_run {
             for op in ready {
@@ -122,16 +130,7 @@ pub async fn execute(
                         "konnect write failed"
                     );
                     failed_ids.insert(op.id);
-                    outcome.failed.insert(
-                        op.id,
-                        Failure {
-                            kind: op.kind,
-                            operation: op.operation(),
-                            reason: err.reason().into(),
-                            message,
-                            retryable: err.is_retryable(),
-                        },
-                    );
+                    outcome.fail(op, err.reason(), message, err.is_retryable());
                 }
             }
         }
