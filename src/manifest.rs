@@ -454,6 +454,9 @@ fn add_value(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let name_missing = value
+        .pointer("/metadata/name")
+        .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
     if kind == "List" {
         if let Some(Value::Array(items)) = value.get("items") {
             for item in items.clone() {
@@ -490,9 +493,30 @@ fn add_value(
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            match serde_path_to_error::deserialize(value) {
-                Ok(obj) => $list.push(obj),
-                Err(e) => {
+            let parsed = if name_missing {
+                // kubectl refuses it too ("resource name may not be empty"); translated, it
+                // would become an entity named after nothing (`default..80`).
+                Err(None)
+            } else {
+                serde_path_to_error::deserialize(value).map_err(Some)
+            };
+            match parsed {
+                Ok(obj) => $list.push(std::sync::Arc::new(obj)),
+                Err(None) => {
+                    let message = "metadata.name: required".to_owned();
+                    loaded.malformed.push(format!(
+                        "{}: document {index}: {}: {message}",
+                        path.display(),
+                        $kind,
+                    ));
+                    snap.malformed.push(MalformedObject {
+                        kind: $kind,
+                        namespace,
+                        name: String::new(),
+                        message,
+                    });
+                }
+                Err(Some(e)) => {
                     let message = if $kind == "Secret" {
                         // A Secret's parse error could quote its content: name the field only.
                         let (field, _) = field_and_problem(&e.path().to_string(), "");

@@ -326,3 +326,96 @@ fn an_undecodable_secret_is_reported_as_such_not_as_missing() {
     );
     assert!(!text.contains("not base64!"));
 }
+
+/// An object without `metadata.name` (missing, empty, null) is refused with the field path;
+/// nothing is translated from it (it would otherwise become service `shop..80`).
+#[test]
+fn an_object_without_a_name_is_invalid_and_translates_to_nothing() {
+    use konnect_plugin_operator::translate::{self, Reason, Status, TranslateOptions};
+    const PLUGIN: &str = "apiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: cors, namespace: shop}\nplugin: cors\nconfig: {origins: [\"*\"]}\n";
+    for metadata in [
+        "{namespace: shop, annotations: {konghq.com/plugins: cors}}",
+        "{name: \"\", namespace: shop, annotations: {konghq.com/plugins: cors}}",
+        "{name: null, namespace: shop, annotations: {konghq.com/plugins: cors}}",
+    ] {
+        let text = format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {metadata}\nspec: {{ports: [{{port: 80}}]}}\n---\n{PLUGIN}"
+        );
+        let loaded = load_str(&text).expect("loads");
+        let state = translate::translate(&loaded.snapshot, &TranslateOptions::default());
+        assert!(
+            state.services.is_empty(),
+            "{metadata}: {:?}",
+            state.services
+        );
+        assert!(state.plugins.is_empty(), "{metadata}: {:?}", state.plugins);
+        let bad: Vec<_> = state
+            .results
+            .iter()
+            .filter(|r| {
+                r.status
+                    == Status::Invalid {
+                        reason: Reason::InvalidSpec,
+                    }
+            })
+            .collect();
+        assert_eq!(bad.len(), 1, "{metadata}: {:?}", state.results);
+        assert_eq!(bad[0].kind, "Service");
+        assert!(
+            bad[0].message.ends_with("metadata.name: required"),
+            "{}",
+            bad[0].message
+        );
+        assert!(!loaded.malformed.is_empty(), "reported by the loader too");
+    }
+}
+
+/// The same refusal when the snapshot comes from elsewhere (the controller's stores).
+#[test]
+fn a_nameless_object_in_a_snapshot_is_invalid() {
+    use konnect_plugin_operator::translate::{self, TranslateOptions};
+    let text = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop, annotations: {konghq.com/plugins: cors}}\nspec: {ports: [{port: 80}]}\n---\napiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: cors, namespace: shop}\nplugin: cors\nconfig: {origins: [\"*\"]}\n";
+    let mut snap = load_str(text).expect("loads").snapshot;
+    // Named, it translates (the check below can fail)...
+    assert_eq!(
+        translate::translate(&snap, &TranslateOptions::default())
+            .services
+            .len(),
+        1
+    );
+    // ...nameless, it does not.
+    std::sync::Arc::make_mut(&mut snap.services[0])
+        .metadata
+        .name = None;
+    let state = translate::translate(&snap, &TranslateOptions::default());
+    assert!(state.services.is_empty(), "{:?}", state.services);
+    let service = state
+        .results
+        .iter()
+        .find(|r| r.kind == "Service")
+        .expect("a result for the Service");
+    assert!(service.is_invalid());
+    assert!(service.message.contains("metadata.name: required"));
+}
+
+/// A Secret that is present but cannot be decoded is reported as such on the plugin reading
+/// it, not as "not found".
+#[test]
+fn an_undecodable_secret_is_not_reported_as_missing() {
+    use konnect_plugin_operator::translate::{self, TranslateOptions};
+    let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: bad, namespace: shop}\ndata: {config: \"!!!not base64!!!\"}\n---\napiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: cors, namespace: shop}\nplugin: cors\nconfigFrom: {secretKeyRef: {name: bad, key: config}}\n";
+    let loaded = load_str(text).expect("loads");
+    let state = translate::translate(&loaded.snapshot, &TranslateOptions::default());
+    let plugin = state
+        .results
+        .iter()
+        .find(|r| r.kind == "KongPlugin")
+        .expect("plugin result");
+    assert!(plugin.is_invalid());
+    assert!(
+        plugin.message.contains("Secret shop/bad cannot be decoded"),
+        "{}",
+        plugin.message
+    );
+    assert!(!plugin.message.contains("not found"), "{}", plugin.message);
+}

@@ -151,7 +151,7 @@ proptest! {
             metadata: meta("default", "svc", svc_ann),
             spec: Some(ServiceSpec { ports: Some(vec![ServicePort { port, ..Default::default() }]), ..Default::default() }),
             ..Default::default()
-        });
+        }.into());
         s.ingresses.push(Ingress {
             metadata: meta("default", "ing", ing_ann),
             spec: Some(IngressSpec {
@@ -175,31 +175,31 @@ proptest! {
                 ..Default::default()
             }),
             ..Default::default()
-        });
+        }.into());
         s.secrets.push(Secret {
             metadata: meta("default", "sec", BTreeMap::new()),
             data: Some(BTreeMap::from([("k".to_owned(), ByteString(secret_bytes))])),
             ..Default::default()
-        });
+        }.into());
         for name in ["a", "b", "kong", "x"] {
             let mut p = KongPlugin::new("default", name, "rate-limiting");
             p.config = Some(config.clone());
-            s.kong_plugins.push(p);
+            s.kong_plugins.push(p.into());
         }
         let mut from = KongPlugin::new("default", "from", "cors");
         from.config_from = Some(ConfigSource { secret_key_ref: SecretKeyRef { name: "sec".into(), key: "k".into() } });
-        s.kong_plugins.push(from);
+        s.kong_plugins.push(from.into());
         let mut patched = KongPlugin::new("default", "patched", "custom");
         patched.config = Some(config);
         patched.config_patches = Some(vec![ConfigPatch {
             path: patch_path,
             value_from: ConfigSource { secret_key_ref: SecretKeyRef { name: "sec".into(), key: "k".into() } },
         }]);
-        s.kong_plugins.push(patched);
+        s.kong_plugins.push(patched.into());
         let mut consumer = KongConsumer::new("default", "c");
         consumer.metadata.annotations = Some(consumer_ann);
         consumer.username = username;
-        s.kong_consumers.push(consumer);
+        s.kong_consumers.push(consumer.into());
         let opts = TranslateOptions { ingress_class_is_default: true, ..TranslateOptions::default() };
         let state = translate(&s, &opts);
         prop_assert!(render::to_json(&state).is_ok());
@@ -466,7 +466,7 @@ fn desired_state_keeps_real_values_and_hides_them_from_debug() {
     };
     let mut changed = loaded.snapshot.clone();
     for s in &mut changed.secrets {
-        if let Some(d) = s.string_data.as_mut() {
+        if let Some(d) = std::sync::Arc::make_mut(s).string_data.as_mut() {
             d.insert("patch".into(), "\"c4n4ry-rotated\"".into());
         }
     }

@@ -82,31 +82,35 @@ pub fn fill_uids(snapshot: &mut Snapshot, observed: &diff::Observed) {
     snapshot
         .services
         .iter_mut()
-        .for_each(|o| fill("Service", &mut o.metadata));
+        .for_each(|o| fill("Service", &mut std::sync::Arc::make_mut(o).metadata));
     snapshot
         .ingresses
         .iter_mut()
-        .for_each(|o| fill("Ingress", &mut o.metadata));
+        .for_each(|o| fill("Ingress", &mut std::sync::Arc::make_mut(o).metadata));
     snapshot
         .http_routes
         .iter_mut()
-        .for_each(|o| fill("HTTPRoute", &mut o.metadata));
+        .for_each(|o| fill("HTTPRoute", &mut std::sync::Arc::make_mut(o).metadata));
     snapshot
         .kong_plugins
         .iter_mut()
-        .for_each(|o| fill("KongPlugin", &mut o.metadata));
-    snapshot
-        .kong_cluster_plugins
-        .iter_mut()
-        .for_each(|o| fill("KongClusterPlugin", &mut o.metadata));
+        .for_each(|o| fill("KongPlugin", &mut std::sync::Arc::make_mut(o).metadata));
+    snapshot.kong_cluster_plugins.iter_mut().for_each(|o| {
+        fill(
+            "KongClusterPlugin",
+            &mut std::sync::Arc::make_mut(o).metadata,
+        )
+    });
     snapshot
         .kong_consumers
         .iter_mut()
-        .for_each(|o| fill("KongConsumer", &mut o.metadata));
-    snapshot
-        .kong_consumer_groups
-        .iter_mut()
-        .for_each(|o| fill("KongConsumerGroup", &mut o.metadata));
+        .for_each(|o| fill("KongConsumer", &mut std::sync::Arc::make_mut(o).metadata));
+    snapshot.kong_consumer_groups.iter_mut().for_each(|o| {
+        fill(
+            "KongConsumerGroup",
+            &mut std::sync::Arc::make_mut(o).metadata,
+        )
+    });
 }
 
 /// Prints a plan: one block per write, `+` create, `~` update (changed fields), `-` delete.

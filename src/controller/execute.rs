@@ -178,7 +178,11 @@ fn leaves(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::String(s) => out.push(s.clone()),
         serde_json::Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
-        serde_json::Value::Object(o) => o.values().for_each(|x| leaves(x, out)),
+        // A field that is an object came from a Secret keys and all (see translate::redact).
+        serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| {
+            out.push(k.clone());
+            leaves(x, out)
+        }),
         serde_json::Value::Null => {}
         other => out.push(other.to_string()),
     }

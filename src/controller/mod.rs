@@ -142,6 +142,8 @@ pub async fn run_with(
         observed: None,
         parents: None,
         schemas: crate::schema::Registry::embedded(),
+        client: client.clone(),
+        secrets: watch::SecretCache::default(),
     };
     tokio::select! {
         () = sync.run() => {}
@@ -233,6 +235,9 @@ struct SyncLoop {
     /// Reference mode: the parents Konnect holds (whoever wrote them), listed with `observed`.
     parents: Option<reference::Parents>,
     schemas: crate::schema::Registry,
+    client: kube::Client,
+    /// The data of the Secrets plugins reference (the watch holds metadata only).
+    secrets: watch::SecretCache,
 }
 
 /// Why the loop woke up.
@@ -351,14 +356,36 @@ impl SyncLoop {
     /// that may succeed unchanged later (Konnect unavailable).
     async fn pass(&mut self) -> bool {
         let started = std::time::Instant::now();
-        let snapshot = self.stores.snapshot();
+        let mut snapshot = self.stores.snapshot();
+        let wanted = crate::translate::referenced_secrets(
+            snapshot.kong_plugins.iter().map(|p| &**p),
+            snapshot.kong_cluster_plugins.iter().map(|p| &**p),
+        );
+        match self
+            .secrets
+            .resolve(&self.client, &self.stores, &wanted)
+            .await
+        {
+            Ok(secrets) => snapshot.secrets = secrets,
+            Err(err) => {
+                // Never translate without a Secret a plugin reads: it would read as missing.
+                tracing::warn!(error = %err, "cannot read a Secret a plugin references; retrying");
+                self.metrics.sync_pass("failed", Duration::ZERO);
+                return true;
+            }
+        }
         let translated =
             crate::translate::translate_with_schemas(&snapshot, &self.opts, &self.schemas);
         drop(snapshot);
-        let (desired, missing_parents) = match &self.parents {
-            Some(parents) => reference::plugins_only(&translated, parents),
-            None => (translated.clone(), Default::default()),
+        let referenced = self
+            .parents
+            .as_ref()
+            .map(|parents| reference::plugins_only(&translated, parents));
+        let (desired, missing_parents) = match referenced {
+            Some((desired, missing)) => (std::borrow::Cow::Owned(desired), missing),
+            None => (std::borrow::Cow::Borrowed(&translated), Default::default()),
         };
+        let desired: &crate::translate::DesiredState = &desired;
         let unavailable = self.state.unavailable();
         let diff_opts = DiffOptions {
             unavailable_kinds: unavailable.iter().map(|(k, _)| (*k).to_owned()).collect(),
@@ -368,7 +395,7 @@ impl SyncLoop {
         let Some(observed) = self.observed.as_mut() else {
             return false;
         };
-        let plan = diff::plan(&desired, observed, &diff_opts);
+        let plan = diff::plan(desired, observed, &diff_opts);
         if let Some(why) = &plan.delete_guard {
             tracing::error!("{why}");
         }
@@ -383,7 +410,7 @@ impl SyncLoop {
             self.args.konnect_concurrency,
             self.args.dry_run,
             &self.metrics,
-            &desired,
+            desired,
         )
         .await;
         let mut outcome = outcome;

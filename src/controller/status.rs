@@ -26,7 +26,7 @@ use super::execute::Outcome;
 /// The condition type we own.
 pub const PROGRAMMED: &str = "Programmed";
 /// Kubernetes' limit on a condition message.
-pub const MAX_MESSAGE: usize = 32_768;
+pub const MAX_MESSAGE: usize = crate::translate::result::MAX_MESSAGE;
 /// Kubernetes' limit on an Event note.
 const MAX_NOTE: usize = 1024;
 /// Our field manager for server-side apply.

@@ -6,7 +6,7 @@
 //! loop waits until every kind is one or the other, and protects what unavailable kinds
 //! produced from deletion.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +19,7 @@ use gateway_api::referencegrants::{
 };
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, CustomResource, Resource};
@@ -153,7 +154,8 @@ pub struct Stores {
     pub services: Vec<Store<Service>>,
     pub ingresses: Vec<Store<Ingress>>,
     pub ingress_classes: Vec<Store<IngressClass>>,
-    pub secrets: Vec<Store<Secret>>,
+    /// Metadata only (see [`SecretCache`]).
+    pub secrets: Vec<Store<PartialObjectMeta<Secret>>>,
     pub http_routes: Vec<Store<HttpRoute>>,
     pub gateways: Vec<Store<Gateway>>,
     pub gateway_classes: Vec<Store<GatewayClass>>,
@@ -183,6 +185,8 @@ pub fn start(
         services: namespaced(client, namespaces, "Service", state),
         ingresses: namespaced(client, namespaces, "Ingress", state),
         ingress_classes: vec![watch(Api::all(client.clone()), "IngressClass", state)],
+        // Metadata only: the data is fetched for the Secrets plugins reference (SecretCache),
+        // so the operator never holds the content of the others.
         secrets: namespaced(client, namespaces, "Secret", state),
         http_routes: namespaced(client, namespaces, "HTTPRoute", state),
         gateways: namespaced(client, namespaces, "Gateway", state),
@@ -242,11 +246,30 @@ fn watch<K>(api: Api<K>, kind: &'static str, state: &Arc<WatchState>) -> Store<K
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
+    drive(watcher(api, watcher::Config::default()), kind, state)
+}
+
+/// What translation never reads, dropped before an object enters a store: `managedFields`
+/// and kubectl's `last-applied-configuration` (a second copy of the whole object).
+fn slim<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Runs a watch stream into a new store, reporting the kind's sync state.
+fn drive<K, S>(stream: S, kind: &'static str, state: &Arc<WatchState>) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Send + Sync + 'static,
+    S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
     state.register(kind);
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer);
+    let stream = stream.default_backoff().modify(slim).reflect(writer);
     let state = state.clone();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
@@ -296,15 +319,72 @@ fn refused(err: &watcher::Error) -> bool {
     status.is_not_found() || status.is_forbidden()
 }
 
-fn all<K: Clone + Resource>(stores: &[Store<K>]) -> Vec<K>
+/// Every object of the stores, shared with them (pointers are copied, not objects).
+fn all<K: Clone + Resource>(stores: &[Store<K>]) -> Vec<Arc<K>>
 where
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
-    stores
-        .iter()
-        .flat_map(|s| s.state())
-        .map(|o| (*o).clone())
-        .collect()
+    stores.iter().flat_map(|s| s.state()).collect()
+}
+
+/// The data of the Secrets that plugins reference, fetched when first needed and again when
+/// the Secret's `resourceVersion` (from the metadata watch) moves; the others are dropped.
+#[derive(Default)]
+pub struct SecretCache {
+    entries: HashMap<(String, String), (String, Arc<Secret>)>,
+}
+
+impl SecretCache {
+    /// The Secrets of `wanted` that exist, current as of the metadata stores. A Secret the
+    /// metadata store does not have does not exist (translation reports it missing). Fails on
+    /// any error but 404, so a pass never runs on a Secret it could not read.
+    pub async fn resolve(
+        &mut self,
+        client: &Client,
+        stores: &Stores,
+        wanted: &BTreeSet<(String, String)>,
+    ) -> Result<Vec<Arc<Secret>>, kube::Error> {
+        let mut out = Vec::with_capacity(wanted.len());
+        for key @ (namespace, name) in wanted {
+            let at = reflector::ObjectRef::new(name).within(namespace);
+            let Some(meta) = stores.secrets.iter().find_map(|s| s.get(&at)) else {
+                continue;
+            };
+            let version = meta.metadata.resource_version.clone().unwrap_or_default();
+            if let Some((v, secret)) = self.entries.get(key)
+                && *v == version
+            {
+                out.push(secret.clone());
+                continue;
+            }
+            let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+            match api.get_opt(name).await? {
+                Some(mut secret) => {
+                    slim(&mut secret);
+                    // Keyed by the version just read: a newer watch event refetches.
+                    let read = secret.metadata.resource_version.clone().unwrap_or(version);
+                    let secret = Arc::new(secret);
+                    self.entries.insert(key.clone(), (read, secret.clone()));
+                    out.push(secret);
+                }
+                None => {
+                    self.entries.remove(key);
+                }
+            }
+        }
+        self.entries.retain(|k, _| wanted.contains(k));
+        Ok(out)
+    }
+
+    /// How many Secrets' data is held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no Secret's data is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 impl Stores {
@@ -312,19 +392,20 @@ impl Stores {
     pub fn snapshot(&self) -> Snapshot {
         let mut reference_grants = all(&self.reference_grants);
         reference_grants.extend(all(&self.reference_grants_v1beta1).into_iter().map(|g| {
-            ReferenceGrant {
-                metadata: g.metadata,
+            Arc::new(ReferenceGrant {
+                metadata: g.metadata.clone(),
                 spec: ReferenceGrantSpec {
-                    from: g.spec.from,
-                    to: g.spec.to,
+                    from: g.spec.from.clone(),
+                    to: g.spec.to.clone(),
                 },
-            }
+            })
         }));
         Snapshot {
             services: all(&self.services),
             ingresses: all(&self.ingresses),
             ingress_classes: all(&self.ingress_classes),
-            secrets: all(&self.secrets),
+            // Filled by the pass with the referenced Secrets only (see SecretCache).
+            secrets: Vec::new(),
             http_routes: all(&self.http_routes),
             gateways: all(&self.gateways),
             gateway_classes: all(&self.gateway_classes),

@@ -256,11 +256,14 @@ mod tests {
     use crate::translate::ids::{self, PluginParents};
     use crate::translate::{Reason, Snapshot, Status, TranslateOptions, translate};
 
-    fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
-        serde_json::from_value(v).expect("fixture parses")
+    fn from<T: serde::de::DeserializeOwned>(v: Value) -> std::sync::Arc<T> {
+        std::sync::Arc::new(serde_json::from_value(v).expect("fixture parses"))
     }
 
-    fn service(name: &str, plugins: Option<&str>) -> k8s_openapi::api::core::v1::Service {
+    fn service(
+        name: &str,
+        plugins: Option<&str>,
+    ) -> std::sync::Arc<k8s_openapi::api::core::v1::Service> {
         from(json!({
             "metadata": {"name": name, "namespace": "default",
                          "annotations": plugins.map(|p| json!({"konghq.com/plugins": p}))},
@@ -272,7 +275,7 @@ mod tests {
         name: &str,
         service: &str,
         plugins: Option<&str>,
-    ) -> k8s_openapi::api::networking::v1::Ingress {
+    ) -> std::sync::Arc<k8s_openapi::api::networking::v1::Ingress> {
         from(json!({
             "metadata": {"name": name, "namespace": "default",
                          "annotations": plugins.map(|p| json!({"konghq.com/plugins": p}))},
@@ -282,7 +285,7 @@ mod tests {
         }))
     }
 
-    fn consumer(name: &str, plugins: &str) -> KongConsumer {
+    fn consumer(name: &str, plugins: &str) -> std::sync::Arc<KongConsumer> {
         from(json!({
             "apiVersion": "configuration.konghq.com/v1", "kind": "KongConsumer",
             "metadata": {"name": name, "namespace": "default", "annotations": {
@@ -291,10 +294,10 @@ mod tests {
         }))
     }
 
-    fn plugin(name: &str, kind: &str, config: Value) -> KongPlugin {
+    fn plugin(name: &str, kind: &str, config: Value) -> std::sync::Arc<KongPlugin> {
         let mut p = KongPlugin::new("default", name, kind);
         p.config = Some(config);
-        p
+        std::sync::Arc::new(p)
     }
 
     fn route_name(ingress: &str, service: &str) -> String {

@@ -41,7 +41,7 @@ use serde::Serialize;
 pub use desired::DesiredState;
 pub use plugins::{
     ConfigCheck, ConfigProblem, PluginObject, ResolvedConfig, check_plugin_config,
-    resolve_plugin_config,
+    referenced_secrets, resolve_plugin_config,
 };
 pub use redact::{SecretField, SecretSource};
 pub use render::Secrets;
@@ -73,6 +73,7 @@ pub fn translate_with_schemas(
 ) -> DesiredState {
     let mut ctx = Ctx::new(snapshot, opts, schemas);
     ctx.malformed(&snapshot.malformed);
+    ctx.nameless(snapshot);
     ctx.ignored_by_class();
     ctx.consumer_groups();
     ctx.consumers();
@@ -153,12 +154,17 @@ pub(crate) struct Index<'a> {
 
 /// Builds a map keyed by namespace/name; on a duplicate key the object with the smaller JSON
 /// form wins, so the choice does not depend on input order.
-fn index_by<'a, T: Serialize, K: Ord>(
-    items: &'a [T],
+/// Objects without a name are left out (see [`Ctx::nameless`]).
+fn index_by<'a, T: Serialize + kube::Resource, K: Ord>(
+    items: &'a [std::sync::Arc<T>],
     key: impl Fn(&'a T) -> K,
 ) -> BTreeMap<K, &'a T> {
     let mut map: BTreeMap<K, &'a T> = BTreeMap::new();
     for item in items {
+        let item: &'a T = item;
+        if nameless(item.meta()) {
+            continue;
+        }
         let k = key(item);
         match map.get(&k) {
             Some(existing) => {
@@ -174,6 +180,12 @@ fn index_by<'a, T: Serialize, K: Ord>(
         }
     }
     map
+}
+
+/// True when `metadata.name` is missing or empty: such an object cannot be named in Konnect
+/// (it would become service `default..80`), so it is refused, never translated.
+fn nameless(meta: &ObjectMeta) -> bool {
+    meta.name.as_deref().is_none_or(str::is_empty)
 }
 
 /// [`ns_name`], borrowed.
@@ -326,6 +338,41 @@ impl<'a> Ctx<'a> {
             };
             self.results
                 .error(&key, Reason::InvalidSpec, m.message.clone());
+        }
+    }
+
+    /// Objects without `metadata.name` (missing, empty or null): Invalid; the index leaves
+    /// them out, so nothing is built from them.
+    fn nameless(&mut self, snap: &Snapshot) {
+        fn each<T: kube::Resource>(
+            out: &mut Vec<(&'static str, ObjectMeta)>,
+            kind: &'static str,
+            items: &[std::sync::Arc<T>],
+        ) {
+            out.extend(
+                items
+                    .iter()
+                    .filter(|o| nameless(o.meta()))
+                    .map(|o| (kind, o.meta().clone())),
+            );
+        }
+        let mut found = Vec::new();
+        each(&mut found, "Service", &snap.services);
+        each(&mut found, "Ingress", &snap.ingresses);
+        each(&mut found, "IngressClass", &snap.ingress_classes);
+        each(&mut found, "Secret", &snap.secrets);
+        each(&mut found, "HTTPRoute", &snap.http_routes);
+        each(&mut found, "Gateway", &snap.gateways);
+        each(&mut found, "GatewayClass", &snap.gateway_classes);
+        each(&mut found, "ReferenceGrant", &snap.reference_grants);
+        each(&mut found, "KongPlugin", &snap.kong_plugins);
+        each(&mut found, "KongClusterPlugin", &snap.kong_cluster_plugins);
+        each(&mut found, "KongConsumer", &snap.kong_consumers);
+        each(&mut found, "KongConsumerGroup", &snap.kong_consumer_groups);
+        for (kind, meta) in found {
+            let key = self.results.track(kind, &meta);
+            self.results
+                .error(&key, Reason::InvalidSpec, "metadata.name: required");
         }
     }
 

@@ -233,6 +233,33 @@ impl<'a> PluginObject<'a> {
     }
 }
 
+impl PluginFields<'_> {
+    /// `(namespace, name)` of every Secret the plugin's configuration reads.
+    fn secrets(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.config_from
+            .iter()
+            .chain(self.patches.iter().map(|p| &p.secret))
+            .map(|s| (s.namespace.clone(), s.name.clone()))
+    }
+}
+
+/// `(namespace, name)` of every Secret a KongPlugin or KongClusterPlugin of the snapshot reads
+/// (`configFrom`, `configPatches`): the only Secrets translation needs. The controller keeps
+/// the data of these alone.
+pub fn referenced_secrets<'a>(
+    kong_plugins: impl IntoIterator<Item = &'a KongPlugin>,
+    cluster_plugins: impl IntoIterator<Item = &'a KongClusterPlugin>,
+) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for p in kong_plugins {
+        out.extend(PluginFields::from_kong_plugin(p).secrets());
+    }
+    for p in cluster_plugins {
+        out.extend(PluginFields::from_cluster_plugin(p).secrets());
+    }
+    out
+}
+
 /// A plugin's configuration as translation builds it, with the values of it that came from
 /// Secrets.
 #[derive(Clone, PartialEq)]
@@ -443,6 +470,56 @@ fn resolve_fields<'s>(
     })
 }
 
+/// Drops, from `resolved.secret_fields`, the objects read from a Secret whose keys are field
+/// names of the plugin's schema (a `record`: `minute`, `client_secret`...): those names are
+/// public, only the values are the Secret's. The keys of a `map` (header names, say), of free
+/// `json`, or of a plugin without a schema stay Secret-derived and are hidden with the object.
+pub(crate) fn keep_secret_keys_only(
+    schemas: &Registry,
+    plugin: &str,
+    resolved: &mut ResolvedConfig,
+) {
+    let Some(schema) = schemas.get(plugin) else {
+        return;
+    };
+    let raw = schema.to_konnect_json();
+    let config_def = raw
+        .get("fields")
+        .and_then(Value::as_array)
+        .and_then(|fields| fields.iter().find_map(|f| f.get("config")));
+    let config = &resolved.config;
+    resolved.secret_fields.retain(|f| {
+        if !config.pointer(&f.pointer).is_some_and(Value::is_object) {
+            return true;
+        }
+        !config_def.is_some_and(|def| is_record_at(def, &f.pointer))
+    });
+}
+
+/// True when the field definition reached by `pointer` (from a Kong schema field `def`) is a
+/// record. Kong's schema format: `{"type": "record", "fields": [{"name": def}, ...]}`, arrays and
+/// sets have `elements`, maps `values`.
+fn is_record_at(def: &Value, pointer: &str) -> bool {
+    let mut cur = def;
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        let next = match cur.get("type").and_then(Value::as_str) {
+            Some("record") => cur
+                .get("fields")
+                .and_then(Value::as_array)
+                .and_then(|fields| fields.iter().find_map(|f| f.get(&token))),
+            Some("array" | "set") => cur.get("elements"),
+            Some("map") => cur.get("values"),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return false,
+        }
+    }
+    cur.get("type").and_then(Value::as_str) == Some("record")
+}
+
 /// Why a configuration fails its plugin's schema check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigCheck {
@@ -460,6 +537,20 @@ pub fn check_plugin_config(
     plugin: &str,
     resolved: &ResolvedConfig,
 ) -> Result<(), ConfigCheck> {
+    let named;
+    let resolved = if resolved.secret_fields.iter().any(|f| {
+        resolved
+            .config
+            .pointer(&f.pointer)
+            .is_some_and(Value::is_object)
+    }) {
+        let mut copy = resolved.clone();
+        keep_secret_keys_only(schemas, plugin, &mut copy);
+        named = copy;
+        &named
+    } else {
+        resolved
+    };
     match schemas.validate_plugin(plugin, &resolved.config) {
         Ok(_) => Ok(()),
         Err(ValidationOutcome::UnknownPlugin) => Err(ConfigCheck::UnknownPlugin),
@@ -469,12 +560,12 @@ pub fn check_plugin_config(
                 errors
                     .into_iter()
                     .map(|e| {
-                        let message = if scrubber.is_empty() {
-                            e.message
+                        if scrubber.is_empty() {
+                            format!("{}: {}", e.field, e.message)
                         } else {
-                            scrubber.scrub(&e.field, &e.message)
-                        };
-                        format!("{}: {message}", e.field)
+                            let message = scrubber.scrub(&e.field, &e.message);
+                            format!("{}: {message}", scrubber.scrub_field(&e.field))
+                        }
                     })
                     .collect(),
             ))
@@ -632,15 +723,33 @@ impl<'a> Ctx<'a> {
         }
         let secrets = &self.ix.secrets;
         let lookup = |ns: &str, name: &str| secrets.get(&(ns, name)).copied();
-        let resolved = match resolve_fields(&f, &lookup) {
+        let mut resolved = match resolve_fields(&f, &lookup) {
             Ok(r) => r,
             Err(problems) => {
                 for p in problems {
-                    self.results.error(&key, p.reason, p.message);
+                    let message = match &p.missing_secret {
+                        // Present but undecodable (reported on the Secret itself): "not found"
+                        // would send the user looking for the wrong problem.
+                        Some((ns, name))
+                            if self.ix.malformed.contains(&ObjectRef {
+                                kind: "Secret",
+                                namespace: Some(ns.clone()),
+                                name: name.clone(),
+                            }) =>
+                        {
+                            let field = p.message.split(": ").next().unwrap_or_default();
+                            format!(
+                                "{field}: Secret {ns}/{name} cannot be decoded (see its own error)"
+                            )
+                        }
+                        _ => p.message,
+                    };
+                    self.results.error(&key, p.reason, message);
                 }
                 return None;
             }
         };
+        keep_secret_keys_only(self.schemas, f.plugin, &mut resolved);
         // The desired payload keeps the user's configuration (not the defaults-filled one),
         // so the hash does not move when a schema version adds a default.
         // With Secret values the messages are scrubbed per object: those are not shared.
@@ -1319,5 +1428,59 @@ mod tests {
         let debug = format!("{resolved:?}");
         assert!(!debug.contains("canary"), "{debug}");
         assert!(debug.contains("<redacted: Secret ns/s key k>"), "{debug}");
+    }
+
+    /// A configFrom Secret's keys: the names of schema record fields (`oauth`, `client_id`)
+    /// are public and stay visible, the keys of a `map` field (upstream-oauth's
+    /// `config.oauth.token_headers`, a map in Kong's kong/plugins/upstream-oauth/schema.lua)
+    /// are the Secret's and are hidden with their values.
+    #[test]
+    fn secret_map_keys_are_redacted_record_field_names_are_not() {
+        use crate::translate::{Snapshot, TranslateOptions, translate};
+        let secret_config = "oauth:\n  token_endpoint: https://idp.example.com/token\n  grant_type: client_credentials\n  client_id: c\n  client_secret: s3cr3t\n  token_headers:\n    X-Canary-Header-Name: v\n";
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "oauth", "namespace": "default"},
+            "stringData": {"config": secret_config}
+        }))
+        .expect("secret");
+        let mut plugin = KongPlugin::new("default", "oauth", "upstream-oauth");
+        plugin.config_from = Some(crate::crd::ConfigSource {
+            secret_key_ref: crate::crd::SecretKeyRef {
+                name: "oauth".into(),
+                key: "config".into(),
+            },
+        });
+        let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+            "metadata": {"name": "svc", "namespace": "default",
+                         "annotations": {"konghq.com/plugins": "oauth"}},
+            "spec": {"ports": [{"port": 80}]}
+        }))
+        .expect("service");
+        let snap = Snapshot {
+            services: vec![service.into()],
+            secrets: vec![secret.into()],
+            kong_plugins: vec![plugin.into()],
+            ..Snapshot::default()
+        };
+        let state = translate(&snap, &TranslateOptions::default());
+        assert_eq!(state.plugins.len(), 1, "{:?}", state.results);
+        // Konnect gets the real header name.
+        assert_eq!(
+            state.plugins[0].config["oauth"]["token_headers"]["X-Canary-Header-Name"],
+            json!("v")
+        );
+        let shown = state.redacted_plugin(&state.plugins[0]);
+        let text = shown.config.to_string();
+        assert!(!text.contains("X-Canary-Header-Name"), "{text}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert_eq!(
+            shown.config["oauth"]["token_headers"],
+            json!("<redacted: Secret default/oauth key config>")
+        );
+        // Record field names are not secret: the structure stays readable.
+        assert_eq!(
+            shown.config["oauth"]["client_id"],
+            json!("<redacted: Secret default/oauth key config>")
+        );
     }
 }

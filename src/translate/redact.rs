@@ -59,6 +59,11 @@ pub struct SecretField {
 /// in YAML is mistaken for one (and [`Shadow::from_user_config`] clears any that would be).
 const SHADOW_PREFIX: &str = "\u{0}kpo-secret:";
 
+/// The key under which the shadow of an object read from a Secret records that the object's
+/// KEYS came from that Secret too (its value is the Secret's marker). It starts with the shadow
+/// prefix, so no user-written key is mistaken for it ([`clear_markers`] drops those).
+const KEYS_MARK: &str = "\u{0}kpo-secret:keys";
+
 /// The shadow document of a configuration under construction (see the module docs).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Shadow {
@@ -129,7 +134,24 @@ impl Shadow {
                 }
             }
             Value::Object(map) => {
+                // The object's keys came from a Secret: the field is the object itself (a
+                // printer replaces it whole, see `redact_config`).
+                if let Some(source) = map
+                    .get(KEYS_MARK)
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.strip_prefix(SHADOW_PREFIX))
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| self.sources.get(i))
+                {
+                    out.push(SecretField {
+                        pointer: pointer.clone(),
+                        secret: source.clone(),
+                    });
+                }
                 for (k, item) in map {
+                    if k == KEYS_MARK {
+                        continue;
+                    }
                     let len = pointer.len();
                     pointer.push('/');
                     pointer.push_str(&escape_token(k));
@@ -150,6 +172,7 @@ fn clear_markers(v: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(clear_markers).collect()),
         Value::Object(map) => Value::Object(
             map.iter()
+                .filter(|(k, _)| !k.starts_with(SHADOW_PREFIX))
                 .map(|(k, v)| (k.clone(), clear_markers(v)))
                 .collect(),
         ),
@@ -164,11 +187,17 @@ fn mark(v: &Value, marker: &str) -> Value {
         Value::String(_) | Value::Number(_) | Value::Bool(_) => Value::String(marker.to_owned()),
         Value::Null => Value::Null,
         Value::Array(items) => Value::Array(items.iter().map(|i| mark(i, marker)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
+        Value::Object(map) => {
+            let mut out: serde_json::Map<String, Value> = map
+                .iter()
                 .map(|(k, v)| (k.clone(), mark(v, marker)))
-                .collect(),
-        ),
+                .collect();
+            // Its keys are the Secret's too (a header name, a map key): mark them.
+            if !map.is_empty() {
+                out.insert(KEYS_MARK.to_owned(), Value::String(marker.to_owned()));
+            }
+            Value::Object(out)
+        }
     }
 }
 
@@ -241,21 +270,28 @@ const ANYWHERE_MIN_LEN: usize = 6;
 /// a field at or above a Secret-derived value has that value (string, number or boolean)
 /// replaced by its marker; any longer Secret string is also replaced wherever it appears.
 pub(crate) struct Scrubber {
-    /// (field path, rendered value, marker), longest value first.
-    values: Vec<(String, String, String)>,
+    /// (field path, rendered value, marker, is a map key), longest value first.
+    values: Vec<(String, String, String, bool)>,
 }
 
 impl Scrubber {
     pub fn new(config: &Value, fields: &[SecretField]) -> Self {
-        let mut values: Vec<(String, String, String)> = fields
+        let mut values: Vec<(String, String, String, bool)> = fields
             .iter()
-            .filter_map(|f| {
-                let v = config.pointer(&f.pointer)?;
-                Some((
-                    field_path(config, &f.pointer),
-                    rendered(v)?,
-                    f.secret.marker(),
-                ))
+            .flat_map(|f| {
+                let path = field_path(config, &f.pointer);
+                let marker = f.secret.marker();
+                match config.pointer(&f.pointer) {
+                    // An object whose keys came from the Secret: its keys are the values.
+                    Some(Value::Object(map)) => map
+                        .keys()
+                        .map(|k| (path.clone(), k.clone(), marker.clone(), true))
+                        .collect::<Vec<_>>(),
+                    Some(v) => rendered(v)
+                        .map(|r| vec![(path, r, marker, false)])
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                }
             })
             .collect();
         values.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.cmp(b)));
@@ -270,7 +306,7 @@ impl Scrubber {
     /// `message` about `field`, without Secret values.
     pub fn scrub(&self, field: &str, message: &str) -> String {
         let mut out = message.to_owned();
-        for (path, value, marker) in &self.values {
+        for (path, value, marker, _) in &self.values {
             let own = path == field
                 || path
                     .strip_prefix(field)
@@ -282,6 +318,33 @@ impl Scrubber {
             }
         }
         out
+    }
+}
+
+impl Scrubber {
+    /// A field path (`config.headers.X-Key[0]`) with each segment that is a Secret-derived map
+    /// key replaced by its marker.
+    pub fn scrub_field(&self, field: &str) -> String {
+        // The outermost Secret-derived key wins: what is below it is not shown at all.
+        let mut keys: Vec<_> = self.values.iter().filter(|v| v.3).collect();
+        keys.sort_by_key(|v| v.0.len());
+        for (path, key, marker, _) in keys {
+            let Some(rest) = field
+                .strip_prefix(path.as_str())
+                .and_then(|r| r.strip_prefix('.'))
+                .and_then(|r| r.strip_prefix(key.as_str()))
+            else {
+                continue;
+            };
+            if rest.is_empty() {
+                return format!("{path}.{marker}");
+            }
+            if rest.starts_with('.') || rest.starts_with('[') {
+                // What lies below a Secret-derived key may name more of it: not shown.
+                return format!("{path}.{marker} (a field inside it)");
+            }
+        }
+        field.to_owned()
     }
 }
 
@@ -346,9 +409,12 @@ mod tests {
         assert!(super::super::plugins::add_at(shadow.doc_mut(), "/deep/er", marked).is_ok());
         let fields = shadow.fields();
         let pointers: Vec<&str> = fields.iter().map(|f| f.pointer.as_str()).collect();
+        // The two objects read from k2 are fields too: their keys are the Secret's.
         assert_eq!(
             pointers,
             [
+                "/deep/er",
+                "/deep/er/inner",
                 "/deep/er/inner/a~1b",
                 "/deep/er/inner/on",
                 "/deep/er/inner/port",
@@ -356,19 +422,29 @@ mod tests {
                 "/list/0"
             ]
         );
-        assert_eq!(fields[4].secret, src("k1"));
+        assert_eq!(fields[6].secret, src("k1"));
         let red = redact_config(&config, &fields);
         assert_eq!(
             red["list"],
             json!(["<redacted: Secret ns/s key k1>", "a", "b"])
         );
+        // Keys and values of the Secret's object are hidden together.
+        assert_eq!(red["deep"]["er"], json!("<redacted: Secret ns/s key k2>"));
+        assert_eq!(red["x"], json!(1));
+        assert!(!red.to_string().contains("SECRET"));
+        assert!(!red.to_string().contains("inner"));
+        // Only the scalar fields, redacted one by one, show the structure.
+        let scalars: Vec<SecretField> = fields
+            .iter()
+            .filter(|f| !config.pointer(&f.pointer).is_some_and(Value::is_object))
+            .cloned()
+            .collect();
+        let red = redact_config(&config, &scalars);
         assert_eq!(
             red["deep"]["er"]["inner"]["port"],
             json!("<redacted: Secret ns/s key k2>")
         );
         assert_eq!(red["deep"]["er"]["inner"]["none"], Value::Null);
-        assert_eq!(red["x"], json!(1));
-        assert!(!red.to_string().contains("SECRET"));
     }
 
     #[test]
@@ -414,5 +490,45 @@ mod tests {
             format!("invalid value: {m}")
         );
         assert_eq!(s.scrub("config.portal", "value 5"), "value 5");
+    }
+
+    #[test]
+    fn secret_map_keys_are_scrubbed_from_messages_and_field_paths() {
+        // A configPatches-like value: the Secret's object added at /headers.
+        let config = json!({"headers": {"X-Canary-Header": "v"}});
+        let mut shadow = Shadow::from_user_config(&json!({"headers": null}));
+        let marked = shadow.secret_value(&config["headers"], src("k"));
+        if let Some(at) = shadow.doc_mut().pointer_mut("/headers") {
+            *at = marked;
+        }
+        let fields = shadow.fields();
+        assert_eq!(fields.len(), 2, "{fields:?}");
+        let s = Scrubber::new(&config, &fields);
+        let m = "<redacted: Secret ns/s key k>";
+        assert_eq!(
+            s.scrub_field("config.headers.X-Canary-Header"),
+            format!("config.headers.{m}")
+        );
+        assert_eq!(
+            s.scrub_field("config.headers.X-Canary-Header[0]"),
+            format!("config.headers.{m} (a field inside it)")
+        );
+        assert!(
+            !s.scrub("config.headers", "unknown key X-Canary-Header")
+                .contains("X-Canary-Header")
+        );
+        assert!(
+            !redact_config(&config, &fields)
+                .to_string()
+                .contains("X-Canary-Header")
+        );
+    }
+
+    #[test]
+    fn user_keys_that_look_like_markers_are_dropped() {
+        let config = json!({"a": {KEYS_MARK: format!("{SHADOW_PREFIX}0")}});
+        let mut shadow = Shadow::from_user_config(&config);
+        let _ = shadow.secret_value(&json!({"x": 1}), src("k"));
+        assert!(shadow.fields().is_empty());
     }
 }

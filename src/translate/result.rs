@@ -138,6 +138,57 @@ impl ObjectResult {
     }
 }
 
+/// The longest message a result carries, in bytes: a Kubernetes condition message holds at
+/// most 32,768 characters (`maxLength` of `Condition.message`), and a character is at least
+/// one byte.
+pub const MAX_MESSAGE: usize = 32_768;
+
+/// `"<key>: <detail>; <detail>..."`, at most [`MAX_MESSAGE`] bytes: details that do not fit are
+/// left out and counted (`; ... and 4 more problems not shown`); a single detail too long to fit
+/// is cut at a character boundary.
+fn capped(key: &ObjectRef, details: &[&str]) -> String {
+    // Room kept for the suffix: its count has at most 20 digits.
+    const SUFFIX_ROOM: usize = 64;
+    let mut out = format!("{key}: ");
+    for (i, detail) in details.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "; " };
+        let rest = details.len() - i - 1;
+        let room = if rest == 0 {
+            MAX_MESSAGE
+        } else {
+            MAX_MESSAGE - SUFFIX_ROOM
+        };
+        if out.len() + sep.len() + detail.len() <= room {
+            out.push_str(sep);
+            out.push_str(detail);
+            continue;
+        }
+        if i == 0 {
+            // Not even the first detail fits: keep what does, then say what was cut.
+            let budget = MAX_MESSAGE - SUFFIX_ROOM - out.len();
+            let mut end = budget.min(detail.len());
+            while !detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.push_str(&detail[..end]);
+            out.push_str(" ...");
+            if details.len() > 1 {
+                out.push_str(&format!(
+                    "; ... and {} more problems not shown",
+                    details.len() - 1
+                ));
+            }
+            return out;
+        }
+        out.push_str(&format!(
+            "; ... and {} more problems not shown",
+            details.len() - i
+        ));
+        return out;
+    }
+    out
+}
+
 #[derive(Default)]
 struct Acc {
     uid: Option<String>,
@@ -225,12 +276,9 @@ impl Results {
                 let (status, message) = if let Some((reason, _)) = acc.errors.first() {
                     let reason = *reason;
                     let details: Vec<&str> = acc.errors.iter().map(|(_, d)| d.as_str()).collect();
-                    (
-                        Status::Invalid { reason },
-                        format!("{key}: {}", details.join("; ")),
-                    )
+                    (Status::Invalid { reason }, capped(&key, &details))
                 } else if let Some((reason, detail)) = acc.pending {
-                    (Status::Pending { reason }, format!("{key}: {detail}"))
+                    (Status::Pending { reason }, capped(&key, &[&detail]))
                 } else {
                     (Status::Accepted, String::new())
                 };
@@ -247,5 +295,65 @@ impl Results {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ObjectRef {
+        ObjectRef {
+            kind: "Service",
+            namespace: Some("ns".into()),
+            name: "svc".into(),
+        }
+    }
+
+    #[test]
+    fn five_thousand_problems_fit_a_condition_and_are_counted() {
+        let mut results = Results::default();
+        let k = key();
+        // 5,000 distinct details of 100 bytes each: 500 KB uncapped.
+        for i in 0..5_000 {
+            results.error(
+                &k,
+                Reason::ReferenceNotFound,
+                format!("d{i:05}-{}", "x".repeat(94)),
+            );
+        }
+        let r = results.finish().remove(0);
+        assert!(r.message.len() <= MAX_MESSAGE, "{} bytes", r.message.len());
+        let shown = r.message.matches("d0").count()
+            + r.message.matches("d1").count()
+            + r.message.matches("d2").count()
+            + r.message.matches("d3").count()
+            + r.message.matches("d4").count();
+        let suffix = format!("; ... and {} more problems not shown", 5_000 - shown);
+        assert!(
+            r.message.ends_with(&suffix),
+            "{}",
+            &r.message[r.message.len() - 80..]
+        );
+        // Whole details only: every shown one is complete.
+        assert!(shown > 100);
+    }
+
+    #[test]
+    fn one_huge_detail_is_cut_on_a_char_boundary() {
+        let mut results = Results::default();
+        results.error(&key(), Reason::InvalidConfig, "é".repeat(40_000));
+        let r = results.finish().remove(0);
+        assert!(r.message.len() <= MAX_MESSAGE);
+        assert!(r.message.ends_with(" ..."));
+    }
+
+    #[test]
+    fn short_messages_are_untouched() {
+        let mut results = Results::default();
+        results.error(&key(), Reason::InvalidConfig, "b: two");
+        results.error(&key(), Reason::InvalidConfig, "a: one");
+        let r = results.finish().remove(0);
+        assert_eq!(r.message, "Service ns/svc: a: one; b: two");
     }
 }

@@ -4,6 +4,8 @@
 //! Everything I/O-bound (Secrets for `configFrom`/`configPatches`, ReferenceGrants) is already
 //! in the snapshot, so translation stays a pure function.
 
+use std::sync::Arc;
+
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::httproutes::HttpRoute;
@@ -18,21 +20,25 @@ use crate::crd::{KongClusterPlugin, KongConsumer, KongConsumerGroup, KongPlugin}
 pub const KIC_GATEWAY_CONTROLLER: &str = "konghq.com/kic-gateway-controller";
 
 /// The cluster objects translation reads. Order does not matter: translation sorts them.
+///
+/// Objects are shared, not owned: the controller's snapshot points into its reflector stores
+/// (which hold `Arc`s), so a pass copies pointers, never objects.
 #[derive(Clone, Default)]
 pub struct Snapshot {
-    pub services: Vec<Service>,
-    pub ingresses: Vec<Ingress>,
-    pub ingress_classes: Vec<IngressClass>,
-    pub secrets: Vec<Secret>,
-    pub http_routes: Vec<HttpRoute>,
-    pub gateways: Vec<Gateway>,
-    pub gateway_classes: Vec<GatewayClass>,
+    pub services: Vec<Arc<Service>>,
+    pub ingresses: Vec<Arc<Ingress>>,
+    pub ingress_classes: Vec<Arc<IngressClass>>,
+    /// Only the Secrets something may read (the controller leaves the others out).
+    pub secrets: Vec<Arc<Secret>>,
+    pub http_routes: Vec<Arc<HttpRoute>>,
+    pub gateways: Vec<Arc<Gateway>>,
+    pub gateway_classes: Vec<Arc<GatewayClass>>,
     /// ReferenceGrants (served as v1beta1 by most clusters; the shape is the same as v1).
-    pub reference_grants: Vec<ReferenceGrant>,
-    pub kong_plugins: Vec<KongPlugin>,
-    pub kong_cluster_plugins: Vec<KongClusterPlugin>,
-    pub kong_consumers: Vec<KongConsumer>,
-    pub kong_consumer_groups: Vec<KongConsumerGroup>,
+    pub reference_grants: Vec<Arc<ReferenceGrant>>,
+    pub kong_plugins: Vec<Arc<KongPlugin>>,
+    pub kong_cluster_plugins: Vec<Arc<KongClusterPlugin>>,
+    pub kong_consumers: Vec<Arc<KongConsumer>>,
+    pub kong_consumer_groups: Vec<Arc<KongConsumerGroup>>,
     /// Objects of the kinds above that could not be parsed; each becomes an Invalid result.
     pub malformed: Vec<MalformedObject>,
 }
