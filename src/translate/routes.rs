@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use gateway_api::gateways::GatewayListeners;
 use gateway_api::httproutes::{
-    HttpRoute, HttpRouteRules, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
-    HttpRouteRulesMatchesPathType,
+    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesMatches,
+    HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
 };
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 
@@ -17,7 +17,7 @@ use super::consumers::age_key;
 use super::result::{ObjectRef, Reason};
 use super::services::PortRef;
 use super::snapshot::KIC_GATEWAY_CONTROLLER;
-use super::{Built, BuiltRoute, Ctx, Referrer, ids, ns_name};
+use super::{Built, BuiltRoute, Ctx, Referrer, ids, ns_key, ns_name};
 use crate::konnect::models::{EntityId, ForeignKey, Route};
 
 /// Kong's prefix marking a route path as a regular expression.
@@ -74,9 +74,10 @@ pub(crate) fn ingress_paths(
     };
     Ok(paths
         .into_iter()
+        // Go's strings.Replace(path, prefix, "~", 1): an empty prefix puts `~` in front.
         .map(|p| match p.strip_prefix(regex_prefix) {
-            Some(rest) if !regex_prefix.is_empty() => format!("{REGEX_PREFIX}{rest}"),
-            _ => p,
+            Some(rest) => format!("{REGEX_PREFIX}{rest}"),
+            None => p,
         })
         .collect())
 }
@@ -367,77 +368,56 @@ impl<'a> Ctx<'a> {
         o
     }
 
-    /// The listeners of our Gateways this HTTPRoute attaches to: for each parentRef naming a
-    /// Gateway of our class, its listener named by `sectionName`, or all its listeners. Empty:
-    /// the HTTPRoute is not ours.
+    /// The parentRefs of an HTTPRoute that name a Gateway of our class, with that Gateway.
+    fn our_parents(
+        &self,
+        route: &'a HttpRoute,
+    ) -> Vec<(&'a HttpRouteParentRefs, &'a gateway_api::gateways::Gateway)> {
+        let (namespace, _) = ns_key(&route.metadata);
+        route
+            .spec
+            .parent_refs
+            .iter()
+            .flatten()
+            .filter(|parent| {
+                parent.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+                    && parent.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+            })
+            .filter_map(|parent| {
+                let ns = parent.namespace.as_deref().unwrap_or(namespace);
+                let gateway = *self.ix.gateways.get(&(ns, parent.name.as_str()))?;
+                let class = &gateway.spec.gateway_class_name;
+                let ours = match &self.opts.gateway_class {
+                    Some(c) => class == c,
+                    None => self
+                        .ix
+                        .gateway_classes
+                        .get(class.as_str())
+                        .is_some_and(|c| c.spec.controller_name == KIC_GATEWAY_CONTROLLER),
+                };
+                ours.then_some((parent, gateway))
+            })
+            .collect()
+    }
+
+    /// The listeners of our Gateways an HTTPRoute attaches to: the one its parentRef names by
+    /// `sectionName`, else all of the Gateway's.
     fn http_route_listeners(&self, route: &'a HttpRoute) -> Vec<&'a GatewayListeners> {
-        let (namespace, _) = ns_name(&route.metadata);
-        let mut out = Vec::new();
-        let mut ours = false;
-        for parent in route.spec.parent_refs.iter().flatten() {
-            if parent.group.as_deref().unwrap_or(GATEWAY_GROUP) != GATEWAY_GROUP
-                || parent.kind.as_deref().unwrap_or("Gateway") != "Gateway"
-            {
-                continue;
-            }
-            let ns = parent
-                .namespace
-                .clone()
-                .unwrap_or_else(|| namespace.clone());
-            let Some(gateway) = self.ix.gateways.get(&(ns.as_str(), parent.name.as_str())) else {
-                continue;
-            };
-            let class = &gateway.spec.gateway_class_name;
-            let class_ours = match &self.opts.gateway_class {
-                Some(c) => class == c,
-                None => self
-                    .ix
-                    .gateway_classes
-                    .get(class.as_str())
-                    .is_some_and(|c| c.spec.controller_name == KIC_GATEWAY_CONTROLLER),
-            };
-            if !class_ours {
-                continue;
-            }
-            ours = true;
-            out.extend(gateway.spec.listeners.iter().filter(|l| {
-                parent
-                    .section_name
-                    .as_deref()
-                    .is_none_or(|section| section == l.name)
-            }));
-        }
-        if !ours {
-            return Vec::new();
-        }
-        out
+        self.our_parents(route)
+            .into_iter()
+            .flat_map(|(parent, gateway)| {
+                gateway.spec.listeners.iter().filter(|l| {
+                    parent
+                        .section_name
+                        .as_deref()
+                        .is_none_or(|section| section == l.name)
+                })
+            })
+            .collect()
     }
 
     fn http_route_is_ours(&self, route: &'a HttpRoute) -> bool {
-        let (namespace, _) = ns_name(&route.metadata);
-        route.spec.parent_refs.iter().flatten().any(|parent| {
-            if parent.group.as_deref().unwrap_or(GATEWAY_GROUP) != GATEWAY_GROUP
-                || parent.kind.as_deref().unwrap_or("Gateway") != "Gateway"
-            {
-                return false;
-            }
-            let ns = parent
-                .namespace
-                .clone()
-                .unwrap_or_else(|| namespace.clone());
-            let Some(gateway) = self.ix.gateways.get(&(ns.as_str(), parent.name.as_str())) else {
-                return false;
-            };
-            let class = &gateway.spec.gateway_class_name;
-            match &self.opts.gateway_class {
-                Some(ours) => class == ours,
-                None => self
-                    .ix
-                    .gateway_classes
-                    .get(class.as_str())
-                    .is_some_and(|c| c.spec.controller_name == KIC_GATEWAY_CONTROLLER),
-            }
-        })
+        !self.our_parents(route).is_empty()
     }
 
     /// Routes (and their services) from every HTTPRoute attached to one of our Gateways.
@@ -1036,6 +1016,12 @@ mod tests {
         assert_eq!(
             ingress_paths(&path("/re/x.+", "ImplementationSpecific"), "/re").ok(),
             v(&["~/x.+"])
+        );
+        // An empty konghq.com/regex-prefix matches every path: KIC's strings.Replace with an
+        // empty old string inserts "~" at the start.
+        assert_eq!(
+            ingress_paths(&path("/x", "ImplementationSpecific"), "").ok(),
+            v(&["~/x"])
         );
         assert!(ingress_paths(&path("/x", "Regex"), CONTROLLER_REGEX_PREFIX).is_err());
     }
