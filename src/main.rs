@@ -107,6 +107,12 @@ struct TranslateArgs {
     /// A name for this cluster, used as the owner identity when `--owner` is empty.
     #[arg(long, env = "KPO_CLUSTER_NAME", default_value = "default")]
     cluster_name: String,
+    /// KIC's flag of the same name: HTTPRoute rules with the same backends share one Konnect
+    /// service across all HTTPRoutes of a namespace (`httproute.<ns>.svc.<backends>`) instead
+    /// of one service per HTTPRoute rule group (`httproute.<ns>.<route>.<rule>`). Changes
+    /// service names, so ids.
+    #[arg(long, env = "KPO_COMBINED_SERVICES_FROM_DIFFERENT_HTTPROUTES")]
+    combined_services_from_different_httproutes: bool,
 }
 
 impl From<TranslateArgs> for TranslateOptions {
@@ -117,6 +123,7 @@ impl From<TranslateArgs> for TranslateOptions {
             gateway_class,
             owner,
             cluster_name,
+            combined_services_from_different_httproutes,
         } = a;
         TranslateOptions {
             ingress_class,
@@ -124,6 +131,7 @@ impl From<TranslateArgs> for TranslateOptions {
             gateway_class,
             owner_tag: owner,
             cluster: cluster_name,
+            combined_services_from_different_httproutes,
         }
     }
 }

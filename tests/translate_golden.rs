@@ -1,6 +1,7 @@
 //! Golden files: `tests/golden/<case>/input.yaml` (manifests) rendered as JSON must equal
 //! `tests/golden/<case>/expected.json`. An optional `options.json` sets `TranslateOptions`
-//! fields (`ingress_class`, `ingress_class_is_default`, `gateway_class`, `owner_tag`).
+//! fields (`ingress_class`, `ingress_class_is_default`, `gateway_class`, `owner_tag`,
+//! `combined_services_from_different_httproutes`).
 //! `UPDATE_GOLDEN=1 cargo test --test translate_golden` rewrites the expected files; review each
 //! change by hand against docs/compatibility.md before accepting it. Payload hashes are masked in the
 //! rendered output, and so in `expected.json` (`kpo-hash:<masked>`).
@@ -35,6 +36,12 @@ fn options(case: &Path) -> TranslateOptions {
     }
     if let Some(o) = v.get("owner_tag").and_then(|x| x.as_str()) {
         opts.owner_tag = o.into();
+    }
+    if let Some(c) = v
+        .get("combined_services_from_different_httproutes")
+        .and_then(|x| x.as_bool())
+    {
+        opts.combined_services_from_different_httproutes = c;
     }
     opts
 }

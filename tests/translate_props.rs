@@ -514,3 +514,90 @@ proptest! {
         }
     }
 }
+
+/// One rule of a generated HTTPRoute: backend, method, whether it names the key-auth plugin.
+#[derive(Clone, Debug)]
+struct GenRule {
+    backend: &'static str,
+    method: Option<&'static str>,
+    auth: bool,
+}
+
+fn arb_rule() -> impl Strategy<Value = GenRule> {
+    (
+        prop::sample::select(&["web", "other"][..]),
+        prop::option::of(prop::sample::select(&["GET", "POST"][..])),
+        any::<bool>(),
+    )
+        .prop_map(|(backend, method, auth)| GenRule {
+            backend,
+            method,
+            auth,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Rule consolidation (issue 8 item 4) and fail-closed: whatever rules are merged, the route
+    /// serving rule i's path goes to rule i's backend, has exactly rule i's method, and carries
+    /// the key-auth plugin if and only if rule i names it. Expected values come from the
+    /// generated rules, not from the translation.
+    #[test]
+    fn merged_routes_keep_each_rules_backend_method_and_plugins(
+        rules in prop::collection::vec(arb_rule(), 1..7),
+        combined in any::<bool>(),
+    ) {
+        let mut text = String::from(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: kong}\nspec: {controllerName: konghq.com/kic-gateway-controller}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: p}\nspec: {gatewayClassName: kong, listeners: [{name: http, protocol: HTTP, port: 80}]}\n---\napiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: auth, namespace: p}\nplugin: key-auth\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: p}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: other, namespace: p}\nspec: {ports: [{port: 80}]}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: p}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n",
+        );
+        for (i, r) in rules.iter().enumerate() {
+            let method = r.method.map(|m| format!(", method: {m}")).unwrap_or_default();
+            text.push_str(&format!("  - matches: [{{path: {{type: PathPrefix, value: /r{i}}}{method}}}]\n"));
+            if r.auth {
+                text.push_str("    filters: [{type: ExtensionRef, extensionRef: {group: configuration.konghq.com, kind: KongPlugin, name: auth}}]\n");
+            }
+            text.push_str(&format!("    backendRefs: [{{name: {}, port: 80}}]\n", r.backend));
+        }
+        let mut loaded = manifest::Loaded::default();
+        manifest::load_str(&text, Path::new("r.yaml"), &mut loaded).expect("loads");
+        let opts = TranslateOptions {
+            combined_services_from_different_httproutes: combined,
+            ..TranslateOptions::default()
+        };
+        let state = translate(&loaded.snapshot, &opts);
+        for (i, r) in rules.iter().enumerate() {
+            let path = format!("~/r{i}$");
+            let serving: Vec<_> = state
+                .routes
+                .iter()
+                .filter(|route| route.paths.iter().flatten().any(|p| *p == path))
+                .collect();
+            prop_assert_eq!(serving.len(), 1, "rule {} is served by one route", i);
+            let route = serving[0];
+            let service = state
+                .services
+                .iter()
+                .find(|s| s.id == route.service.as_ref().map(|f| f.id));
+            prop_assert_eq!(
+                service.map(|s| s.host.clone()),
+                Some(format!("{}.p.svc", r.backend))
+            );
+            prop_assert_eq!(
+                route.methods.clone(),
+                r.method.map(|m| vec![m.to_owned()])
+            );
+            let auth = state.plugins.iter().any(|p| {
+                p.name == "key-auth"
+                    && p.route.as_ref().map(|f| f.id) == route.id
+            });
+            prop_assert_eq!(auth, r.auth, "rule {} key-auth", i);
+        }
+        // Rules with the same backend, filters and method share one route.
+        let distinct: std::collections::BTreeSet<_> = rules
+            .iter()
+            .map(|r| (r.backend, r.method, r.auth))
+            .collect();
+        prop_assert_eq!(state.routes.len(), distinct.len());
+    }
+}

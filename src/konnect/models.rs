@@ -308,6 +308,9 @@ pub struct Route {
     pub paths: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, Vec<String>>>,
+    /// Server names matched on TLS connections (KIC's `konghq.com/snis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snis: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strip_path: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -25,6 +25,14 @@ pub const REQUEST_BUFFERING: &str = "konghq.com/request-buffering";
 pub const RESPONSE_BUFFERING: &str = "konghq.com/response-buffering";
 /// Prefix of the per-header match annotations: `konghq.com/headers.<name>`.
 pub const HEADERS_PREFIX: &str = "konghq.com/headers.";
+/// The separator of the values of `konghq.com/headers.*` (default `,`).
+pub const HEADERS_SEPARATOR: &str = "konghq.com/headers-separator";
+pub const HOST_ALIASES: &str = "konghq.com/host-aliases";
+pub const SNIS: &str = "konghq.com/snis";
+/// Replaces KIC's `/~` as the marker of a regex Ingress path.
+pub const REGEX_PREFIX: &str = "konghq.com/regex-prefix";
+/// `"true"` redirects plain HTTP to HTTPS (302) and makes the route HTTPS-only.
+pub const FORCE_SSL_REDIRECT: &str = "ingress.kubernetes.io/force-ssl-redirect";
 pub const TAGS: &str = "konghq.com/tags";
 pub const INGRESS_CLASS: &str = "kubernetes.io/ingress.class";
 /// Marks the cluster's default IngressClass.
@@ -94,6 +102,17 @@ pub fn boolean(value: &str) -> Result<bool, String> {
         "true" | "1" | "t" => Ok(true),
         "false" | "0" | "f" => Ok(false),
         _ => Err(format!("{value:?} is not a boolean (true or false)")),
+    }
+}
+
+/// `konghq.com/strip-path` and `konghq.com/preserve-host`: KIC lower-cases the value and
+/// accepts only `true` and `false` (`overrideStripPath`, `overridePreserveHost` in
+/// internal/dataplane/kongstate/route.go).
+pub fn true_or_false(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{value:?} is not true or false")),
     }
 }
 
@@ -178,27 +197,84 @@ pub fn service_path(value: &str) -> Result<String, String> {
     }
 }
 
-/// `konghq.com/headers.<name>` annotations: header name -> values (comma-separated).
+/// `konghq.com/headers.<name>` annotations: header name (as written) -> values, split on
+/// `konghq.com/headers-separator` (default `,`) and trimmed, as KIC's `ExtractHeaders`
+/// (internal/annotations/annotations.go) does; an annotation with an empty name or value is
+/// skipped there too. Stricter than KIC: a name Kong would refuse, or an empty value between
+/// separators, is an error instead of a configuration Kong rejects.
 pub fn headers(annotations: Option<&Annotations>) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let separator = annotations
+        .and_then(|a| a.get(HEADERS_SEPARATOR))
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(",");
     let mut out = BTreeMap::new();
     for (key, value) in annotations.into_iter().flatten() {
         let Some(name) = key.strip_prefix(HEADERS_PREFIX) else {
             continue;
         };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        if name.is_empty() || value.is_empty() {
+            continue;
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(format!("{key}: {name:?} is not a header name"));
         }
-        let values = list(value);
-        if values.is_empty() {
-            return Err(format!("{key}: no value"));
+        let values: Vec<String> = value
+            .split(separator)
+            .map(|v| v.trim().to_owned())
+            .collect();
+        if values.iter().any(String::is_empty) {
+            return Err(format!("{key}: {value:?} has an empty value"));
         }
-        out.insert(name.to_ascii_lowercase(), values);
+        out.insert(name.to_owned(), values);
     }
     Ok(out)
+}
+
+/// One DNS label as KIC's host and SNI patterns read it: ASCII letters and digits, with single
+/// `-` between them (`[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*`).
+fn dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && !label.contains("--")
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// KIC's `validHosts` (internal/dataplane/kongstate/route.go): labels joined by `.`, with an
+/// optional leading `*.` or trailing `.*`.
+pub fn valid_host(host: &str) -> bool {
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    let host = host.strip_suffix(".*").unwrap_or(host);
+    host.split('.').all(dns_label)
+}
+
+/// KIC's `validSNIs`: labels joined by `.`, no wildcard.
+pub fn valid_sni(sni: &str) -> bool {
+    sni.split('.').all(dns_label)
+}
+
+/// `konghq.com/host-aliases`: a comma-separated list of hosts (trimmed, empty entries
+/// dropped), each valid or the whole annotation is refused (`overrideHosts`).
+pub fn host_aliases(value: &str) -> Result<Vec<String>, String> {
+    let hosts = list(value);
+    match hosts.iter().find(|h| !valid_host(h)) {
+        Some(bad) => Err(format!("{bad:?} is not a host name")),
+        None => Ok(hosts),
+    }
+}
+
+/// `konghq.com/snis`: a comma-separated list of server names, each valid or the whole
+/// annotation is refused (`overrideSNIs`). An empty value means no SNI criteria.
+pub fn snis(value: &str) -> Result<Vec<String>, String> {
+    let names = list(value);
+    match names.iter().find(|h| !valid_sni(h)) {
+        Some(bad) => Err(format!("{bad:?} is not a server name")),
+        None => Ok(names),
+    }
 }
 
 /// The user's tags from `konghq.com/tags`.
@@ -253,9 +329,36 @@ mod tests {
             ("other".to_owned(), "x".to_owned()),
         ]);
         let h = headers(Some(&a)).unwrap_or_default();
+        // The name as written (KIC's ExtractHeaders keeps it), values trimmed.
         assert_eq!(
-            h.get("x-env"),
+            h.get("X-Env"),
             Some(&vec!["prod".to_owned(), "staging".to_owned()])
         );
+        let mut sep = a.clone();
+        sep.insert(HEADERS_SEPARATOR.to_owned(), ";".to_owned());
+        sep.insert("konghq.com/headers.x-b".to_owned(), "a,b; c".to_owned());
+        let h = headers(Some(&sep)).unwrap_or_default();
+        assert_eq!(h.get("x-b"), Some(&vec!["a,b".to_owned(), "c".to_owned()]));
+    }
+
+    #[test]
+    fn hosts_and_snis_follow_kics_patterns() {
+        assert!(valid_host("*.example.com"));
+        assert!(valid_host("example.*"));
+        assert!(valid_host("a-b.c1"));
+        assert!(!valid_host("a..b"));
+        assert!(!valid_host("-a.b"));
+        assert!(!valid_host("a.*.b"));
+        assert!(valid_sni("api.example.com"));
+        assert!(!valid_sni("*.example.com"));
+        assert_eq!(
+            host_aliases(" a.example.com, ,b.example.com"),
+            Ok(vec!["a.example.com".to_owned(), "b.example.com".to_owned()])
+        );
+        assert!(host_aliases("a.example.com,bad_host").is_err());
+        assert_eq!(snis(""), Ok(vec![]));
+        assert!(snis("*.x.com").is_err());
+        assert_eq!(true_or_false("TRUE"), Ok(true));
+        assert!(true_or_false("1").is_err());
     }
 }

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use gateway_api::gateways::GatewayListeners;
 use gateway_api::httproutes::{
-    HttpRoute, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
-    HttpRouteRulesMatchesPathType,
+    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesMatches,
+    HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
 };
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 
@@ -16,7 +17,7 @@ use super::consumers::age_key;
 use super::result::{ObjectRef, Reason};
 use super::services::PortRef;
 use super::snapshot::KIC_GATEWAY_CONTROLLER;
-use super::{Built, BuiltRoute, Ctx, Referrer, ids, ns_name};
+use super::{Built, BuiltRoute, Ctx, Referrer, ids, ns_key, ns_name};
 use crate::konnect::models::{EntityId, ForeignKey, Route};
 
 /// Kong's prefix marking a route path as a regular expression.
@@ -24,35 +25,67 @@ const REGEX_PREFIX: &str = "~";
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 const KONG_GROUP: &str = "configuration.konghq.com";
 
-/// KIC 3's `PathsFromIngressPaths`: Exact -> `~/path$`; Prefix -> `~/path$` and `/path/`
-/// (just `/` for the root); ImplementationSpecific -> the path as written (`/` when empty).
-pub(crate) fn ingress_paths(path: &HTTPIngressPath) -> Result<Vec<String>, String> {
-    let raw = path.path.as_deref().unwrap_or_default();
-    match path.path_type.as_str() {
+/// KIC's default marker of a regular-expression Ingress path (`ControllerPathRegexPrefix`);
+/// `konghq.com/regex-prefix` replaces it.
+const CONTROLLER_REGEX_PREFIX: &str = "/~";
+
+/// KIC's `flattenMultipleSlashes`: runs of `/` become one.
+fn flatten_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == '/' && out.ends_with('/') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The Kong paths of one Ingress path, as KIC's `ingressTranslationIndex.Add` and
+/// `PathsFromIngressPaths` (internal/dataplane/translator/subtranslator/ingress.go) make them:
+/// repeated slashes flattened, an empty path read as `/`; Prefix -> `/path/` then `~/path$`
+/// (just `/` for the root); Exact -> `~/path$`; ImplementationSpecific -> the path as written.
+/// Then `MaybePrependRegexPrefix`: a path starting with `regex_prefix` (KIC's `/~`, or the
+/// Ingress's `konghq.com/regex-prefix`) is a regular expression, that prefix replaced by `~`.
+pub(crate) fn ingress_paths(
+    path: &HTTPIngressPath,
+    regex_prefix: &str,
+) -> Result<Vec<String>, String> {
+    let mut raw = flatten_slashes(path.path.as_deref().unwrap_or_default());
+    if raw.is_empty() {
+        raw = "/".into();
+    }
+    let paths = match path.path_type.as_str() {
         "Prefix" => {
             let base = raw.trim_matches('/');
             if base.is_empty() {
-                Ok(vec!["/".into()])
+                vec!["/".into()]
             } else {
-                Ok(vec![format!("{REGEX_PREFIX}/{base}$"), format!("/{base}/")])
+                vec![format!("/{base}/"), format!("{REGEX_PREFIX}/{base}$")]
             }
         }
-        "Exact" => Ok(vec![format!(
-            "{REGEX_PREFIX}/{}$",
-            raw.trim_start_matches('/')
-        )]),
-        "ImplementationSpecific" => Ok(vec![if raw.is_empty() {
-            "/".into()
-        } else {
-            raw.to_owned()
-        }]),
-        other => Err(format!(
-            "pathType {other:?} is not Exact, Prefix or ImplementationSpecific"
-        )),
-    }
+        "Exact" => vec![format!("{REGEX_PREFIX}/{}$", raw.trim_start_matches('/'))],
+        "ImplementationSpecific" => vec![raw],
+        other => {
+            return Err(format!(
+                "pathType {other:?} is not Exact, Prefix or ImplementationSpecific"
+            ));
+        }
+    };
+    Ok(paths
+        .into_iter()
+        // Go's strings.Replace(path, prefix, "~", 1): an empty prefix puts `~` in front.
+        .map(|p| match p.strip_prefix(regex_prefix) {
+            Some(rest) => format!("{REGEX_PREFIX}{rest}"),
+            None => p,
+        })
+        .collect())
 }
 
-/// Gateway API path match in KIC's traditional translation.
+/// Gateway API path match, as KIC's `generateKongRoutePathFromHTTPRouteMatch`: Exact ->
+/// `~<value>$`; RegularExpression -> `~<value>`; PathPrefix -> `~<value>$` and `<value>/`
+/// (`<value>` when it already ends with `/`). A match without a path is the API server's
+/// default, PathPrefix `/`.
 fn http_route_paths(m: &HttpRouteRulesMatches) -> Vec<String> {
     let (kind, value) = match &m.path {
         Some(p) => (
@@ -67,12 +100,12 @@ fn http_route_paths(m: &HttpRouteRulesMatches) -> Vec<String> {
         HttpRouteRulesMatchesPathType::Exact => vec![format!("{REGEX_PREFIX}{value}$")],
         HttpRouteRulesMatchesPathType::RegularExpression => vec![format!("{REGEX_PREFIX}{value}")],
         HttpRouteRulesMatchesPathType::PathPrefix => {
-            let base = value.trim_end_matches('/');
-            if base.is_empty() {
-                vec!["/".into()]
+            let prefix = if value.ends_with('/') {
+                value.clone()
             } else {
-                vec![format!("{REGEX_PREFIX}{base}$"), format!("{base}/")]
-            }
+                format!("{value}/")
+            };
+            vec![format!("{REGEX_PREFIX}{value}$"), prefix]
         }
     }
 }
@@ -153,6 +186,8 @@ impl<'a> Ctx<'a> {
                 "spec.defaultBackend is not translated: Konnect routes need a host or path; add a rule with path / instead",
             );
         }
+        let regex_prefix = ann::get(ingress.metadata.annotations.as_ref(), ann::REGEX_PREFIX)
+            .unwrap_or(CONTROLLER_REGEX_PREFIX);
         // (route name) -> (host, konnect service id, paths), in rule order.
         let mut groups: BTreeMap<String, (String, EntityId, Vec<String>)> = BTreeMap::new();
         for (ri, rule) in spec.rules.iter().flatten().enumerate() {
@@ -187,7 +222,7 @@ impl<'a> Ctx<'a> {
                         continue;
                     }
                 };
-                let paths = match ingress_paths(path) {
+                let paths = match ingress_paths(path, regex_prefix) {
                     Ok(p) => p,
                     Err(e) => {
                         self.results.error(
@@ -288,9 +323,13 @@ impl<'a> Ctx<'a> {
             |v| ann::protocols(v, ann::KONG_PROTOCOLS),
             protocols
         );
-        parse!(ann::STRIP_PATH, ann::boolean, strip_path);
+        parse!(ann::STRIP_PATH, ann::true_or_false, strip_path);
         parse!(ann::METHODS, ann::methods, methods);
-        parse!(ann::PRESERVE_HOST, ann::boolean, preserve_host);
+        parse!(ann::PRESERVE_HOST, ann::true_or_false, preserve_host);
+        parse!(ann::HOST_ALIASES, ann::host_aliases, host_aliases);
+        parse!(ann::SNIS, ann::snis, snis);
+        // KIC's HasForceSSLRedirectAnnotation: exactly "true".
+        o.force_ssl_redirect = ann::get(a, ann::FORCE_SSL_REDIRECT) == Some("true");
         parse!(ann::REQUEST_BUFFERING, ann::boolean, request_buffering);
         parse!(ann::RESPONSE_BUFFERING, ann::boolean, response_buffering);
         parse!(ann::REGEX_PRIORITY, ann::integer, regex_priority);
@@ -305,9 +344,9 @@ impl<'a> Ctx<'a> {
         parse!(
             ann::PATH_HANDLING,
             |v: &str| {
-                let v = v.trim().to_ascii_lowercase();
-                if ann::PATH_HANDLINGS.contains(&v.as_str()) {
-                    Ok(v)
+                // KIC takes the value as written (`v\d`); Kong knows v0 and v1.
+                if ann::PATH_HANDLINGS.contains(&v) {
+                    Ok(v.to_owned())
                 } else {
                     Err(format!("{v:?} is not v0 or v1"))
                 }
@@ -329,31 +368,56 @@ impl<'a> Ctx<'a> {
         o
     }
 
-    fn http_route_is_ours(&self, route: &HttpRoute) -> bool {
-        let (namespace, _) = ns_name(&route.metadata);
-        route.spec.parent_refs.iter().flatten().any(|parent| {
-            if parent.group.as_deref().unwrap_or(GATEWAY_GROUP) != GATEWAY_GROUP
-                || parent.kind.as_deref().unwrap_or("Gateway") != "Gateway"
-            {
-                return false;
-            }
-            let ns = parent
-                .namespace
-                .clone()
-                .unwrap_or_else(|| namespace.clone());
-            let Some(gateway) = self.ix.gateways.get(&(ns.as_str(), parent.name.as_str())) else {
-                return false;
-            };
-            let class = &gateway.spec.gateway_class_name;
-            match &self.opts.gateway_class {
-                Some(ours) => class == ours,
-                None => self
-                    .ix
-                    .gateway_classes
-                    .get(class.as_str())
-                    .is_some_and(|c| c.spec.controller_name == KIC_GATEWAY_CONTROLLER),
-            }
-        })
+    /// The parentRefs of an HTTPRoute that name a Gateway of our class, with that Gateway.
+    fn our_parents(
+        &self,
+        route: &'a HttpRoute,
+    ) -> Vec<(&'a HttpRouteParentRefs, &'a gateway_api::gateways::Gateway)> {
+        let (namespace, _) = ns_key(&route.metadata);
+        route
+            .spec
+            .parent_refs
+            .iter()
+            .flatten()
+            .filter(|parent| {
+                parent.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+                    && parent.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+            })
+            .filter_map(|parent| {
+                let ns = parent.namespace.as_deref().unwrap_or(namespace);
+                let gateway = *self.ix.gateways.get(&(ns, parent.name.as_str()))?;
+                let class = &gateway.spec.gateway_class_name;
+                let ours = match &self.opts.gateway_class {
+                    Some(c) => class == c,
+                    None => self
+                        .ix
+                        .gateway_classes
+                        .get(class.as_str())
+                        .is_some_and(|c| c.spec.controller_name == KIC_GATEWAY_CONTROLLER),
+                };
+                ours.then_some((parent, gateway))
+            })
+            .collect()
+    }
+
+    /// The listeners of our Gateways an HTTPRoute attaches to: the one its parentRef names by
+    /// `sectionName`, else all of the Gateway's.
+    fn http_route_listeners(&self, route: &'a HttpRoute) -> Vec<&'a GatewayListeners> {
+        self.our_parents(route)
+            .into_iter()
+            .flat_map(|(parent, gateway)| {
+                gateway.spec.listeners.iter().filter(|l| {
+                    parent
+                        .section_name
+                        .as_deref()
+                        .is_none_or(|section| section == l.name)
+                })
+            })
+            .collect()
+    }
+
+    fn http_route_is_ours(&self, route: &'a HttpRoute) -> bool {
+        !self.our_parents(route).is_empty()
     }
 
     /// Routes (and their services) from every HTTPRoute attached to one of our Gateways.
@@ -366,10 +430,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// One HTTPRoute, as KIC's `TranslateHTTPRoutesToKongstateServices`
+    /// (internal/dataplane/translator/subtranslator/httproute.go) translates it for the
+    /// traditional router: its rules grouped by backendRefs (one Konnect service per group),
+    /// each group's rules grouped by filters, and within those the matches with the same
+    /// method, headers and query parameters merged into one route, named after the first.
     fn http_route(&mut self, http_route: &'a HttpRoute) {
         let key = self.results.track("HTTPRoute", &http_route.metadata);
         let (namespace, name) = ns_name(&http_route.metadata);
         let hostnames = http_route.spec.hostnames.clone().filter(|h| !h.is_empty());
+        let protocols = listener_protocols(&self.http_route_listeners(http_route));
+        let overrides = self.route_overrides(http_route.metadata.annotations.as_ref(), &key);
         let referrer = Referrer {
             key: key.clone(),
             group: GATEWAY_GROUP,
@@ -377,175 +448,429 @@ impl<'a> Ctx<'a> {
             annotations: http_route.metadata.annotations.as_ref(),
         };
         let source = Self::source_meta("HTTPRoute", GATEWAY_GROUP, "v1", &http_route.metadata, &[]);
-        for (ri, rule) in http_route.spec.rules.iter().flatten().enumerate() {
-            let field = format!("spec.rules[{ri}]");
-            let mut extra_plugins = Vec::new();
-            for (fi, filter) in rule.filters.iter().flatten().enumerate() {
-                match &filter.extension_ref {
-                    Some(ext) if ext.group == KONG_GROUP && ext.kind == "KongPlugin" => {
-                        extra_plugins.push(PluginRef { namespace: None, name: ext.name.clone() });
-                    }
-                    _ => self.results.warn(
-                        &key,
-                        format!("{field}.filters[{fi}]: only ExtensionRef filters naming a KongPlugin are translated; this filter is ignored"),
-                    ),
-                }
+        let rules: Vec<HttpRule<'a>> = http_route
+            .spec
+            .rules
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(ri, rule)| self.http_rule(&key, &namespace, ri, rule))
+            .collect();
+        // KIC's groupRulesByBackendRefs: groups in order of their first rule.
+        let mut by_backends: Vec<Vec<&HttpRule<'a>>> = Vec::new();
+        for rule in &rules {
+            match by_backends
+                .iter_mut()
+                .find(|g| g[0].backend_key == rule.backend_key)
+            {
+                Some(g) => g.push(rule),
+                None => by_backends.push(vec![rule]),
             }
-            // Backends: (namespace, name, port, weight).
-            let mut backends: Vec<(String, String, u16, i32)> = Vec::new();
-            for (bi, backend) in rule.backend_refs.iter().flatten().enumerate() {
-                let bfield = format!("{field}.backendRefs[{bi}]");
-                if backend.group.as_deref().unwrap_or_default() != ""
-                    || backend.kind.as_deref().unwrap_or("Service") != "Service"
-                {
-                    self.results.error(
-                        &key,
-                        Reason::Unsupported,
-                        format!("{bfield}: only core Service backends are supported"),
-                    );
-                    continue;
-                }
-                if backend.filters.as_ref().is_some_and(|f| !f.is_empty()) {
-                    self.results.warn(
-                        &key,
-                        format!("{bfield}.filters: backend filters are not translated; ignored"),
-                    );
-                }
-                let bns = backend
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| namespace.clone());
-                if bns != namespace
-                    && !self.grant_allows(
-                        (GATEWAY_GROUP, "HTTPRoute", &namespace),
-                        &bns,
-                        ("", "Service", &backend.name),
-                    )
-                {
-                    self.results.error(
-                        &key,
-                        Reason::ReferenceNotPermitted,
-                        format!("{bfield}: no ReferenceGrant in namespace {bns} allows HTTPRoutes from {namespace} to use Service {}", backend.name),
-                    );
-                    continue;
-                }
-                let Some(port) = backend.port else {
+        }
+        for group in by_backends {
+            let first = group[0];
+            let Some(backend) = first.backends.first().cloned() else {
+                for rule in &group {
                     self.results.error(
                         &key,
                         Reason::InvalidSpec,
-                        format!("{bfield}.port: required for a Service backend"),
+                        format!(
+                            "spec.rules[{}].backendRefs: no usable backend; the rule is not translated",
+                            rule.index
+                        ),
                     );
-                    continue;
-                };
-                let number = match self.resolve_port(&bns, &backend.name, &PortRef::Number(port)) {
-                    Ok(n) => n,
-                    Err((reason, e)) => {
-                        self.results.error(&key, reason, format!("{bfield}: {e}"));
-                        continue;
-                    }
-                };
-                // The API server fills `weight: 1` when it is absent (the Gateway API CRD's
-                // default, sigs.k8s.io/gateway-api config/crd/standard/
-                // gateway.networking.k8s.io_httproutes.yaml, backendRefs.weight), so KIC always
-                // sees a weight and names the service with it; a manifest read from a file must
-                // give the same name.
-                let weight = backend.weight.unwrap_or(1);
-                if weight == 0 {
-                    continue;
                 }
-                backends.push((bns, backend.name.clone(), number, weight));
-            }
-            let Some(first) = backends.first().cloned() else {
-                self.results.error(
-                    &key,
-                    Reason::InvalidSpec,
-                    format!("{field}.backendRefs: no usable backend; the rule is not translated"),
-                );
                 continue;
             };
-            if backends.len() > 1 {
-                self.results.warn(
-                    &key,
-                    format!("{field}.backendRefs: Konnect services have one host; traffic goes to Service {}/{} (weighted balancing needs a Kong upstream, which this operator does not manage)", first.0, first.1),
-                );
+            if first.backends.len() > 1 {
+                for rule in &group {
+                    self.results.warn(
+                        &key,
+                        format!("spec.rules[{}].backendRefs: Konnect services have one host; traffic goes to Service {}/{} (weighted balancing needs a Kong upstream, which this operator does not manage)", rule.index, backend.0, backend.1),
+                    );
+                }
             }
-            let joined: Vec<String> = backends
-                .iter()
-                .map(|(ns, n, p, w)| format!("{ns}.{n}.{p}.{w}"))
-                .collect();
-            let service_name = format!("httproute.{namespace}.svc.{}", joined.join("_"));
-            let Some(service_id) = self.ensure_service(&service_name, &first.0, &first.1, first.2)
+            let service_name = if self.opts.combined_services_from_different_httproutes {
+                combined_service_name(&namespace, &first.backend_names)
+            } else {
+                // groupRulesFromHTTPRoutesByKongServiceName, KIC's default.
+                format!("httproute.{namespace}.{name}.{}", first.index)
+            };
+            let Some(service_id) =
+                self.ensure_service(&service_name, &backend.0, &backend.1, backend.2)
             else {
                 continue;
             };
-            for (ns, n, _, _) in backends.iter().skip(1) {
+            for (ns, n, _, _) in first.backends.iter().skip(1) {
                 if let Some(s) = self.services.get_mut(&service_name) {
                     s.k8s_services.insert((ns.clone(), n.clone()));
                 }
             }
-            let default_match = [HttpRouteRulesMatches::default()];
-            let matches: &[HttpRouteRulesMatches] = match rule.matches.as_deref() {
-                Some(m) if !m.is_empty() => m,
-                _ => &default_match,
-            };
-            for (mi, m) in matches.iter().enumerate() {
-                let mfield = format!("{field}.matches[{mi}]");
-                if m.query_params.as_ref().is_some_and(|q| !q.is_empty()) {
-                    self.results.error(
-                        &key,
-                        Reason::Unsupported,
-                        format!("{mfield}.queryParams: query parameter matches need Kong's expressions router; Konnect routes in traditional_compatible form cannot express them, so this match is not translated"),
-                    );
-                    continue;
+            // groupRulesByFilter, then the match groups of translateHTTPRouteRulesMetaToKongstateRoutes.
+            let mut by_filters: Vec<Vec<&HttpRule<'a>>> = Vec::new();
+            for rule in group {
+                match by_filters
+                    .iter_mut()
+                    .find(|g| g[0].filter_key == rule.filter_key)
+                {
+                    Some(g) => g.push(rule),
+                    None => by_filters.push(vec![rule]),
                 }
-                let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for h in m.headers.iter().flatten() {
-                    let value = match h.r#type {
-                        Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => {
-                            format!("~*{}", h.value)
+            }
+            for rules_with_same_filters in by_filters {
+                let extra_plugins = rules_with_same_filters[0].extra_plugins.clone();
+                let mut routes: Vec<Route> = Vec::new();
+                // (match key, rule index, match index, matches), in order of first appearance.
+                let mut match_groups: Vec<(String, usize, usize, Vec<&HttpRouteRulesMatches>)> =
+                    Vec::new();
+                for rule in &rules_with_same_filters {
+                    let matches = match rule.rule.matches.as_deref() {
+                        // The API server's default for an absent `matches` (Gateway API CRD):
+                        // one PathPrefix `/` match.
+                        None => std::slice::from_ref(&*DEFAULT_MATCH),
+                        // Present but empty: KIC's route matching hostnames only (or all).
+                        Some([]) => {
+                            let route_name =
+                                format!("httproute.{namespace}.{name}.{}.0", rule.index);
+                            routes.push(Route {
+                                id: Some(ids::route_id(&route_name)),
+                                name: Some(route_name),
+                                service: Some(ForeignKey::new(service_id)),
+                                protocols: Some(protocols.clone()),
+                                hosts: hostnames.clone(),
+                                preserve_host: Some(true),
+                                ..Default::default()
+                            });
+                            continue;
                         }
-                        _ => h.value.clone(),
+                        Some(m) => m,
                     };
-                    headers
-                        .entry(h.name.to_ascii_lowercase())
-                        .or_default()
-                        .push(value);
+                    for (mi, m) in matches.iter().enumerate() {
+                        if m.query_params.as_ref().is_some_and(|q| !q.is_empty()) {
+                            self.results.error(
+                                &key,
+                                Reason::Unsupported,
+                                format!("spec.rules[{}].matches[{mi}].queryParams: query parameter matches need Kong's expressions router; Konnect routes in traditional_compatible form cannot express them, so this match is not translated", rule.index),
+                            );
+                            continue;
+                        }
+                        let mkey = match_key(m);
+                        match match_groups.iter_mut().find(|g| g.0 == mkey) {
+                            Some(g) => g.3.push(m),
+                            None => match_groups.push((mkey, rule.index, mi, vec![m])),
+                        }
+                    }
                 }
-                let route_name = format!("httproute.{namespace}.{name}.{ri}.{mi}");
-                let method = m
-                    .method
-                    .as_ref()
-                    .and_then(|m| serde_json::to_value(m).ok())
-                    .and_then(|v| v.as_str().map(str::to_owned));
-                let route = Route {
-                    id: Some(ids::route_id(&route_name)),
-                    name: Some(route_name.clone()),
-                    service: Some(ForeignKey::new(service_id)),
-                    protocols: Some(vec!["http".into(), "https".into()]),
-                    methods: method.map(|m| vec![m]),
-                    hosts: hostnames.clone(),
-                    paths: Some(http_route_paths(m)),
-                    headers: (!headers.is_empty()).then_some(headers),
-                    strip_path: Some(false),
-                    preserve_host: Some(true),
-                    ..Default::default()
-                };
-                self.claim_route(
-                    route_name,
-                    BuiltRoute {
-                        built: Built {
-                            entity: route,
-                            source: source.clone(),
-                            origin: key.clone(),
+                for (_, ri, mi, matches) in match_groups {
+                    let route_name = format!("httproute.{namespace}.{name}.{ri}.{mi}");
+                    let headers = match match_headers(matches[0]) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            self.results.error(
+                                &key,
+                                Reason::InvalidSpec,
+                                format!("spec.rules[{ri}].matches[{mi}].headers: {e}; route {route_name:?} is not created"),
+                            );
+                            continue;
+                        }
+                    };
+                    let mut methods: Vec<String> = Vec::new();
+                    let mut paths: Vec<String> = Vec::new();
+                    for m in &matches {
+                        paths.extend(http_route_paths(m));
+                        let method = m
+                            .method
+                            .as_ref()
+                            .and_then(|m| serde_json::to_value(m).ok())
+                            .and_then(|v| v.as_str().map(str::to_owned));
+                        if let Some(method) = method {
+                            push_unique(&mut methods, [method]);
+                        }
+                    }
+                    routes.push(Route {
+                        id: Some(ids::route_id(&route_name)),
+                        name: Some(route_name),
+                        service: Some(ForeignKey::new(service_id)),
+                        protocols: Some(protocols.clone()),
+                        methods: (!methods.is_empty()).then_some(methods),
+                        hosts: hostnames.clone(),
+                        paths: Some(paths),
+                        headers: (!headers.is_empty()).then_some(headers),
+                        strip_path: Some(false),
+                        preserve_host: Some(true),
+                        ..Default::default()
+                    });
+                }
+                for mut route in routes {
+                    overrides.apply(&mut route);
+                    let route_name = route.name.clone().unwrap_or_default();
+                    self.claim_route(
+                        route_name,
+                        BuiltRoute {
+                            built: Built {
+                                entity: route,
+                                source: source.clone(),
+                                origin: key.clone(),
+                            },
+                            referrer: referrer.clone(),
+                            extra_plugins: extra_plugins.clone(),
+                            age: age_key(&http_route.metadata),
                         },
-                        referrer: referrer.clone(),
-                        extra_plugins: extra_plugins.clone(),
-                        age: age_key(&http_route.metadata),
-                    },
-                );
+                    );
+                }
             }
         }
     }
+
+    /// Checks one rule: its filters (KongPlugin `ExtensionRef`s become plugins of its routes)
+    /// and its backends; errors and warnings go on the HTTPRoute.
+    fn http_rule(
+        &mut self,
+        key: &ObjectRef,
+        namespace: &str,
+        ri: usize,
+        rule: &'a HttpRouteRules,
+    ) -> HttpRule<'a> {
+        let field = format!("spec.rules[{ri}]");
+        let mut extra_plugins = Vec::new();
+        for (fi, filter) in rule.filters.iter().flatten().enumerate() {
+            match &filter.extension_ref {
+                Some(ext) if ext.group == KONG_GROUP && ext.kind == "KongPlugin" => {
+                    extra_plugins.push(PluginRef { namespace: None, name: ext.name.clone() });
+                }
+                _ => self.results.warn(
+                    key,
+                    format!("{field}.filters[{fi}]: only ExtensionRef filters naming a KongPlugin are translated; this filter is ignored"),
+                ),
+            }
+        }
+        // Backends: (namespace, name, port, weight).
+        let mut backends: Vec<Backend> = Vec::new();
+        for (bi, backend) in rule.backend_refs.iter().flatten().enumerate() {
+            let bfield = format!("{field}.backendRefs[{bi}]");
+            if backend.group.as_deref().unwrap_or_default() != ""
+                || backend.kind.as_deref().unwrap_or("Service") != "Service"
+            {
+                self.results.error(
+                    key,
+                    Reason::Unsupported,
+                    format!("{bfield}: only core Service backends are supported"),
+                );
+                continue;
+            }
+            if backend.filters.as_ref().is_some_and(|f| !f.is_empty()) {
+                self.results.warn(
+                    key,
+                    format!("{bfield}.filters: backend filters are not translated; ignored"),
+                );
+            }
+            let bns = backend.namespace.as_deref().unwrap_or(namespace);
+            if bns != namespace
+                && !self.grant_allows(
+                    (GATEWAY_GROUP, "HTTPRoute", namespace),
+                    bns,
+                    ("", "Service", &backend.name),
+                )
+            {
+                self.results.error(
+                    key,
+                    Reason::ReferenceNotPermitted,
+                    format!("{bfield}: no ReferenceGrant in namespace {bns} allows HTTPRoutes from {namespace} to use Service {}", backend.name),
+                );
+                continue;
+            }
+            let Some(port) = backend.port else {
+                self.results.error(
+                    key,
+                    Reason::InvalidSpec,
+                    format!("{bfield}.port: required for a Service backend"),
+                );
+                continue;
+            };
+            let number = match self.resolve_port(bns, &backend.name, &PortRef::Number(port)) {
+                Ok(n) => n,
+                Err((reason, e)) => {
+                    self.results.error(key, reason, format!("{bfield}: {e}"));
+                    continue;
+                }
+            };
+            let weight = backend.weight.unwrap_or(DEFAULT_WEIGHT);
+            if weight == 0 {
+                continue;
+            }
+            backends.push((bns.to_owned(), backend.name.clone(), number, weight));
+        }
+        HttpRule {
+            index: ri,
+            rule,
+            backend_key: backend_refs_key(rule),
+            filter_key: sorted_json(rule.filters.iter().flatten()),
+            backend_names: backend_names(namespace, rule),
+            backends,
+            extra_plugins,
+        }
+    }
+}
+
+/// A checked backend: (namespace, Service, port number, weight).
+type Backend = (String, String, u16, i32);
+
+/// One HTTPRoute rule, checked, with KIC's grouping keys.
+struct HttpRule<'a> {
+    index: usize,
+    rule: &'a HttpRouteRules,
+    /// KIC's `getHTTPBackendRefsKey`: the backendRefs as sorted JSON.
+    backend_key: String,
+    /// KIC's `getFiltersKey`: the filters as sorted JSON.
+    filter_key: String,
+    /// The backends as `getKongServiceNameByBackendRefs` names them, sorted.
+    backend_names: Vec<String>,
+    /// The usable backends, in order.
+    backends: Vec<Backend>,
+    /// KongPlugins named by the rule's `ExtensionRef` filters.
+    extra_plugins: Vec<PluginRef>,
+}
+
+/// The API server fills `weight: 1` when it is absent (the Gateway API CRD's default,
+/// sigs.k8s.io/gateway-api config/crd/standard/gateway.networking.k8s.io_httproutes.yaml,
+/// backendRefs.weight), so KIC always sees a weight and names and groups with it; a manifest
+/// read from a file must give the same names.
+const DEFAULT_WEIGHT: i32 = 1;
+
+/// KIC's `maxKongServiceNameLength`: a longer combined service name is shortened.
+const MAX_SERVICE_NAME: usize = 511;
+
+/// The match the API server fills in for a rule without `matches` (Gateway API CRD default):
+/// path PathPrefix `/`.
+static DEFAULT_MATCH: std::sync::LazyLock<HttpRouteRulesMatches> =
+    std::sync::LazyLock::new(HttpRouteRulesMatches::default);
+
+/// Sorted JSON forms joined by `;` (KIC's `getSortedItemsString`).
+fn sorted_json<'x, T: serde::Serialize + 'x>(items: impl IntoIterator<Item = &'x T>) -> String {
+    let mut keys: Vec<String> = items
+        .into_iter()
+        .map(|i| serde_json::to_string(i).unwrap_or_default())
+        .collect();
+    keys.sort();
+    keys.join(";")
+}
+
+/// The backendRefs key, with the API server's defaults filled (group `""`, kind `Service`,
+/// weight 1) so a file and the applied object group alike.
+fn backend_refs_key(rule: &HttpRouteRules) -> String {
+    let refs: Vec<_> = rule
+        .backend_refs
+        .iter()
+        .flatten()
+        .map(|b| {
+            let mut b = b.clone();
+            b.group.get_or_insert_with(String::new);
+            b.kind.get_or_insert_with(|| "Service".into());
+            b.weight.get_or_insert(DEFAULT_WEIGHT);
+            b
+        })
+        .collect();
+    sorted_json(&refs)
+}
+
+/// `<namespace>.<name>[.<port>][.<weight>]` of each backend, sorted
+/// (`getKongServiceNameByBackendRefs`).
+fn backend_names(namespace: &str, rule: &HttpRouteRules) -> Vec<String> {
+    let mut names: Vec<String> = rule
+        .backend_refs
+        .iter()
+        .flatten()
+        .map(|b| {
+            let mut n = format!("{}.{}", b.namespace.as_deref().unwrap_or(namespace), b.name);
+            if let Some(port) = b.port {
+                n.push_str(&format!(".{port}"));
+            }
+            n.push_str(&format!(".{}", b.weight.unwrap_or(DEFAULT_WEIGHT)));
+            n
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// KIC's service name with `--combined-services-from-different-httproutes`:
+/// `httproute.<namespace>.svc.<backends joined by _>`; past 511 characters, the first backend
+/// and `_combined.<SHA-256 of the full name>`.
+fn combined_service_name(namespace: &str, backend_names: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    if backend_names.is_empty() {
+        return format!("httproute.{namespace}.svc._");
+    }
+    let name = format!("httproute.{namespace}.svc.{}", backend_names.join("_"));
+    if name.len() > MAX_SERVICE_NAME {
+        let hash = hex::encode(Sha256::digest(name.as_bytes()));
+        return format!(
+            "httproute.{namespace}.svc.{}_combined.{hash}",
+            backend_names[0]
+        );
+    }
+    name
+}
+
+/// KIC's `httpRouteMatchMeta.getKey`: method, headers (names lower-cased, the first of equal
+/// names kept, sorted by name) and query parameters. The parent HTTPRoute is part of KIC's key
+/// too; here matches are only ever grouped within one HTTPRoute.
+fn match_key(m: &HttpRouteRulesMatches) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut headers: Vec<(String, String, String)> = Vec::new();
+    for h in m.headers.iter().flatten() {
+        let name = h.name.to_ascii_lowercase();
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let kind = match h.r#type {
+            Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => "RegularExpression",
+            _ => "Exact",
+        };
+        headers.push((name, kind.to_owned(), h.value.clone()));
+    }
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
+    let method = m
+        .method
+        .as_ref()
+        .and_then(|m| serde_json::to_value(m).ok())
+        .unwrap_or_default();
+    serde_json::json!({"method": method, "headers": headers}).to_string()
+}
+
+/// KIC's `convertGatewayMatchHeadersToKongRouteMatchHeaders`: names as written, a regular
+/// expression as `~*<value>`; the same name twice is an error.
+fn match_headers(m: &HttpRouteRulesMatches) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let mut out = BTreeMap::new();
+    for h in m.headers.iter().flatten() {
+        let value = match h.r#type {
+            Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => format!("~*{}", h.value),
+            _ => h.value.clone(),
+        };
+        if out.insert(h.name.clone(), vec![value]).is_some() {
+            return Err(format!(
+                "multiple header matches for the same header are not allowed: {}",
+                h.name
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Route protocols from the listeners an HTTPRoute attaches to: `http` for an HTTP listener,
+/// `https` for an HTTPS one (KIC PR #7901, "secure by default (defaults from Gateway)").
+/// Without such a listener: KIC's historical `[http, https]`.
+fn listener_protocols(listeners: &[&GatewayListeners]) -> Vec<String> {
+    let mut out = Vec::new();
+    for wanted in ["HTTP", "HTTPS"] {
+        if listeners.iter().any(|l| l.protocol == wanted) {
+            out.push(wanted.to_ascii_lowercase());
+        }
+    }
+    if out.is_empty() {
+        out = vec!["http".into(), "https".into()];
+    }
+    out
 }
 
 /// KIC's route annotations, parsed.
@@ -561,29 +886,92 @@ struct RouteOverrides {
     https_redirect_status_code: Option<u16>,
     path_handling: Option<String>,
     headers: Option<BTreeMap<String, Vec<String>>>,
+    host_aliases: Option<Vec<String>>,
+    snis: Option<Vec<String>>,
+    force_ssl_redirect: bool,
 }
 
 impl RouteOverrides {
+    /// Applies the annotations in the order of KIC's `Route.overrideByAnnotation` and then
+    /// `normalizeProtocols` (internal/dataplane/kongstate/route.go), which KIC runs on every
+    /// route, from Ingresses and HTTPRoutes alike.
     fn apply(&self, route: &mut Route) {
-        macro_rules! set {
-            ($($f:ident),*) => {$(
-                if let Some(v) = &self.$f {
-                    route.$f = Some(v.clone());
-                }
-            )*};
+        if let Some(v) = self.strip_path {
+            route.strip_path = Some(v);
         }
-        set!(
-            protocols,
-            strip_path,
-            methods,
-            preserve_host,
-            request_buffering,
-            response_buffering,
-            regex_priority,
-            https_redirect_status_code,
-            path_handling,
-            headers
-        );
+        // overrideHTTPSRedirectCode
+        if self.force_ssl_redirect {
+            route.https_redirect_status_code = Some(302);
+            route.protocols = Some(ssl_protocols(
+                route.protocols.as_deref().unwrap_or_default(),
+            ));
+        }
+        if let Some(v) = self.https_redirect_status_code {
+            route.https_redirect_status_code = Some(v);
+        }
+        if let Some(v) = self.preserve_host {
+            route.preserve_host = Some(v);
+        }
+        if let Some(v) = self.request_buffering {
+            route.request_buffering = Some(v);
+        }
+        if let Some(v) = self.response_buffering {
+            route.response_buffering = Some(v);
+        }
+        if let Some(v) = &self.protocols {
+            route.protocols = Some(v.clone());
+        }
+        if let Some(v) = self.regex_priority {
+            route.regex_priority = Some(v);
+        }
+        if let Some(v) = &self.methods {
+            route.methods = Some(v.clone());
+        }
+        // overrideSNIs: an empty value means "no SNI criteria".
+        if let Some(v) = &self.snis {
+            route.snis = (!v.is_empty()).then(|| v.clone());
+        }
+        // overrideHosts: the aliases appended to the hosts, each once.
+        if let Some(aliases) = self.host_aliases.as_ref().filter(|a| !a.is_empty()) {
+            let hosts = route.hosts.get_or_insert_with(Vec::new);
+            push_unique(hosts, aliases.iter().cloned());
+        }
+        if let Some(v) = &self.headers {
+            route.headers = Some(v.clone());
+        }
+        if let Some(v) = &self.path_handling {
+            route.path_handling = Some(v.clone());
+        }
+        normalize_protocols(route);
+    }
+}
+
+/// KIC's `useSSLProtocol`: `grpcs` if a gRPC protocol is there, `https` if an HTTP one is (or
+/// if neither is).
+fn ssl_protocols(protocols: &[String]) -> Vec<String> {
+    let grpc = protocols.iter().any(|p| p.contains("grpc"));
+    let http = protocols.iter().any(|p| p.contains("http"));
+    let mut out = Vec::new();
+    if grpc {
+        out.push("grpcs".to_owned());
+    }
+    if http || !grpc {
+        out.push("https".to_owned());
+    }
+    out
+}
+
+/// KIC's `normalizeProtocols`: gRPC mixed with HTTP becomes `[http, https]`; a gRPC route has
+/// no `strip_path`.
+fn normalize_protocols(route: &mut Route) {
+    let protocols = route.protocols.as_deref().unwrap_or_default();
+    let grpc = protocols.iter().any(|p| p.contains("grpc"));
+    let http = protocols.iter().any(|p| p.contains("http"));
+    if grpc && http {
+        route.protocols = Some(vec!["http".into(), "https".into()]);
+    }
+    if grpc {
+        route.strip_path = None;
     }
 }
 
@@ -599,32 +987,103 @@ mod tests {
         }
     }
 
+    fn paths(p: &str, t: &str) -> Option<Vec<String>> {
+        ingress_paths(&path(p, t), CONTROLLER_REGEX_PREFIX).ok()
+    }
+
+    fn v(items: &[&str]) -> Option<Vec<String>> {
+        Some(items.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    /// Expected values from KIC's PathsFromIngressPaths and MaybePrependRegexPrefix
+    /// (internal/dataplane/translator/subtranslator/ingress.go): plain paths first, then the
+    /// regex ones; `/~` marks a regex.
     #[test]
-    fn ingress_paths_follow_kic3() {
+    fn ingress_paths_follow_kic() {
+        assert_eq!(paths("/echo", "Prefix"), v(&["/echo/", "~/echo$"]));
+        assert_eq!(paths("/echo/", "Prefix"), v(&["/echo/", "~/echo$"]));
+        assert_eq!(paths("//a///b", "Prefix"), v(&["/a/b/", "~/a/b$"]));
+        assert_eq!(paths("/", "Prefix"), v(&["/"]));
+        assert_eq!(paths("/a/b", "Exact"), v(&["~/a/b$"]));
+        assert_eq!(paths("/x", "ImplementationSpecific"), v(&["/x"]));
+        assert_eq!(paths("", "ImplementationSpecific"), v(&["/"]));
         assert_eq!(
-            ingress_paths(&path("/echo", "Prefix")).ok(),
-            Some(vec!["~/echo$".into(), "/echo/".into()])
+            paths("/~/foo/\\d{3}", "ImplementationSpecific"),
+            v(&["~/foo/\\d{3}"])
+        );
+        // The marker only counts at the start, and only once.
+        assert_eq!(paths("/a/~b", "ImplementationSpecific"), v(&["/a/~b"]));
+        assert_eq!(
+            ingress_paths(&path("/re/x.+", "ImplementationSpecific"), "/re").ok(),
+            v(&["~/x.+"])
+        );
+        // An empty konghq.com/regex-prefix matches every path: KIC's strings.Replace with an
+        // empty old string inserts "~" at the start.
+        assert_eq!(
+            ingress_paths(&path("/x", "ImplementationSpecific"), "").ok(),
+            v(&["~/x"])
+        );
+        assert!(ingress_paths(&path("/x", "Regex"), CONTROLLER_REGEX_PREFIX).is_err());
+    }
+
+    /// Expected values from KIC's generateKongRoutePathFromHTTPRouteMatch
+    /// (internal/dataplane/translator/subtranslator/httproute.go).
+    #[test]
+    fn http_route_paths_follow_kic() {
+        use gateway_api::httproutes::HttpRouteRulesMatchesPath;
+        let m = |t: HttpRouteRulesMatchesPathType, p: &str| HttpRouteRulesMatches {
+            path: Some(HttpRouteRulesMatchesPath {
+                r#type: Some(t),
+                value: Some(p.into()),
+            }),
+            ..Default::default()
+        };
+        use HttpRouteRulesMatchesPathType as T;
+        assert_eq!(
+            http_route_paths(&m(T::PathPrefix, "/")),
+            v(&["~/$", "/"]).unwrap()
         );
         assert_eq!(
-            ingress_paths(&path("/echo/", "Prefix")).ok(),
-            Some(vec!["~/echo$".into(), "/echo/".into()])
+            http_route_paths(&m(T::PathPrefix, "/a")),
+            v(&["~/a$", "/a/"]).unwrap()
         );
         assert_eq!(
-            ingress_paths(&path("/", "Prefix")).ok(),
-            Some(vec!["/".into()])
+            http_route_paths(&m(T::PathPrefix, "/a/")),
+            v(&["~/a/$", "/a/"]).unwrap()
+        );
+        assert_eq!(http_route_paths(&m(T::Exact, "/a")), v(&["~/a$"]).unwrap());
+        assert_eq!(
+            http_route_paths(&m(T::RegularExpression, "/a.+")),
+            v(&["~/a.+"]).unwrap()
         );
         assert_eq!(
-            ingress_paths(&path("/a/b", "Exact")).ok(),
-            Some(vec!["~/a/b$".into()])
+            http_route_paths(&HttpRouteRulesMatches::default()),
+            v(&["~/$", "/"]).unwrap()
         );
+    }
+
+    /// KIC's getKongServiceNameByBackendRefs: sorted, weight included, trimmed past 511.
+    #[test]
+    fn combined_service_names_follow_kic() {
+        let names = vec!["a.x.80.1".to_owned(), "a.y.80.1".to_owned()];
         assert_eq!(
-            ingress_paths(&path("/x", "ImplementationSpecific")).ok(),
-            Some(vec!["/x".into()])
+            combined_service_name("a", &names),
+            "httproute.a.svc.a.x.80.1_a.y.80.1"
         );
+        assert_eq!(combined_service_name("a", &[]), "httproute.a.svc._");
+        let long: Vec<String> = (0..16)
+            .map(|i| format!("a.{}{i:02}.80.1", "s".repeat(40)))
+            .collect();
+        let full = format!("httproute.a.svc.{}", long.join("_"));
+        assert!(full.len() > 511);
+        use sha2::{Digest, Sha256};
         assert_eq!(
-            ingress_paths(&path("", "ImplementationSpecific")).ok(),
-            Some(vec!["/".into()])
+            combined_service_name("a", &long),
+            format!(
+                "httproute.a.svc.{}_combined.{}",
+                long[0],
+                hex::encode(Sha256::digest(full.as_bytes()))
+            )
         );
-        assert!(ingress_paths(&path("/x", "Regex")).is_err());
     }
 }

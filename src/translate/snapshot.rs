@@ -117,6 +117,11 @@ pub struct TranslateOptions {
     pub owner_tag: String,
     /// A human-readable cluster name; the owner identity when `owner_tag` is empty.
     pub cluster: String,
+    /// KIC's `--combined-services-from-different-httproutes`: HTTPRoute rules with the same
+    /// backends, from every HTTPRoute of a namespace, share one Konnect service named
+    /// `httproute.<namespace>.svc.<backends>`. Off (KIC's default): one service per group of
+    /// rules of one HTTPRoute sharing backends, named `httproute.<namespace>.<route>.<rule>`.
+    pub combined_services_from_different_httproutes: bool,
 }
 
 impl Default for TranslateOptions {
@@ -127,6 +132,7 @@ impl Default for TranslateOptions {
             gateway_class: None,
             owner_tag: String::new(),
             cluster: "default".into(),
+            combined_services_from_different_httproutes: false,
         }
     }
 }
