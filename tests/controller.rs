@@ -520,3 +520,67 @@ async fn drift_and_orphans_are_repaired_after_a_restart() {
     })
     .await;
 }
+
+/// A write Konnect refuses (here: a plugin Konnect does not know, which translation cannot
+/// check offline) is reported on the object and not sent again while its body is unchanged:
+/// steady state stays free of writes. Editing the object sends it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_konnect_refusal_is_not_resent_until_the_object_changes() {
+    let w = World::new("ctl-refused").await;
+    w.apply_yaml(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  annotations:\n    konghq.com/plugins: mystery\nspec:\n  ports:\n  - name: http\n    port: 80\n---\napiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: mystery\nplugin: kpo-no-such-plugin\nconfig:\n  level: 1\n",
+    );
+    let op = w.operator(&["--sync-period", "1s"]);
+    let c = eventually("mystery Programmed=False", &[&op], || async {
+        w.condition("kp", "mystery")
+            .filter(|c| c["status"] == "False")
+    })
+    .await;
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("kpo-no-such-plugin"),
+        "Konnect's refusal is in the condition: {c}"
+    );
+    let lists = |m: &str| op_lists(m);
+    let (writes_before, lists_before) = (w.writes(), lists(&op.metrics()));
+    eventually("three relists", &[&op], || async {
+        (lists(&op.metrics()) >= lists_before + 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        w.writes(),
+        writes_before,
+        "the refused PUT must not be re-sent while nothing changed"
+    );
+    // The condition still says why.
+    let c = w.condition("kp", "mystery").expect("condition");
+    assert_eq!(c["status"], "False", "{c}");
+    // An edit is a new body: it is sent.
+    w.kubectl(&[
+        "patch",
+        "kp",
+        "mystery",
+        "--type=merge",
+        "-p",
+        r#"{"config":{"level":2}}"#,
+    ]);
+    eventually("the edited body is sent", &[&op], || async {
+        (w.writes() > writes_before).then_some(())
+    })
+    .await;
+}
+
+/// Service list requests the operator made (one per relist), from its metrics.
+fn op_lists(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("kpo_konnect_requests_total")
+                && l.contains("operation=\"list\"")
+                && l.contains("entity=\"service\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}

@@ -55,6 +55,51 @@ impl Outcome {
     }
 }
 
+/// How long a write Konnect refused (400: the body itself is wrong) is not sent again unless
+/// its body changes. Konnect only changes its mind if its own rules change (a plugin enabled
+/// for the organization), so once an hour is enough, and steady state stays free of writes.
+pub const REFUSAL_RETRY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The PUTs Konnect refused for good, with the body refused, so the same body is not sent
+/// again every pass (only when it changes, or after [`REFUSAL_RETRY`]).
+#[derive(Debug, Default)]
+pub struct Refusals {
+    entries: BTreeMap<EntityId, (Action, Failure, std::time::Instant)>,
+}
+
+impl Refusals {
+    /// The refusal of this very write, if Konnect refused it recently.
+    pub fn of(&self, op: &Op) -> Option<&Failure> {
+        self.entries
+            .get(&op.id)
+            .filter(|(action, _, at)| *action == op.action && at.elapsed() < REFUSAL_RETRY)
+            .map(|(_, failure, _)| failure)
+    }
+
+    fn record(&mut self, op: &Op, failure: Failure) {
+        if matches!(op.action, Action::Put(_)) {
+            self.entries.insert(
+                op.id,
+                (op.action.clone(), failure, std::time::Instant::now()),
+            );
+        }
+    }
+
+    fn forget(&mut self, id: &EntityId) {
+        self.entries.remove(id);
+    }
+
+    /// Number of refusals remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// Executes `plan`, updating `observed` after every successful write. In `dry_run`, writes are
 /// logged and counted, never sent.
 pub async fn execute(
@@ -65,6 +110,7 @@ pub async fn execute(
     dry_run: bool,
     metrics: &Metrics,
     desired: &DesiredState,
+    refusals: &mut Refusals,
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let mut failed_ids: BTreeSet<EntityId> = BTreeSet::new();
@@ -84,6 +130,15 @@ pub async fn execute(
                 op.id
             );
             outcome.fail(op, "ParentNotWritten", message, true);
+        }
+        // The same body Konnect refused: not sent again; its refusal stands.
+        let (ready, refused): (Vec<&Op>, Vec<&Op>) =
+            ready.into_iter().partition(|op| refusals.of(op).is_none());
+        for op in refused {
+            if let Some(f) = refusals.of(op) {
+                failed_ids.insert(op.id);
+                outcome.failed.insert(op.id, f.clone());
+            }
         }
         if dry_run {
             for op in ready {
@@ -108,6 +163,7 @@ pub async fn execute(
             metrics.write(op, result.as_ref().err());
             match result {
                 Ok(stored) => {
+                    refusals.forget(&op.id);
                     observed.apply(op);
                     match stored {
                         Some(v) => drop(observed.written.insert(op.id, v)),
@@ -131,6 +187,13 @@ pub async fn execute(
                     );
                     failed_ids.insert(op.id);
                     outcome.fail(op, err.reason(), message, err.is_retryable());
+                    // Only a refusal of the body itself: a missing parent or a name taken
+                    // can change without our body changing.
+                    if matches!(err, Error::Validation { .. } | Error::BadRequest { .. })
+                        && let Some(f) = outcome.failed.get(&op.id)
+                    {
+                        refusals.record(op, f.clone());
+                    }
                 }
             }
         }

@@ -122,10 +122,11 @@ pub async fn run_with(
     let grants = watch::grant_version(&client).await;
     let stores = watch::start(&client, &args.namespaces, grants, &state);
 
-    let leader = if args.leader_election {
-        Some(leader_lease(&client, &args).await?)
+    let (leader, lease_check) = if args.leader_election {
+        let (rx, check) = leader_lease(&client, &args).await?;
+        (Some(rx), Some(check))
     } else {
-        None
+        (None, None)
     };
     let reporter = status::Reporter::new(client.clone(), std::env::var("POD_NAME").ok());
     let mut sync = SyncLoop {
@@ -144,6 +145,8 @@ pub async fn run_with(
         schemas: crate::schema::Registry::embedded(),
         client: client.clone(),
         secrets: watch::SecretCache::default(),
+        refusals: execute::Refusals::default(),
+        lease_check,
     };
     tokio::select! {
         () = sync.run() => {}
@@ -172,7 +175,7 @@ pub async fn resolve_control_plane(konnect: &KonnectClient, which: &str) -> anyh
 async fn leader_lease(
     client: &kube::Client,
     args: &RunArgs,
-) -> anyhow::Result<tokio::sync::watch::Receiver<bool>> {
+) -> anyhow::Result<(tokio::sync::watch::Receiver<bool>, LeaseCheck)> {
     let namespace = args
         .leader_election_namespace
         .clone()
@@ -183,19 +186,51 @@ async fn leader_lease(
         .unwrap_or_else(|| "default".into());
     let identity = std::env::var("POD_NAME")
         .unwrap_or_else(|_| format!("konnect-plugin-operator-{}", uuid::Uuid::new_v4()));
-    let manager =
-        kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "konnect-plugin-operator")
-            .with_namespace(namespace.trim())
-            .with_identity(identity.clone())
-            .with_duration(15)
-            .with_grace(5)
-            .build()
-            .await
-            .context("cannot set up the leader-election Lease")?;
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), LEASE_NAME)
+        .with_namespace(namespace.trim())
+        .with_identity(identity.clone())
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await
+        .context("cannot set up the leader-election Lease")?;
     let (rx, _task) = manager.watch().await;
     tracing::info!(%identity, "leader election on; writing only while holding the Lease");
-    Ok(rx)
+    let check = LeaseCheck {
+        api: Api::namespaced(client.clone(), namespace.trim()),
+        identity,
+    };
+    Ok((rx, check))
 }
+
+/// Reads the Lease before a pass writes: the lease manager only reports acquiring and losing
+/// the Lease, so a replica whose renewals silently fail would otherwise keep writing after its
+/// Lease expired and another replica took over.
+struct LeaseCheck {
+    api: Api<k8s_openapi::api::coordination::v1::Lease>,
+    identity: String,
+}
+
+impl LeaseCheck {
+    /// True when the Lease names us and has not expired.
+    async fn held(&self) -> bool {
+        let Ok(lease) = self.api.get(LEASE_NAME).await else {
+            return false;
+        };
+        let Some(spec) = lease.spec else {
+            return false;
+        };
+        let ours = spec.holder_identity.as_deref() == Some(self.identity.as_str());
+        let expires = spec.renew_time.map(|t| {
+            t.0 + std::time::Duration::from_secs(
+                u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0),
+            )
+        });
+        ours && expires.is_some_and(|e| e > jiff::Timestamp::now())
+    }
+}
+
+const LEASE_NAME: &str = "konnect-plugin-operator";
 
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -238,6 +273,10 @@ struct SyncLoop {
     client: kube::Client,
     /// The data of the Secrets plugins reference (the watch holds metadata only).
     secrets: watch::SecretCache,
+    /// Writes Konnect refused for good: not re-sent while their body is unchanged.
+    refusals: execute::Refusals,
+    /// With leader election: confirms the Lease before each pass.
+    lease_check: Option<LeaseCheck>,
 }
 
 /// Why the loop woke up.
@@ -270,6 +309,17 @@ impl SyncLoop {
                 self.observed = None;
                 self.health.set_konnect(true, "");
                 self.wait(None, None).await;
+                continue;
+            }
+            if let Some(check) = &self.lease_check
+                && !check.held().await
+            {
+                tracing::warn!(
+                    "the Lease is not ours or has expired; not writing until it is renewed"
+                );
+                self.observed = None;
+                self.wait(Some(Instant::now() + Duration::from_secs(2)), None)
+                    .await;
                 continue;
             }
             if self.observed.is_none() || Instant::now() >= next_relist {
@@ -411,6 +461,7 @@ impl SyncLoop {
             self.args.dry_run,
             &self.metrics,
             desired,
+            &mut self.refusals,
         )
         .await;
         let mut outcome = outcome;
