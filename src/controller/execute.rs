@@ -100,14 +100,25 @@ impl Refusals {
     }
 }
 
-/// Executes `plan`, updating `observed` after every successful write. In `dry_run`, writes are
+/// How [`execute`] writes.
+#[derive(Clone, Copy, Debug)]
+pub struct Mode {
+    /// Writes in flight at once within a phase.
+    pub concurrency: usize,
+    /// Writes are logged and counted, never sent.
+    pub dry_run: bool,
+}
+
+/// Executes `plan`, updating `observed` after every successful write. In dry run, writes are
 /// logged and counted, never sent.
 pub async fn execute(
     cp: &ControlPlaneClient,
     plan: &Plan,
     observed: &mut Observed,
-    concurrency: usize,
-    dry_run: bool,
+    Mode {
+        concurrency,
+        dry_run,
+    }: Mode,
     metrics: &Metrics,
     desired: &DesiredState,
     refusals: &mut Refusals,

@@ -457,8 +457,10 @@ impl SyncLoop {
             &self.cp,
             &plan,
             observed,
-            self.args.konnect_concurrency,
-            self.args.dry_run,
+            execute::Mode {
+                concurrency: self.args.konnect_concurrency,
+                dry_run: self.args.dry_run,
+            },
             &self.metrics,
             desired,
             &mut self.refusals,
