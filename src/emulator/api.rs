@@ -127,7 +127,11 @@ pub fn router(ctx: Ctx) -> Router {
     v2 = v2
         .route(
             &format!("{CORE}/consumer_groups/{{ConsumerGroupId}}/consumers"),
-            verbs(get(list_members).post(add_member)),
+            verbs(
+                get(list_members)
+                    .post(add_member)
+                    .delete(remove_all_members),
+            ),
         )
         .route(
             &format!("{CORE}/consumer_groups/{{ConsumerGroupId}}/consumers/{{ConsumerId}}"),
@@ -135,7 +139,11 @@ pub fn router(ctx: Ctx) -> Router {
         )
         .route(
             &format!("{CORE}/consumers/{{ConsumerId}}/consumer_groups"),
-            verbs(get(list_groups_of_consumer).post(add_consumer_to_group)),
+            verbs(
+                get(list_groups_of_consumer)
+                    .post(add_consumer_to_group)
+                    .delete(remove_consumer_from_all_groups),
+            ),
         )
         .route(
             &format!("{CORE}/consumers/{{ConsumerId}}/consumer_groups/{{ConsumerGroupId}}"),
@@ -454,6 +462,29 @@ async fn remove_member(State(ctx): State<Ctx>, Path(p): Path<Params>) -> Respons
             let raw = p.get("ConsumerId").map(String::as_str).unwrap_or_default();
             cp.core.remove_member(&gid, raw);
         }
+        Ok(StatusCode::NO_CONTENT.into_response())
+    });
+    changed_if_ok(&ctx, r)
+}
+
+/// `remove-all-consumers-from-consumer-group`: 204, or 404 when the group does not exist.
+async fn remove_all_members(State(ctx): State<Ctx>, Path(p): Path<Params>) -> Response {
+    let r = with_core(&ctx, &p, |cp| {
+        let gid = group_id(cp, &p)?;
+        cp.core.remove_all_members(&gid);
+        Ok(StatusCode::NO_CONTENT.into_response())
+    });
+    changed_if_ok(&ctx, r)
+}
+
+/// `remove-consumer-from-all-consumer-groups`: 204, or 404 when the consumer does not exist.
+async fn remove_consumer_from_all_groups(
+    State(ctx): State<Ctx>,
+    Path(p): Path<Params>,
+) -> Response {
+    let r = with_core(&ctx, &p, |cp| {
+        let cid = consumer_id(cp, &p)?;
+        cp.core.remove_all_groups_of(&cid);
         Ok(StatusCode::NO_CONTENT.into_response())
     });
     changed_if_ok(&ctx, r)
