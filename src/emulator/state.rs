@@ -114,6 +114,40 @@ impl State {
         Some(Value::Object(meta))
     }
 
+    /// Applies an `UpdateControlPlaneRequest` (already checked) to a control plane.
+    /// `Ok(None)` when there is no such control plane, `Err(())` when the new name is taken.
+    pub fn update(
+        &mut self,
+        id: &str,
+        patch: &Map<String, Value>,
+        now_rfc3339: &str,
+    ) -> Result<Option<Value>, ()> {
+        if let Some(name) = patch.get("name").and_then(Value::as_str)
+            && self
+                .find_by_name(name)
+                .is_some_and(|cp| cp.meta.get("id").and_then(Value::as_str) != Some(id))
+        {
+            return Err(());
+        }
+        let Some(cp) = self.control_planes.get_mut(id) else {
+            return Ok(None);
+        };
+        for (k, v) in patch {
+            match k.as_str() {
+                "auth_type" | "proxy_urls" => {
+                    if let Some(Value::Object(config)) = cp.meta.get_mut("config") {
+                        config.insert(k.clone(), v.clone());
+                    }
+                }
+                _ => {
+                    cp.meta.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        cp.meta.insert("updated_at".into(), json!(now_rfc3339));
+        Ok(Some(Value::Object(cp.meta.clone())))
+    }
+
     /// Control planes in creation order.
     pub fn ordered(&self) -> Vec<&ControlPlane> {
         let mut v: Vec<&ControlPlane> = self.control_planes.values().collect();
