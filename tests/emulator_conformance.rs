@@ -896,7 +896,9 @@ async fn fidelity_operations_conform_to_the_spec() {
             M::PUT,
             "/routes/{RouteId}",
             &format!("/routes/{rid}"),
-            Some(json!({"expression": "http.path == \"/a\"", "priority": 3, "service": {"id": sid}})),
+            Some(
+                json!({"expression": "http.path == \"/a\"", "priority": 3, "service": {"id": sid}}),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{r}");
@@ -1013,7 +1015,10 @@ async fn fidelity_operations_conform_to_the_spec() {
     assert!(listed.contains(&status.to_string()), "{status}");
     let schema = schema.expect("200 schema");
     let validator = jsonschema::validator_for(&schema).expect("schema");
-    let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{errors:?}: {body}");
     c.h.shutdown().await;
 }

@@ -262,6 +262,91 @@ impl PluginSchema {
     }
 }
 
+/// Every rule of a schema (Konnect's JSON) that the engine would skip rather than check: a Lua
+/// pattern it cannot translate (`match`, `not_match`, `match_all`, `match_none`, `match_any`),
+/// an entity check it does not interpret, a custom validator it does not implement. Each entry
+/// names the path and the rule. Empty means every rule of the schema is enforced; the tests
+/// require that of every embedded schema, so an engine gap cannot hide behind a schema.
+pub fn skipped_rules(schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_rules(schema, "", &mut out);
+    out
+}
+
+fn walk_rules(v: &Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, val) in o {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                let mut pat = |p: &Value| {
+                    if let Some(src) = p.as_str()
+                        && lua_pattern::LuaPattern::new(src).is_none()
+                    {
+                        out.push(format!("{here}: unsupported Lua pattern {src:?}"));
+                    }
+                };
+                match k.as_str() {
+                    "match" | "not_match" => pat(val),
+                    "match_all" | "match_none" => {
+                        for item in val.as_array().into_iter().flatten() {
+                            if let Some(p) = item.get("pattern") {
+                                pat(p);
+                            }
+                        }
+                    }
+                    "match_any" => {
+                        for p in val
+                            .get("patterns")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            pat(p);
+                        }
+                    }
+                    "entity_checks" => {
+                        for c in val.as_array().into_iter().flatten() {
+                            for name in c.as_object().into_iter().flat_map(|m| m.keys()) {
+                                if !model::KNOWN_ENTITY_CHECKS.contains(&name.as_str()) {
+                                    out.push(format!("{here}: unknown entity check {name:?}"));
+                                }
+                            }
+                        }
+                    }
+                    "custom_validator" => {
+                        if let Some(name) = val.as_str()
+                            && !custom::KNOWN.contains(&name)
+                        {
+                            out.push(format!("{here}: unknown custom validator {name:?}"));
+                        }
+                    }
+                    _ => {}
+                }
+                if !matches!(k.as_str(), "default" | "description" | "examples") {
+                    walk_rules(val, &here, out);
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                walk_rules(item, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The raw JSON of every embedded schema: (plugin name, schema).
+pub fn embedded_json() -> impl Iterator<Item = (&'static str, Value)> {
+    EMBEDDED
+        .iter()
+        .filter_map(|(n, t)| serde_json::from_str(t).ok().map(|v| (*n, v)))
+}
+
 /// The plugin entity's foreign fields: what a plugin can be attached to.
 pub const SCOPE_FIELDS: [&str; 4] = ["consumer", "consumer_group", "route", "service"];
 
