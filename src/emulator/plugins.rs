@@ -308,14 +308,41 @@ mod engine_tests {
     }
 
     #[test]
-    fn bundled_plugin_without_embedded_schema_is_accepted_as_sent() {
+    fn embedded_schemas_fill_kongs_defaults() {
+        // Kong/kong kong/plugins/prometheus/schema.lua: every metric switch defaults to false.
         let mut body = json!({"name": "prometheus", "config": {"per_consumer": true}})
             .as_object()
             .unwrap()
             .clone();
         check(&mut body).unwrap();
-        assert_eq!(body["config"], json!({"per_consumer": true}));
-        assert!(schema_json("prometheus").is_some());
+        assert_eq!(body["config"]["per_consumer"], true);
+        assert_eq!(body["config"]["status_code_metrics"], false);
+        // kong/plugins/request-termination/schema.lua: status_code 503, echo false.
+        let mut body = json!({"name": "request-termination", "config": {}})
+            .as_object()
+            .unwrap()
+            .clone();
+        check(&mut body).unwrap();
+        assert_eq!(body["config"]["status_code"], 503);
+        assert_eq!(body["config"]["echo"], false);
+        // kong/plugins/proxy-cache/schema.lua: `strategy` is required and has no default.
+        let mut body = json!({"name": "proxy-cache", "config": {}})
+            .as_object()
+            .unwrap()
+            .clone();
+        let b = check(&mut body).unwrap_err().body();
+        assert_eq!(b["details"][0]["field"], "config.strategy", "{b}");
+    }
+
+    #[test]
+    fn bundled_plugin_without_embedded_schema_is_accepted_as_sent() {
+        let mut body = json!({"name": "zipkin", "config": {"sample_ratio": 1}})
+            .as_object()
+            .unwrap()
+            .clone();
+        check(&mut body).unwrap();
+        assert_eq!(body["config"], json!({"sample_ratio": 1}));
+        assert!(schema_json("zipkin").is_some());
         assert!(schema_json("no-such-plugin").is_none());
     }
 }

@@ -354,22 +354,39 @@ pub const SCOPE_FIELDS: [&str; 4] = ["consumer", "consumer_group", "route", "ser
 const EMBEDDED: &[(&str, &str)] = &[
     ("acl", include_str!("plugins/acl.json")),
     ("basic-auth", include_str!("plugins/basic-auth.json")),
+    ("bot-detection", include_str!("plugins/bot-detection.json")),
     (
         "correlation-id",
         include_str!("plugins/correlation-id.json"),
     ),
     ("cors", include_str!("plugins/cors.json")),
     ("datakit", include_str!("plugins/datakit.json")),
+    ("file-log", include_str!("plugins/file-log.json")),
+    ("http-log", include_str!("plugins/http-log.json")),
+    (
+        "ip-restriction",
+        include_str!("plugins/ip-restriction.json"),
+    ),
     ("jwt", include_str!("plugins/jwt.json")),
     ("key-auth", include_str!("plugins/key-auth.json")),
     (
         "openid-connect",
         include_str!("plugins/openid-connect.json"),
     ),
+    ("prometheus", include_str!("plugins/prometheus.json")),
+    ("proxy-cache", include_str!("plugins/proxy-cache.json")),
     ("rate-limiting", include_str!("plugins/rate-limiting.json")),
+    (
+        "request-termination",
+        include_str!("plugins/request-termination.json"),
+    ),
     (
         "request-transformer",
         include_str!("plugins/request-transformer.json"),
+    ),
+    (
+        "response-ratelimiting",
+        include_str!("plugins/response-ratelimiting.json"),
     ),
     (
         "response-transformer",
