@@ -23,7 +23,7 @@ fn uuid(n: u128) -> EntityId {
 }
 
 fn fk(id: &EntityId) -> ForeignKey {
-    ForeignKey::new(id.clone())
+    ForeignKey::new(*id)
 }
 
 struct Setup {

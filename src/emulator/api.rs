@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, Detail, Problem};
 use super::gate;
-use super::state::{ControlPlane, NewControlPlane};
+use super::state::{ControlPlane, NewControlPlane, Update};
 use super::store::{CoreStore, Filters, Kind, ListQuery, Page, Parent, WriteMode, encode_offset};
 use super::{Ctx, lock, plugins};
 
@@ -810,12 +810,12 @@ async fn update_control_plane(
     let now = jiff::Timestamp::now().to_string();
     let updated = lock(&ctx.0.state).update(&id, &patch, &now);
     match updated {
-        Ok(Some(v)) => {
+        Update::Updated(v) => {
             ctx.changed();
             axum::Json(v).into_response()
         }
-        Ok(None) => cp_not_found(),
-        Err(()) => Problem::new(
+        Update::NotFound => cp_not_found(),
+        Update::NameTaken => Problem::new(
             StatusCode::CONFLICT,
             "Conflict",
             "Control Plane with provided name already exists.",

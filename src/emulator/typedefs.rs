@@ -343,7 +343,7 @@ fn source_errors(path: &str, item: &Value) -> Vec<Detail> {
             None => out.push(Detail::field(format!("{path}.port"), "expected an integer")),
         },
     }
-    if !non_empty(o, "ip") && !o.get("port").is_some_and(|p| !p.is_null()) {
+    if !non_empty(o, "ip") && o.get("port").is_none_or(Value::is_null) {
         out.push(Detail::field(
             path,
             "at least one of these fields must be non-empty: 'ip', 'port'",
