@@ -24,6 +24,9 @@ fn load(name: &str) -> Value {
 static CONFIG_SPEC: LazyLock<Value> =
     LazyLock::new(|| load("konnect-control-planes-config-v2.openapi.yaml"));
 static CP_SPEC: LazyLock<Value> = LazyLock::new(|| load("konnect-control-planes-v2.openapi.yaml"));
+/// An excerpt (see PROVENANCE.md): `GET /v3/organizations/me` only.
+static IDENTITY_SPEC: LazyLock<Value> =
+    LazyLock::new(|| load("konnect-identity-v3-organizations-me.openapi.yaml"));
 
 fn pointer<'a>(spec: &'a Value, reference: &str) -> &'a Value {
     let p = reference.trim_start_matches('#');
@@ -865,5 +868,157 @@ async fn control_planes_conform_to_the_spec() {
         .0,
         404
     );
+    c.h.shutdown().await;
+}
+
+/// The operations issue 10 added: expression routes, the two remove-all membership calls,
+/// `update-control-plane`, and `get-organizations-me`, each checked against its spec.
+#[tokio::test]
+async fn fidelity_operations_conform_to_the_spec() {
+    use Method as M;
+    let c = Checker::new().await;
+    let (s, svc) = c
+        .core(
+            M::POST,
+            "/services",
+            "/services",
+            Some(json!({"name": "svc", "host": "h"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let sid = id(&svc);
+
+    // An expression route: the response must match the spec's `Route` (oneOf RouteJson,
+    // RouteExpression), which a route mixing both would not.
+    let rid = new_id();
+    let (s, r) = c
+        .core(
+            M::PUT,
+            "/routes/{RouteId}",
+            &format!("/routes/{rid}"),
+            Some(
+                json!({"expression": "http.path == \"/a\"", "priority": 3, "service": {"id": sid}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["priority"], 3);
+    let (s, _) = c
+        .core(M::GET, "/routes/{RouteId}", &format!("/routes/{rid}"), None)
+        .await;
+    assert_eq!(s, 200);
+
+    // Membership: remove all from a group, remove one consumer from all groups.
+    let (_, g) = c
+        .core(
+            M::POST,
+            "/consumer_groups",
+            "/consumer_groups",
+            Some(json!({"name": "g"})),
+        )
+        .await;
+    let gid = id(&g);
+    let (_, cons) = c
+        .core(
+            M::POST,
+            "/consumers",
+            "/consumers",
+            Some(json!({"username": "u"})),
+        )
+        .await;
+    let cid = id(&cons);
+    let members = "/consumer_groups/{ConsumerGroupId}/consumers";
+    let (s, _) = c
+        .core(
+            M::POST,
+            members,
+            &format!("/consumer_groups/{gid}/consumers"),
+            Some(json!({"consumer": cid})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    for (path, real) in [
+        (members, format!("/consumer_groups/{gid}/consumers")),
+        (
+            "/consumers/{ConsumerId}/consumer_groups",
+            format!("/consumers/{cid}/consumer_groups"),
+        ),
+    ] {
+        assert_eq!(c.core(M::DELETE, path, &real, None).await.0, 204);
+    }
+    assert_eq!(
+        c.core(
+            M::DELETE,
+            members,
+            &format!("/consumer_groups/{}/consumers", new_id()),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+
+    // update-control-plane.
+    let one = "/control-planes/{controlPlaneId}";
+    let (s, cp) = c
+        .call(
+            &CP_SPEC,
+            M::PATCH,
+            one,
+            &format!("/control-planes/{}", c.cp),
+            Some(json!({"description": "d", "labels": {"a": "b"}})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(cp["description"], "d");
+    for (body, status) in [
+        (json!({"nope": 1}), 400),
+        (json!({"auth_type": "bogus"}), 400),
+    ] {
+        let (s, _) = c
+            .call(
+                &CP_SPEC,
+                M::PATCH,
+                one,
+                &format!("/control-planes/{}", c.cp),
+                Some(body),
+                true,
+            )
+            .await;
+        assert_eq!(s, status);
+    }
+    let (s, _) = c
+        .call(
+            &CP_SPEC,
+            M::PATCH,
+            one,
+            &format!("/control-planes/{}", new_id()),
+            Some(json!({"description": "x"})),
+            true,
+        )
+        .await;
+    assert_eq!(s, 404);
+
+    // get-organizations-me, under /v3 (the spec's server ends in /v3).
+    let base = c.h.base_url().replace("/v2", "/v3");
+    let resp = c
+        .http
+        .get(format!("{base}/organizations/me"))
+        .bearer_auth(c.h.token())
+        .send()
+        .await
+        .expect("sent");
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.expect("json");
+    let (listed, schema) = response_spec(&IDENTITY_SPEC, "/organizations/me", "get", status);
+    assert!(listed.contains(&status.to_string()), "{status}");
+    let schema = schema.expect("200 schema");
+    let validator = jsonschema::validator_for(&schema).expect("schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}: {body}");
     c.h.shutdown().await;
 }

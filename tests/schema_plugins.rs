@@ -419,12 +419,25 @@ fn upstream_oauth_refuses_stream_protocols() {
 }
 
 #[test]
-fn every_embedded_plugin_is_http_only() {
-    // Kong declares `typedefs.protocols_http` for each of these plugins.
+fn embedded_plugins_declare_kongs_protocols() {
+    // Kong declares `typedefs.protocols` (every protocol) for these plugins, in
+    // kong/plugins/<name>/schema.lua; the others use `typedefs.protocols_http`.
+    const ALL_PROTOCOLS: &[&str] = &["file-log", "http-log", "ip-restriction", "prometheus"];
     let r = registry();
     let names: Vec<&str> = r.names().collect();
-    assert_eq!(names.len(), 13, "{names:?}");
-    for name in names {
+    assert_eq!(names.len(), 21, "{names:?}");
+    for name in ALL_PROTOCOLS {
+        let schema = r.get(name).expect("embedded");
+        assert_eq!(
+            schema.allowed_protocols().map(|p| p.len()),
+            Some(10),
+            "{name}"
+        );
+        schema
+            .validate_protocols(Some(&json!(["tcp"])))
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    }
+    for name in names.into_iter().filter(|n| !ALL_PROTOCOLS.contains(n)) {
         let schema = r.get(name).expect("listed");
         assert_eq!(
             schema.allowed_protocols(),

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, Detail, Problem};
 use super::gate;
-use super::state::{ControlPlane, NewControlPlane};
+use super::state::{ControlPlane, NewControlPlane, Update};
 use super::store::{CoreStore, Filters, Kind, ListQuery, Page, Parent, WriteMode, encode_offset};
 use super::{Ctx, lock, plugins};
 
@@ -76,8 +76,13 @@ pub fn router(ctx: Ctx) -> Router {
         )
         .route(
             "/v2/control-planes/{controlPlaneId}",
-            verbs(get(get_control_plane).delete(delete_control_plane)),
-        );
+            verbs(
+                get(get_control_plane)
+                    .patch(update_control_plane)
+                    .delete(delete_control_plane),
+            ),
+        )
+        .route("/v3/organizations/me", verbs(get(organization_me)));
 
     let mut eps = Vec::new();
     for kind in Kind::ALL {
@@ -127,7 +132,11 @@ pub fn router(ctx: Ctx) -> Router {
     v2 = v2
         .route(
             &format!("{CORE}/consumer_groups/{{ConsumerGroupId}}/consumers"),
-            verbs(get(list_members).post(add_member)),
+            verbs(
+                get(list_members)
+                    .post(add_member)
+                    .delete(remove_all_members),
+            ),
         )
         .route(
             &format!("{CORE}/consumer_groups/{{ConsumerGroupId}}/consumers/{{ConsumerId}}"),
@@ -135,7 +144,11 @@ pub fn router(ctx: Ctx) -> Router {
         )
         .route(
             &format!("{CORE}/consumers/{{ConsumerId}}/consumer_groups"),
-            verbs(get(list_groups_of_consumer).post(add_consumer_to_group)),
+            verbs(
+                get(list_groups_of_consumer)
+                    .post(add_consumer_to_group)
+                    .delete(remove_consumer_from_all_groups),
+            ),
         )
         .route(
             &format!("{CORE}/consumers/{{ConsumerId}}/consumer_groups/{{ConsumerGroupId}}"),
@@ -152,7 +165,9 @@ pub fn router(ctx: Ctx) -> Router {
 
     // Behind the gate like every /v2 path: a wrong token still gets 401 and the request is
     // counted (as `unmatched`).
-    v2 = v2.route("/v2/{*rest}", any(unknown_path));
+    v2 = v2
+        .route("/v2/{*rest}", any(unknown_path))
+        .route("/v3/{*rest}", any(unknown_path));
 
     let v2 = v2.layer(axum::middleware::from_fn_with_state(
         ctx.clone(),
@@ -459,6 +474,29 @@ async fn remove_member(State(ctx): State<Ctx>, Path(p): Path<Params>) -> Respons
     changed_if_ok(&ctx, r)
 }
 
+/// `remove-all-consumers-from-consumer-group`: 204, or 404 when the group does not exist.
+async fn remove_all_members(State(ctx): State<Ctx>, Path(p): Path<Params>) -> Response {
+    let r = with_core(&ctx, &p, |cp| {
+        let gid = group_id(cp, &p)?;
+        cp.core.remove_all_members(&gid);
+        Ok(StatusCode::NO_CONTENT.into_response())
+    });
+    changed_if_ok(&ctx, r)
+}
+
+/// `remove-consumer-from-all-consumer-groups`: 204, or 404 when the consumer does not exist.
+async fn remove_consumer_from_all_groups(
+    State(ctx): State<Ctx>,
+    Path(p): Path<Params>,
+) -> Response {
+    let r = with_core(&ctx, &p, |cp| {
+        let cid = consumer_id(cp, &p)?;
+        cp.core.remove_all_groups_of(&cid);
+        Ok(StatusCode::NO_CONTENT.into_response())
+    });
+    changed_if_ok(&ctx, r)
+}
+
 async fn list_groups_of_consumer(
     State(ctx): State<Ctx>,
     Path(p): Path<Params>,
@@ -722,6 +760,86 @@ async fn get_control_plane(State(ctx): State<Ctx>, Path(id): Path<String>) -> Re
         Some(cp) => axum::Json(Value::Object(cp.meta.clone())).into_response(),
         None => cp_not_found(),
     }
+}
+
+/// `PATCH /v2/control-planes/{id}` (`update-control-plane`): an `UpdateControlPlaneRequest`
+/// (`name`, `description`, `auth_type`, `proxy_urls`, `labels`; nothing else); 200 with the
+/// control plane.
+async fn update_control_plane(
+    State(ctx): State<Ctx>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = cp_lookup_error(&id) {
+        return r;
+    }
+    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&body) else {
+        return cp_param_error(
+            "Invalid request format",
+            "body",
+            "request format is invalid",
+        );
+    };
+    const ALLOWED: &[&str] = &["name", "description", "auth_type", "proxy_urls", "labels"];
+    if let Some(k) = patch.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
+        return cp_param_error(
+            "Request contains unknown property",
+            k,
+            &format!("property {k} should not exist"),
+        );
+    }
+    if let Some(name) = patch.get("name") {
+        let n = name.as_str().unwrap_or_default();
+        if !(2..=256).contains(&n.chars().count()) {
+            return cp_param_error(
+                "Invalid name",
+                "name",
+                "must be between 2 and 256 characters",
+            );
+        }
+    }
+    if let Some(a) = patch.get("auth_type")
+        && !matches!(a.as_str(), Some("pinned_client_certs" | "pki_client_certs"))
+    {
+        return cp_param_error(
+            "Invalid auth_type",
+            "auth_type",
+            "must be one of pinned_client_certs, pki_client_certs",
+        );
+    }
+    let now = jiff::Timestamp::now().to_string();
+    let updated = lock(&ctx.0.state).update(&id, &patch, &now);
+    match updated {
+        Update::Updated(v) => {
+            ctx.changed();
+            axum::Json(v).into_response()
+        }
+        Update::NotFound => cp_not_found(),
+        Update::NameTaken => Problem::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            "Control Plane with provided name already exists.",
+        )
+        .into_response(),
+    }
+}
+
+/// `GET /v3/organizations/me` (`get-organizations-me`, Konnect's identity API): the
+/// organization of the token. The emulator has one organization, the same on every start.
+async fn organization_me() -> Response {
+    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"konnect-emulator/organization");
+    let owner = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"konnect-emulator/owner");
+    axum::Json(json!({
+        "id": id.to_string(),
+        "name": "Konnect Emulator",
+        "owner_id": owner.to_string(),
+        "login_path": "",
+        "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-01T00:00:00Z",
+        "state": "active",
+        "retention_period_days": 0,
+    }))
+    .into_response()
 }
 
 async fn delete_control_plane(State(ctx): State<Ctx>, Path(id): Path<String>) -> Response {

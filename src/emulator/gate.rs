@@ -196,9 +196,18 @@ impl Gate {
                 json!({"method": method, "path": path, "status": status, "count": count})
             })
             .collect();
+        // Konnect's global APIs (`/v3`, e.g. `GET /v3/organizations/me`, which clients such
+        // as Kong's operator use to check a token) apart from the control-plane API.
+        let v3_total: u64 = c
+            .by_key
+            .iter()
+            .filter(|((_, path, _), _)| path.starts_with("/v3/") || path == "unmatched /v3")
+            .map(|(_, n)| n)
+            .sum();
         json!({
             "requests": requests,
             "total": total,
+            "v3_total": v3_total,
             "by_status": by_status,
             "rate_limited": by_status.get("429").copied().unwrap_or(0),
             "dropped": by_status.get(&DROPPED.to_string()).copied().unwrap_or(0),
@@ -267,12 +276,17 @@ fn is_write(method: &axum::http::Method, template: &str) -> bool {
 pub async fn gate(State(ctx): State<Ctx>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
+    let unmatched = if req.uri().path().starts_with("/v3/") {
+        "unmatched /v3"
+    } else {
+        "unmatched"
+    };
     let template = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str())
         .filter(|m| !m.ends_with("{*rest}"))
-        .map_or_else(|| "unmatched".to_string(), super::api::spec_template);
+        .map_or_else(|| unmatched.to_string(), super::api::spec_template);
     let conn = req
         .extensions()
         .get::<ConnectInfo<ConnTag>>()

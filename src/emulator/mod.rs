@@ -30,6 +30,7 @@ pub mod persist;
 pub mod plugins;
 pub mod state;
 pub mod store;
+pub mod typedefs;
 
 pub use gate::RetryAfterFormat;
 use gate::{Faults, Gate};
@@ -58,6 +59,11 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "state file {path} is in use by another emulator (its lock {lock} is held); stop that \
+         emulator or give this one another --state-file"
+    )]
+    StateLocked { path: PathBuf, lock: PathBuf },
     #[error("invalid fault setting: {0}")]
     InvalidFaults(String),
     #[error("the server task failed: {0}")]
@@ -262,6 +268,8 @@ pub struct EmulatorHandle {
     ctx: Ctx,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), std::io::Error>>,
+    /// The state file's lock, held until the final write is done (see [`persist::lock_state_file`]).
+    state_lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for EmulatorHandle {
@@ -315,6 +323,8 @@ impl EmulatorHandle {
                 tracing::warn!(error = %e, "final state file write failed");
             }
         }
+        // Only now may another emulator take the file.
+        drop(self.state_lock.take());
     }
 }
 
@@ -323,6 +333,11 @@ impl EmulatorHandle {
 /// The socket is bound before this returns, so the emulator is ready as soon as it does.
 pub async fn spawn(cfg: EmulatorConfig) -> Result<EmulatorHandle, Error> {
     gate::check_faults(&cfg.faults()).map_err(Error::InvalidFaults)?;
+    // Lock before reading: the state read must be the one this emulator goes on writing.
+    let state_lock = match &cfg.state_file {
+        Some(path) => Some(persist::lock_state_file(path)?),
+        None => None,
+    };
     let mut state = match &cfg.state_file {
         Some(path) => persist::load(path)?.unwrap_or_default(),
         None => State::default(),
@@ -372,6 +387,7 @@ pub async fn spawn(cfg: EmulatorConfig) -> Result<EmulatorHandle, Error> {
         ctx,
         stop: Some(stop_tx),
         task,
+        state_lock,
     })
 }
 

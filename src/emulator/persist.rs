@@ -34,6 +34,39 @@ pub fn load(path: &Path) -> Result<Option<State>, Error> {
     }
 }
 
+/// The lock file of a state file: `<state file>.lock`, beside it. The state file itself is
+/// replaced on every write (rename), so a lock on it would not outlive the first write.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Takes the exclusive lock of a state file for as long as the returned file is open, so a
+/// second emulator started on the same file refuses to start instead of one of them silently
+/// overwriting the other's state. The lock is the operating system's (`flock` on Unix): a
+/// crashed emulator releases it with its process.
+pub fn lock_state_file(path: &Path) -> Result<std::fs::File, Error> {
+    let lock = lock_path(path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|source| Error::StateRead {
+            path: lock.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::StateLocked {
+            path: path.to_path_buf(),
+            lock,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::StateRead { path: lock, source }),
+    }
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let err = |source| Error::StateWrite {
         path: path.to_path_buf(),

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, Detail};
-use crate::schema::{FieldError, Registry, ValidationOutcome};
+use crate::schema::{FieldError, Registry};
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::embedded);
 
@@ -132,8 +132,9 @@ fn unknown(name: &str) -> ApiError {
     )])
 }
 
-/// One detail per field, messages grouped, as koko reports schema violations.
-fn field_errors(errors: &[FieldError]) -> ApiError {
+/// One detail per field, messages grouped, as koko reports schema violations; the plugin's
+/// entity-level errors (Kong's `@entity`) as `ERROR_TYPE_ENTITY` details without a field.
+fn field_errors(errors: &[FieldError], entity: &[String]) -> ApiError {
     let mut by_field: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for e in errors {
         by_field
@@ -141,15 +142,20 @@ fn field_errors(errors: &[FieldError]) -> ApiError {
             .or_default()
             .push(e.message.clone());
     }
-    ApiError::Validation(
-        by_field
-            .into_iter()
-            .map(|(field, messages)| Detail {
-                messages,
-                ..Detail::field(field, "")
-            })
-            .collect(),
-    )
+    let mut details: Vec<Detail> = by_field
+        .into_iter()
+        .map(|(field, messages)| Detail {
+            messages,
+            ..Detail::field(field, "")
+        })
+        .collect();
+    if !entity.is_empty() {
+        details.push(Detail {
+            messages: entity.to_vec(),
+            ..Detail::entity("")
+        });
+    }
+    ApiError::Validation(details)
 }
 
 /// Checks a plugin body whose generic fields are already checked: the name is known, the
@@ -171,14 +177,19 @@ pub fn check(body: &mut Map<String, Value>) -> Result<(), ApiError> {
     };
     // Kong reports every error of a body at once: config and protocols together.
     let mut errors = Vec::new();
-    let filled = match REGISTRY.validate_plugin(&name, &config) {
+    let mut entity_errors = Vec::new();
+    let filled = match schema.validate_split(&config) {
         Ok(v) => Some(v),
-        Err(ValidationOutcome::UnknownPlugin) => return Err(unknown(&name)),
-        Err(ValidationOutcome::Invalid(e)) => {
-            errors.extend(e);
+        Err((fields, entity)) => {
+            errors.extend(fields);
+            entity_errors = entity;
             None
         }
     };
+    // What the plugin is attached to: `consumer = typedefs.no_consumer` and the like.
+    if let Err(e) = schema.validate_scope(body) {
+        errors.extend(e);
+    }
     // The schema's own `protocols` field decides what is allowed and fills its default.
     let protocols = match schema.validate_protocols(body.get("protocols")) {
         Ok(v) => Some(v),
@@ -187,8 +198,8 @@ pub fn check(body: &mut Map<String, Value>) -> Result<(), ApiError> {
             None
         }
     };
-    if !errors.is_empty() {
-        return Err(field_errors(&errors));
+    if !errors.is_empty() || !entity_errors.is_empty() {
+        return Err(field_errors(&errors, &entity_errors));
     }
     if let Some(config) = filled {
         body.insert("config".into(), config);
@@ -297,14 +308,41 @@ mod engine_tests {
     }
 
     #[test]
-    fn bundled_plugin_without_embedded_schema_is_accepted_as_sent() {
+    fn embedded_schemas_fill_kongs_defaults() {
+        // Kong/kong kong/plugins/prometheus/schema.lua: every metric switch defaults to false.
         let mut body = json!({"name": "prometheus", "config": {"per_consumer": true}})
             .as_object()
             .unwrap()
             .clone();
         check(&mut body).unwrap();
-        assert_eq!(body["config"], json!({"per_consumer": true}));
-        assert!(schema_json("prometheus").is_some());
+        assert_eq!(body["config"]["per_consumer"], true);
+        assert_eq!(body["config"]["status_code_metrics"], false);
+        // kong/plugins/request-termination/schema.lua: status_code 503, echo false.
+        let mut body = json!({"name": "request-termination", "config": {}})
+            .as_object()
+            .unwrap()
+            .clone();
+        check(&mut body).unwrap();
+        assert_eq!(body["config"]["status_code"], 503);
+        assert_eq!(body["config"]["echo"], false);
+        // kong/plugins/proxy-cache/schema.lua: `strategy` is required and has no default.
+        let mut body = json!({"name": "proxy-cache", "config": {}})
+            .as_object()
+            .unwrap()
+            .clone();
+        let b = check(&mut body).unwrap_err().body();
+        assert_eq!(b["details"][0]["field"], "config.strategy", "{b}");
+    }
+
+    #[test]
+    fn bundled_plugin_without_embedded_schema_is_accepted_as_sent() {
+        let mut body = json!({"name": "zipkin", "config": {"sample_ratio": 1}})
+            .as_object()
+            .unwrap()
+            .clone();
+        check(&mut body).unwrap();
+        assert_eq!(body["config"], json!({"sample_ratio": 1}));
+        assert!(schema_json("zipkin").is_some());
         assert!(schema_json("no-such-plugin").is_none());
     }
 }

@@ -35,6 +35,16 @@ pub struct State {
     pub control_planes: BTreeMap<String, ControlPlane>,
 }
 
+/// The outcome of [`State::update`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    /// The control plane as it now is.
+    Updated(Value),
+    NotFound,
+    /// Another control plane has the new name.
+    NameTaken,
+}
+
 /// The settable fields of a new control plane (`CreateControlPlaneRequest`).
 #[derive(Clone, Debug, Default)]
 pub struct NewControlPlane {
@@ -112,6 +122,34 @@ impl State {
             },
         );
         Some(Value::Object(meta))
+    }
+
+    /// Applies an `UpdateControlPlaneRequest` (already checked) to a control plane.
+    pub fn update(&mut self, id: &str, patch: &Map<String, Value>, now_rfc3339: &str) -> Update {
+        if let Some(name) = patch.get("name").and_then(Value::as_str)
+            && self
+                .find_by_name(name)
+                .is_some_and(|cp| cp.meta.get("id").and_then(Value::as_str) != Some(id))
+        {
+            return Update::NameTaken;
+        }
+        let Some(cp) = self.control_planes.get_mut(id) else {
+            return Update::NotFound;
+        };
+        for (k, v) in patch {
+            match k.as_str() {
+                "auth_type" | "proxy_urls" => {
+                    if let Some(Value::Object(config)) = cp.meta.get_mut("config") {
+                        config.insert(k.clone(), v.clone());
+                    }
+                }
+                _ => {
+                    cp.meta.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        cp.meta.insert("updated_at".into(), json!(now_rfc3339));
+        Update::Updated(Value::Object(cp.meta.clone()))
     }
 
     /// Control planes in creation order.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::errors::{ApiError, Detail};
-use super::plugins;
+use super::{plugins, typedefs};
 use crate::konnect::models::PROTOCOLS;
 
 /// The core entity kinds the emulator stores.
@@ -83,6 +83,9 @@ impl Kind {
             Kind::Route => &[
                 ("created_at", Ty::Int(0, i64::MAX)),
                 ("destinations", Ty::ObjList),
+                // Expression routes (`RouteExpression` in the spec; Kong's `routes.lua` under
+                // `router_flavor = expressions`).
+                ("expression", Ty::Str),
                 ("headers", Ty::Headers),
                 ("hosts", Ty::StrList),
                 (
@@ -95,6 +98,7 @@ impl Kind {
                 ("path_handling", Ty::Enum(&["v0", "v1"])),
                 ("paths", Ty::StrList),
                 ("preserve_host", Ty::Bool),
+                ("priority", Ty::Int(0, 70_368_744_177_663)),
                 ("protocols", Ty::EnumList(PROTOCOLS)),
                 ("regex_priority", Ty::Int(i64::MIN, i64::MAX)),
                 ("request_buffering", Ty::Bool),
@@ -197,10 +201,12 @@ impl Ty {
     fn check(self, v: &Value) -> Option<String> {
         match self {
             Ty::Str => (!v.is_string()).then(|| "expected a string".to_string()),
+            // Kong's `between` (`kong/db/schema/init.lua`, `BETWEEN`).
             Ty::Int(min, max) => match v.as_i64() {
                 None => Some("expected an integer".into()),
-                Some(n) if n < min => Some(format!("value must be greater than or equal to {min}")),
-                Some(n) if n > max => Some(format!("value must be less than or equal to {max}")),
+                Some(n) if n < min || n > max => {
+                    Some(format!("value should be between {min} and {max}"))
+                }
                 Some(_) => None,
             },
             Ty::Bool => (!v.is_boolean()).then(|| "expected a boolean".to_string()),
@@ -274,20 +280,148 @@ struct Row {
     body: Map<String, Value>,
 }
 
+/// The foreign-key fields an entity may carry, in the order constraints are checked.
+const FOREIGN_FIELDS: [&str; 4] = ["service", "route", "consumer", "consumer_group"];
+
+/// A plugin's scope: its name and the ids of the entities it is attached to.
+type ScopeKey = [Option<String>; 5];
+
+/// Lookups that would otherwise scan a whole table, so that a write costs O(log n) whatever
+/// the table holds. Derived from the rows: never stored, rebuilt on load.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    /// (name field, value) -> id, for the fields that are unique and usable in paths.
+    names: HashMap<(&'static str, String), String>,
+    /// Plugins only: scope -> id (Kong's `unique-plugin-per-entity`).
+    scopes: HashMap<ScopeKey, String>,
+    /// (foreign field, referenced id) -> creation sequence -> id: the entities under a parent,
+    /// in list order.
+    children: HashMap<(&'static str, String), BTreeMap<u64, String>>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Table {
     /// Creation sequence -> id: the stable list order that offsets point into.
     order: BTreeMap<u64, String>,
     rows: HashMap<String, Row>,
+    #[serde(skip)]
+    index: Index,
+}
+
+impl Table {
+    fn index_row(&mut self, kind: Kind, id: &str, row: &Row) {
+        for f in kind.name_fields() {
+            if let Some(v) = row.body.get(*f).and_then(Value::as_str) {
+                self.index.names.insert((f, v.to_string()), id.to_string());
+            }
+        }
+        if kind == Kind::Plugin {
+            self.index
+                .scopes
+                .insert(plugin_scope_key(&row.body), id.to_string());
+        }
+        for f in FOREIGN_FIELDS {
+            if let Some(target) = foreign_id(&row.body, f) {
+                self.index
+                    .children
+                    .entry((f, target))
+                    .or_default()
+                    .insert(row.seq, id.to_string());
+            }
+        }
+    }
+
+    fn unindex_row(&mut self, kind: Kind, id: &str, row: &Row) {
+        for f in kind.name_fields() {
+            if let Some(v) = row.body.get(*f).and_then(Value::as_str) {
+                let key = (*f, v.to_string());
+                if self.index.names.get(&key).is_some_and(|x| x == id) {
+                    self.index.names.remove(&key);
+                }
+            }
+        }
+        if kind == Kind::Plugin {
+            let key = plugin_scope_key(&row.body);
+            if self.index.scopes.get(&key).is_some_and(|x| x == id) {
+                self.index.scopes.remove(&key);
+            }
+        }
+        for f in FOREIGN_FIELDS {
+            if let Some(target) = foreign_id(&row.body, f) {
+                let key = (f, target);
+                if let Some(m) = self.index.children.get_mut(&key) {
+                    m.remove(&row.seq);
+                    if m.is_empty() {
+                        self.index.children.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The ids under a parent (`field` pointing at `target`), in creation order.
+    fn children(&self, field: &'static str, target: &str) -> Option<&BTreeMap<u64, String>> {
+        self.index.children.get(&(field, target.to_string()))
+    }
 }
 
 /// All core entities of one control plane.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "StoredCore")]
 pub struct CoreStore {
     next_seq: u64,
     tables: BTreeMap<Kind, Table>,
     /// (consumer group id, consumer id).
     memberships: BTreeSet<(String, String)>,
+    /// The same pairs the other way round, (consumer id, consumer group id); derived.
+    #[serde(skip)]
+    members_of: BTreeSet<(String, String)>,
+}
+
+/// What the state file holds of a [`CoreStore`]; loading rebuilds the derived indexes.
+#[derive(Deserialize)]
+struct StoredCore {
+    next_seq: u64,
+    tables: BTreeMap<Kind, Table>,
+    memberships: BTreeSet<(String, String)>,
+}
+
+impl From<StoredCore> for CoreStore {
+    fn from(s: StoredCore) -> CoreStore {
+        let mut tables = s.tables;
+        for (kind, table) in &mut tables {
+            let rows: Vec<(String, Row)> = table
+                .rows
+                .iter()
+                .map(|(id, r)| (id.clone(), r.clone()))
+                .collect();
+            table.index = Index::default();
+            for (id, row) in &rows {
+                table.index_row(*kind, id, row);
+            }
+        }
+        let members_of = s
+            .memberships
+            .iter()
+            .map(|(g, c)| (c.clone(), g.clone()))
+            .collect();
+        CoreStore {
+            next_seq: s.next_seq,
+            tables,
+            memberships: s.memberships,
+            members_of,
+        }
+    }
+}
+
+/// The ids of the pairs in `set` whose first element is `first`, in the set's order.
+fn pairs_of<'a>(
+    set: &'a BTreeSet<(String, String)>,
+    first: &'a str,
+) -> impl Iterator<Item = &'a String> + 'a {
+    set.range((first.to_string(), String::new())..)
+        .take_while(move |(a, _)| a == first)
+        .map(|(_, b)| b)
 }
 
 /// A list request, parsed from the query string.
@@ -424,7 +558,7 @@ fn decode_offset(s: &str) -> Option<u64> {
 }
 
 /// One page of a list.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Page {
     pub data: Vec<Value>,
     /// Where the next page starts, when there is one.
@@ -490,13 +624,12 @@ impl CoreStore {
         if table.rows.contains_key(id_or_name) {
             return Some(id_or_name.to_string());
         }
-        let fields = kind.name_fields();
-        table.order.values().find_map(|id| {
-            let row = table.rows.get(id)?;
-            fields
-                .iter()
-                .any(|f| row.body.get(*f).and_then(Value::as_str) == Some(id_or_name))
-                .then(|| id.clone())
+        kind.name_fields().iter().find_map(|f| {
+            table
+                .index
+                .names
+                .get(&(*f, id_or_name.to_string()))
+                .cloned()
         })
     }
 
@@ -517,7 +650,17 @@ impl CoreStore {
 
     /// One page of entities in creation order, filtered.
     pub fn list(&self, kind: Kind, q: &ListQuery, parent: Option<&Parent>) -> Page {
-        self.filtered_page(kind, q, |_, row| self.belongs(row, parent))
+        let Some(table) = self.table(kind) else {
+            return Page::default();
+        };
+        let from = q.offset.unwrap_or(0);
+        match parent {
+            None => self.page_of(kind, q, table.order.range(from..)),
+            Some(p) => match table.children(p.kind.foreign_field(), &p.id) {
+                Some(ids) => self.page_of(kind, q, ids.range(from..)),
+                None => Page::default(),
+            },
+        }
     }
 
     /// POST (create) or PUT (create or replace) one entity, without an entity limit.
@@ -621,13 +764,15 @@ impl CoreStore {
         };
         let table = self.tables.entry(w.kind).or_default();
         table.order.insert(seq, w.id.clone());
-        table.rows.insert(
-            w.id,
-            Row {
-                seq,
-                body: w.entity.clone(),
-            },
-        );
+        if let Some(old) = table.rows.remove(&w.id) {
+            table.unindex_row(w.kind, &w.id, &old);
+        }
+        let row = Row {
+            seq,
+            body: w.entity.clone(),
+        };
+        table.index_row(w.kind, &w.id, &row);
+        table.rows.insert(w.id, row);
         (Value::Object(w.entity), created)
     }
 
@@ -654,21 +799,14 @@ impl CoreStore {
                 )]));
             }
         }
-        let others = || {
-            self.table(kind)
-                .into_iter()
-                .flat_map(|t| t.rows.iter())
-                .filter(move |(other, _)| other.as_str() != id)
-                .map(|(_, r)| &r.body)
+        let Some(table) = self.table(kind) else {
+            return Ok(());
         };
-        let unique_fields: &[&str] = match kind {
-            Kind::Service | Kind::Route | Kind::ConsumerGroup => &["name"],
-            Kind::Consumer => &["username", "custom_id"],
-            Kind::Plugin => &["instance_name"],
-        };
-        for field in unique_fields {
-            if let Some(v) = entity.get(*field)
-                && others().any(|o| o.get(*field) == Some(v))
+        let taken_by_other = |found: Option<&String>| found.is_some_and(|other| other != id);
+        // The name fields are the unique ones (Kong's `unique = true` fields of each entity).
+        for field in kind.name_fields() {
+            if let Some(v) = entity.get(*field).and_then(Value::as_str)
+                && taken_by_other(table.index.names.get(&(*field, v.to_string())))
             {
                 return Err(ApiError::Constraint(vec![Detail::constraint(
                     field, "unique",
@@ -677,7 +815,7 @@ impl CoreStore {
         }
         if kind == Kind::Plugin {
             let key = plugin_scope_key(entity);
-            if others().any(|o| plugin_scope_key(o) == key) {
+            if taken_by_other(table.index.scopes.get(&key)) {
                 return Err(ApiError::Constraint(vec![Detail {
                     kind: super::errors::DetailKind::Reference,
                     field: None,
@@ -707,11 +845,9 @@ impl CoreStore {
             return Ok(false);
         }
         if kind == Kind::Service {
-            let used = self.table(Kind::Route).is_some_and(|t| {
-                t.rows
-                    .values()
-                    .any(|r| foreign_id(&r.body, "service").as_deref() == Some(&id))
-            });
+            let used = self
+                .table(Kind::Route)
+                .is_some_and(|t| t.children("service", &id).is_some());
             if used {
                 return Err(ApiError::Constraint(vec![Detail::constraint(
                     "service.id",
@@ -724,18 +860,20 @@ impl CoreStore {
             let field = kind.foreign_field();
             let scoped: Vec<String> = self
                 .table(Kind::Plugin)
-                .into_iter()
-                .flat_map(|t| t.rows.iter())
-                .filter(|(_, r)| foreign_id(&r.body, field).as_deref() == Some(&id))
-                .map(|(pid, _)| pid.clone())
-                .collect();
+                .and_then(|t| t.children(field, &id))
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default();
             for pid in scoped {
                 self.remove_row(Kind::Plugin, &pid);
             }
         }
         match kind {
-            Kind::Consumer => self.memberships.retain(|(_, c)| c != &id),
-            Kind::ConsumerGroup => self.memberships.retain(|(g, _)| g != &id),
+            Kind::Consumer => {
+                self.remove_all_groups_of(&id);
+            }
+            Kind::ConsumerGroup => {
+                self.remove_all_members(&id);
+            }
             _ => {}
         }
         Ok(true)
@@ -746,7 +884,32 @@ impl CoreStore {
             && let Some(row) = t.rows.remove(id)
         {
             t.order.remove(&row.seq);
+            t.unindex_row(kind, id, &row);
         }
+    }
+
+    /// `DELETE consumer_groups/{group}/consumers`: the group loses every member. Returns how
+    /// many memberships were removed.
+    pub fn remove_all_members(&mut self, group_id: &str) -> usize {
+        let consumers: Vec<String> = pairs_of(&self.memberships, group_id).cloned().collect();
+        for c in &consumers {
+            self.memberships.remove(&(group_id.to_string(), c.clone()));
+            self.members_of.remove(&(c.clone(), group_id.to_string()));
+        }
+        consumers.len()
+    }
+
+    /// `DELETE consumers/{consumer}/consumer_groups`: the consumer leaves every group. Returns
+    /// how many memberships were removed.
+    pub fn remove_all_groups_of(&mut self, consumer_id: &str) -> usize {
+        let groups: Vec<String> = pairs_of(&self.members_of, consumer_id).cloned().collect();
+        for g in &groups {
+            self.memberships
+                .remove(&(g.clone(), consumer_id.to_string()));
+            self.members_of
+                .remove(&(consumer_id.to_string(), g.clone()));
+        }
+        groups.len()
     }
 
     /// `POST consumer_groups/{group}/consumers {"consumer": id-or-username}`.
@@ -773,6 +936,8 @@ impl CoreStore {
             )]));
         }
         self.memberships.insert(key);
+        self.members_of
+            .insert((consumer_id.clone(), group_id.to_string()));
         let group = self
             .get(Kind::ConsumerGroup, group_id, None)
             .unwrap_or(Value::Null);
@@ -787,45 +952,67 @@ impl CoreStore {
         let consumer_id = self
             .resolve(Kind::Consumer, consumer_ref)
             .unwrap_or_else(|| consumer_ref.to_string());
+        self.members_of
+            .remove(&(consumer_id.clone(), group_id.to_string()));
         self.memberships
             .remove(&(group_id.to_string(), consumer_id))
     }
 
     /// The consumers of one group, paged like any list.
     pub fn members(&self, group_id: &str, q: &ListQuery) -> Page {
-        self.filtered_page(Kind::Consumer, q, |cid, _| {
-            self.memberships
-                .contains(&(group_id.to_string(), cid.to_string()))
-        })
+        self.related_page(Kind::Consumer, pairs_of(&self.memberships, group_id), q)
     }
 
     /// The groups of one consumer, paged like any list.
     pub fn groups_of(&self, consumer_id: &str, q: &ListQuery) -> Page {
-        self.filtered_page(Kind::ConsumerGroup, q, |gid, _| {
-            self.memberships
-                .contains(&(gid.to_string(), consumer_id.to_string()))
-        })
+        self.related_page(
+            Kind::ConsumerGroup,
+            pairs_of(&self.members_of, consumer_id),
+            q,
+        )
     }
 
-    /// One page of the entities of `kind` that `keep` (given id and row) accepts and the
-    /// query's filters match, in creation order from the query's offset.
-    fn filtered_page(&self, kind: Kind, q: &ListQuery, keep: impl Fn(&str, &Row) -> bool) -> Page {
+    /// One page of the entities of `kind` with the given ids, in creation order.
+    fn related_page<'a>(
+        &self,
+        kind: Kind,
+        ids: impl Iterator<Item = &'a String>,
+        q: &ListQuery,
+    ) -> Page {
+        let Some(table) = self.table(kind) else {
+            return Page::default();
+        };
+        let ordered: BTreeMap<u64, String> = ids
+            .filter_map(|id| table.rows.get(id).map(|r| (r.seq, id.clone())))
+            .collect();
+        self.page_of(kind, q, ordered.range(q.offset.unwrap_or(0)..))
+    }
+
+    /// One page of the entities of `kind` among `ids` (creation sequence, id; in creation
+    /// order from the query's offset) that the query's filters match.
+    fn page_of<'a>(
+        &self,
+        kind: Kind,
+        q: &ListQuery,
+        ids: impl Iterator<Item = (&'a u64, &'a String)>,
+    ) -> Page {
         let mut data = Vec::new();
         let mut next_offset = None;
-        if let Some(table) = self.table(kind) {
-            for (seq, id) in table.order.range(q.offset.unwrap_or(0)..) {
-                let Some(row) = table.rows.get(id) else {
-                    continue;
-                };
-                if !keep(id, row) || !row_matches(kind, &row.body, q) {
-                    continue;
-                }
-                if data.len() == q.size {
-                    next_offset = Some(*seq);
-                    break;
-                }
-                data.push(Value::Object(row.body.clone()));
+        let Some(table) = self.table(kind) else {
+            return Page::default();
+        };
+        for (seq, id) in ids {
+            let Some(row) = table.rows.get(id) else {
+                continue;
+            };
+            if !row_matches(kind, &row.body, q) {
+                continue;
             }
+            if data.len() == q.size {
+                next_offset = Some(*seq);
+                break;
+            }
+            data.push(Value::Object(row.body.clone()));
         }
         Page { data, next_offset }
     }
@@ -900,6 +1087,10 @@ fn normalize(kind: Kind, mut body: Map<String, Value>) -> Result<Map<String, Val
     if !details.is_empty() {
         return Err(ApiError::Validation(details));
     }
+    let expression_route = kind == Kind::Route && is_expression_route(&body);
+    if expression_route {
+        check_expression_route(&body)?;
+    }
     match kind {
         Kind::Service => expand_service_url(&mut body)?,
         Kind::Consumer if !body.contains_key("username") && !body.contains_key("custom_id") => {
@@ -922,43 +1113,101 @@ fn normalize(kind: Kind, mut body: Map<String, Value>) -> Result<Map<String, Val
     if !missing.is_empty() {
         return Err(ApiError::Validation(missing));
     }
+    let typedef_errors = typedefs::field_errors(kind, &body);
+    if !typedef_errors.is_empty() {
+        return Err(ApiError::Validation(typedef_errors));
+    }
     if kind == Kind::Plugin {
         plugins::check(&mut body)?;
+    }
+    if expression_route {
+        for (k, v) in expression_route_defaults() {
+            body.entry(k).or_insert(v);
+        }
+        return Ok(body);
+    }
+    if kind == Kind::Route && is_grpc_route(&body) {
+        // The grpc subschema's own default (`routes_subschemas.lua`: `strip_path` default
+        // false, `ne = true`).
+        body.entry("strip_path").or_insert(json!(false));
     }
     for (k, v) in kind.defaults() {
         body.entry(k).or_insert(v);
     }
     if kind == Kind::Route {
-        check_route_matchers(&body)?;
+        let errors = typedefs::route_protocol_errors(&body);
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
     }
     Ok(body)
 }
 
-/// Kong refuses an HTTP route that could never match anything.
-fn check_route_matchers(body: &Map<String, Value>) -> Result<(), ApiError> {
-    let protocols: Vec<&str> = body
-        .get("protocols")
+fn is_grpc_route(body: &Map<String, Value>) -> bool {
+    body.get("protocols")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let http = protocols
-        .iter()
-        .any(|p| matches!(*p, "http" | "https" | "grpc" | "grpcs" | "ws" | "wss"));
-    let non_empty = |f: &str| match body.get(f) {
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::Object(o)) => !o.is_empty(),
-        _ => false,
-    };
-    if http
-        && !["methods", "hosts", "paths", "headers", "snis"]
-            .iter()
-            .any(|f| non_empty(f))
-    {
-        return Err(ApiError::Validation(vec![Detail::entity(
-            "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'https'",
-        )]));
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .is_some_and(|p| p == "grpc" || p == "grpcs")
+}
+
+/// A route body with `expression` or `priority` is an expression route (`RouteExpression`).
+fn is_expression_route(body: &Map<String, Value>) -> bool {
+    body.contains_key("expression") || body.contains_key("priority")
+}
+
+/// The fields of the spec's `RouteExpression` (`additionalProperties: false`), which are
+/// also the fields of Kong's route schema under `router_flavor = expressions`
+/// (`kong/db/schema/entities/routes.lua`) plus `path_handling`.
+const EXPRESSION_ROUTE_FIELDS: &[&str] = &[
+    "created_at",
+    "expression",
+    "https_redirect_status_code",
+    "id",
+    "name",
+    "path_handling",
+    "preserve_host",
+    "priority",
+    "protocols",
+    "request_buffering",
+    "response_buffering",
+    "service",
+    "strip_path",
+    "tags",
+    "updated_at",
+];
+
+/// An expression route carries no traditional matcher (Kong's expressions-flavor route schema
+/// has none of those fields), and needs its expression (`expression`: `required = true`).
+/// Mixing both would store a route the spec's `oneOf` cannot decode as either variant.
+fn check_expression_route(body: &Map<String, Value>) -> Result<(), ApiError> {
+    let mut details: Vec<Detail> = body
+        .keys()
+        .filter(|k| !EXPRESSION_ROUTE_FIELDS.contains(&k.as_str()))
+        .map(|k| Detail::field(k.clone(), "unknown field"))
+        .collect();
+    if !body.contains_key("expression") {
+        details.push(Detail::field("expression", "required field missing"));
     }
-    Ok(())
+    if details.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(details))
+    }
+}
+
+/// The defaults of `RouteExpression` in the spec.
+fn expression_route_defaults() -> Vec<(&'static str, Value)> {
+    vec![
+        ("protocols", json!(["http", "https"])),
+        ("https_redirect_status_code", json!(426)),
+        ("path_handling", json!("v0")),
+        ("preserve_host", json!(false)),
+        ("priority", json!(0)),
+        ("request_buffering", json!(true)),
+        ("response_buffering", json!(true)),
+        ("strip_path", json!(true)),
+    ]
 }
 
 /// `url` is a write-only helper for protocol, host, port and path.
@@ -1072,7 +1321,7 @@ mod tests {
         let p = put(
             &mut s,
             Kind::Plugin,
-            json!({"name": "key-auth", "consumer": {"id": cid}}),
+            json!({"name": "rate-limiting", "consumer": {"id": cid}, "config": {"minute": 5}}),
         )
         .unwrap();
         put(&mut s, Kind::Plugin, json!({"name": "cors"})).unwrap();

@@ -336,6 +336,26 @@ impl KonnectClient {
         decode(&self.execute(call).await?, self.secret())
     }
 
+    /// `PATCH /control-planes/{id}` (`update-control-plane`) with an `UpdateControlPlaneRequest`
+    /// body (`name`, `description`, `auth_type`, `proxy_urls`, `labels`); returns the control
+    /// plane as updated.
+    pub async fn update_control_plane(
+        &self,
+        id: &str,
+        patch: &serde_json::Value,
+    ) -> Result<ControlPlane, Error> {
+        let call = Call {
+            op: "update",
+            entity: "control_plane",
+            id: Some(id),
+            method: Method::PATCH,
+            path: vec!["control-planes".into(), id.into()],
+            query: Vec::new(),
+            body: Some(encode(patch)?),
+        };
+        decode(&self.execute(call).await?, self.secret())
+    }
+
     /// `GET /control-planes?filter[name][eq]={name}`; `None` when no control plane has it.
     pub async fn find_control_plane_by_name(
         &self,
@@ -804,6 +824,35 @@ impl ControlPlaneClient {
             id: Some(consumer_id),
             method: Method::DELETE,
             path: self.path(&["consumer_groups", group_id, "consumers", consumer_id]),
+            query: Vec::new(),
+            body: None,
+        };
+        self.client.execute(call).await.map(drop)
+    }
+
+    /// `DELETE consumer_groups/{group}/consumers` (`remove-all-consumers-from-consumer-group`):
+    /// the group keeps existing, without members.
+    pub async fn remove_all_consumers_from_group(&self, group_id: &str) -> Result<(), Error> {
+        let call = Call {
+            op: "remove_all",
+            entity: "consumer_group_member",
+            id: Some(group_id),
+            method: Method::DELETE,
+            path: self.path(&["consumer_groups", group_id, "consumers"]),
+            query: Vec::new(),
+            body: None,
+        };
+        self.client.execute(call).await.map(drop)
+    }
+
+    /// `DELETE consumers/{consumer}/consumer_groups` (`remove-consumer-from-all-consumer-groups`).
+    pub async fn remove_consumer_from_all_groups(&self, consumer_id: &str) -> Result<(), Error> {
+        let call = Call {
+            op: "remove_all",
+            entity: "consumer_group_member",
+            id: Some(consumer_id),
+            method: Method::DELETE,
+            path: self.path(&["consumers", consumer_id, "consumer_groups"]),
             query: Vec::new(),
             body: None,
         };

@@ -23,6 +23,9 @@ pub const DATAKIT_IMPLICIT_NODES: &[&str] = &[
     "vault",
 ];
 
+/// The names [`run`] implements.
+pub(crate) const KNOWN: &[&str] = &["datakit_graph", "rate_limiting_periods"];
+
 /// Runs the validator called `name` on a processed record at `path`.
 pub(crate) fn run(name: &str, rec: &Map<String, Value>, path: &str, errs: &mut Vec<FieldError>) {
     match name {

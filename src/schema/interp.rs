@@ -112,17 +112,18 @@ pub(crate) fn run_validators(
     {
         return Err(format!("value must not be {}", lua_tostring(value)));
     }
-    if let Some(options) = &v.one_of
-        && !options.iter().any(|o| lua_eq(value, o))
-    {
-        let list: Vec<String> = options.iter().map(lua_tostring).collect();
-        return Err(format!("expected one of: {}", list.join(", ")));
-    }
+    // Kong's `Schema.validators_order`: not_one_of before one_of.
     if let Some(options) = &v.not_one_of
         && options.iter().any(|o| lua_eq(value, o))
     {
         let list: Vec<String> = options.iter().map(lua_tostring).collect();
         return Err(format!("must not be one of: {}", list.join(", ")));
+    }
+    if let Some(options) = &v.one_of
+        && !options.iter().any(|o| lua_eq(value, o))
+    {
+        let list: Vec<String> = options.iter().map(lua_tostring).collect();
+        return Err(format!("expected one of: {}", list.join(", ")));
     }
     let num = value.as_f64();
     if let (Some(limit), Some(n)) = (v.gt, num)

@@ -122,6 +122,40 @@ impl PluginSchema {
     /// would store it: every field present, defaults filled, absent optional fields `null`.
     /// On failure returns every error, in schema order. `null` counts as an empty config.
     pub fn validate(&self, config: &Value) -> Result<Value, Vec<FieldError>> {
+        let (value, mut errs, entity) = self.check(config);
+        // The operator reports a plugin-level rule on `config`, the record it is about.
+        errs.extend(entity.into_iter().map(|message| FieldError {
+            field: "config".to_owned(),
+            message,
+        }));
+        let mut seen = std::collections::HashSet::new();
+        errs.retain(|e| seen.insert(e.clone()));
+        if errs.is_empty() {
+            Ok(value)
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// [`PluginSchema::validate`], with the errors of the plugin-level entity checks apart:
+    /// Kong files them under `@entity` (no field), and Konnect answers them as
+    /// `ERROR_TYPE_ENTITY` details without a field. `Err((field errors, entity messages))`.
+    #[allow(clippy::type_complexity)]
+    pub fn validate_split(&self, config: &Value) -> Result<Value, (Vec<FieldError>, Vec<String>)> {
+        let (value, mut errs, mut entity) = self.check(config);
+        let mut seen = std::collections::HashSet::new();
+        errs.retain(|e| seen.insert(e.clone()));
+        let mut seen = std::collections::HashSet::new();
+        entity.retain(|e| seen.insert(e.clone()));
+        if errs.is_empty() && entity.is_empty() {
+            Ok(value)
+        } else {
+            Err((errs, entity))
+        }
+    }
+
+    /// Processes a config: (config with defaults, field errors, plugin-level entity errors).
+    fn check(&self, config: &Value) -> (Value, Vec<FieldError>, Vec<String>) {
         let root = &self.inner.root;
         let mut errs = Vec::new();
         let config_field = root.field("config");
@@ -136,19 +170,24 @@ impl PluginSchema {
         entity.insert("config".to_owned(), processed);
         // Plugin-level checks may also name `consumer`, `route`, ...: only the ones about
         // config can be decided from a config.
+        let mut entity_errs = Vec::new();
         for check in &root.entity_checks {
             let names = check.field_names();
             if !names.is_empty() && names.iter().all(|n| n.starts_with("config.")) {
-                checks::run(check, &entity, "", "config", &mut errs);
+                let mut found = Vec::new();
+                checks::run(check, &entity, "", "config", &mut found);
+                for e in found {
+                    // Reported on the entity path: an `@entity` error in Kong.
+                    if e.field == "config" {
+                        entity_errs.push(e.message);
+                    } else {
+                        errs.push(e);
+                    }
+                }
             }
         }
-        let mut seen = std::collections::HashSet::new();
-        errs.retain(|e| seen.insert(e.clone()));
-        if errs.is_empty() {
-            Ok(entity.remove("config").unwrap_or(Value::Null))
-        } else {
-            Err(errs)
-        }
+        let value = entity.remove("config").unwrap_or(Value::Null);
+        (value, errs, entity_errs)
     }
 
     /// Validates a plugin's `protocols` (`None` when the body has no `protocols` key) with the
@@ -165,6 +204,39 @@ impl PluginSchema {
         let mut errs = Vec::new();
         let out = interp::process_field(field, protocols, "protocols", &mut errs);
         if errs.is_empty() { Ok(out) } else { Err(errs) }
+    }
+
+    /// Checks what a plugin is attached to against the schema's own foreign fields, the way
+    /// Kong checks those fields of the plugin entity: a plugin that declares
+    /// `consumer = typedefs.no_consumer` (or `no_route`, `no_service`, `no_consumer_group`;
+    /// Kong's `kong/db/schema/typedefs.lua`: `type = "foreign", eq = null`) refuses to be
+    /// attached there with `consumer: value must be null`. `scope` holds the plugin entity's
+    /// `consumer`, `consumer_group`, `route` and `service` (`{"id": ...}` or absent).
+    pub fn validate_scope(
+        &self,
+        scope: &serde_json::Map<String, Value>,
+    ) -> Result<(), Vec<FieldError>> {
+        let mut errs = Vec::new();
+        for name in SCOPE_FIELDS {
+            if let Some(field) = self.inner.root.field(name) {
+                interp::process_field(field, scope.get(name), name, &mut errs);
+            }
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+
+    /// The entity fields this plugin may not be attached through (`eq = null` in its schema),
+    /// in schema order.
+    pub fn forbidden_scopes(&self) -> Vec<&'static str> {
+        SCOPE_FIELDS
+            .into_iter()
+            .filter(|name| {
+                self.inner
+                    .root
+                    .field(name)
+                    .is_some_and(|f| f.validators.eq.as_ref().is_some_and(Value::is_null))
+            })
+            .collect()
     }
 
     /// The plugin's allowed protocols (`one_of` of the `protocols` elements), when declared.
@@ -190,26 +262,131 @@ impl PluginSchema {
     }
 }
 
+/// Every rule of a schema (Konnect's JSON) that the engine would skip rather than check: a Lua
+/// pattern it cannot translate (`match`, `not_match`, `match_all`, `match_none`, `match_any`),
+/// an entity check it does not interpret, a custom validator it does not implement. Each entry
+/// names the path and the rule. Empty means every rule of the schema is enforced; the tests
+/// require that of every embedded schema, so an engine gap cannot hide behind a schema.
+pub fn skipped_rules(schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_rules(schema, "", &mut out);
+    out
+}
+
+fn walk_rules(v: &Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            for (k, val) in o {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                let mut pat = |p: &Value| {
+                    if let Some(src) = p.as_str()
+                        && lua_pattern::LuaPattern::new(src).is_none()
+                    {
+                        out.push(format!("{here}: unsupported Lua pattern {src:?}"));
+                    }
+                };
+                match k.as_str() {
+                    "match" | "not_match" => pat(val),
+                    "match_all" | "match_none" => {
+                        for item in val.as_array().into_iter().flatten() {
+                            if let Some(p) = item.get("pattern") {
+                                pat(p);
+                            }
+                        }
+                    }
+                    "match_any" => {
+                        for p in val
+                            .get("patterns")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            pat(p);
+                        }
+                    }
+                    "entity_checks" => {
+                        for c in val.as_array().into_iter().flatten() {
+                            for name in c.as_object().into_iter().flat_map(|m| m.keys()) {
+                                if !model::KNOWN_ENTITY_CHECKS.contains(&name.as_str()) {
+                                    out.push(format!("{here}: unknown entity check {name:?}"));
+                                }
+                            }
+                        }
+                    }
+                    "custom_validator" => {
+                        if let Some(name) = val.as_str()
+                            && !custom::KNOWN.contains(&name)
+                        {
+                            out.push(format!("{here}: unknown custom validator {name:?}"));
+                        }
+                    }
+                    _ => {}
+                }
+                if !matches!(k.as_str(), "default" | "description" | "examples") {
+                    walk_rules(val, &here, out);
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                walk_rules(item, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The raw JSON of every embedded schema: (plugin name, schema).
+pub fn embedded_json() -> impl Iterator<Item = (&'static str, Value)> {
+    EMBEDDED
+        .iter()
+        .filter_map(|(n, t)| serde_json::from_str(t).ok().map(|v| (*n, v)))
+}
+
+/// The plugin entity's foreign fields: what a plugin can be attached to.
+pub const SCOPE_FIELDS: [&str; 4] = ["consumer", "consumer_group", "route", "service"];
+
 /// The embedded schemas: (plugin name, Kong schema JSON).
 const EMBEDDED: &[(&str, &str)] = &[
     ("acl", include_str!("plugins/acl.json")),
     ("basic-auth", include_str!("plugins/basic-auth.json")),
+    ("bot-detection", include_str!("plugins/bot-detection.json")),
     (
         "correlation-id",
         include_str!("plugins/correlation-id.json"),
     ),
     ("cors", include_str!("plugins/cors.json")),
     ("datakit", include_str!("plugins/datakit.json")),
+    ("file-log", include_str!("plugins/file-log.json")),
+    ("http-log", include_str!("plugins/http-log.json")),
+    (
+        "ip-restriction",
+        include_str!("plugins/ip-restriction.json"),
+    ),
     ("jwt", include_str!("plugins/jwt.json")),
     ("key-auth", include_str!("plugins/key-auth.json")),
     (
         "openid-connect",
         include_str!("plugins/openid-connect.json"),
     ),
+    ("prometheus", include_str!("plugins/prometheus.json")),
+    ("proxy-cache", include_str!("plugins/proxy-cache.json")),
     ("rate-limiting", include_str!("plugins/rate-limiting.json")),
+    (
+        "request-termination",
+        include_str!("plugins/request-termination.json"),
+    ),
     (
         "request-transformer",
         include_str!("plugins/request-transformer.json"),
+    ),
+    (
+        "response-ratelimiting",
+        include_str!("plugins/response-ratelimiting.json"),
     ),
     (
         "response-transformer",

@@ -496,6 +496,19 @@ fn parse_match(v: Option<&Value>, path: &str) -> Result<Match, SchemaError> {
     })
 }
 
+/// The entity checks [`parse_entity_check`] interprets; any other is kept as
+/// [`EntityCheck::Opaque`] and skipped.
+pub(crate) const KNOWN_ENTITY_CHECKS: &[&str] = &[
+    "at_least_one_of",
+    "only_one_of",
+    "mutually_exclusive",
+    "mutually_required",
+    "distinct",
+    "mutually_exclusive_sets",
+    "conditional",
+    "conditional_at_least_one_of",
+];
+
 fn parse_entity_check(c: &Value, path: &str) -> Result<EntityCheck, SchemaError> {
     let obj = c.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
         err(

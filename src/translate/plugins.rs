@@ -1049,6 +1049,55 @@ impl<'a> Ctx<'a> {
             entities.push((referral.referrer.key, referral.slot, referral.entity));
         }
 
+        // 2b. Where a plugin may be attached: Kong's plugin schema can forbid a consumer, a
+        // route, a service or a consumer group (`consumer = typedefs.no_consumer`, in
+        // kong/plugins/<name>/schema.lua; `eq = null` in kong/db/schema/typedefs.lua), and
+        // Konnect then answers 400 `consumer: value must be null`. The plugin object is
+        // invalid, like one with a bad config, so its referrers are held (step 9).
+        let mut misplaced = Vec::new();
+        for (src, rels) in &relations {
+            let (Some(Some(base)), Some(info)) = (bases.get(src), infos.get(src)) else {
+                continue;
+            };
+            let Some(schema) = self.schemas.get(&base.plugin) else {
+                continue;
+            };
+            let slots = [
+                ("service", &rels.services),
+                ("route", &rels.routes),
+                ("consumer", &rels.consumers),
+                ("consumer_group", &rels.groups),
+            ];
+            let mut errors = Vec::new();
+            for (field, names) in slots {
+                let Some(name) = names.iter().next() else {
+                    continue;
+                };
+                let mut scope = serde_json::Map::new();
+                scope.insert(field.to_owned(), serde_json::json!({ "id": name }));
+                if let Err(es) = schema.validate_scope(&scope) {
+                    errors.extend(es.into_iter().map(|e| {
+                        format!(
+                            "{}: {} (plugin {:?} cannot be attached to a {})",
+                            e.field,
+                            e.message,
+                            base.plugin,
+                            field.replace('_', " ")
+                        )
+                    }));
+                }
+            }
+            if !errors.is_empty() {
+                for e in errors {
+                    self.results.error(&info.key, Reason::InvalidConfig, e);
+                }
+                misplaced.push(src.clone());
+            }
+        }
+        for src in misplaced {
+            bases.insert(src, None);
+        }
+
         // 3. Instances, by KIC's combination rule.
         let mut instances: Vec<Instance> = Vec::new();
         for (src, rels) in &relations {
