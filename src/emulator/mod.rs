@@ -154,7 +154,8 @@ pub struct EmulatorConfig {
     pub seed: u64,
 
     /// JSON file holding the emulated state: loaded at start when present, rewritten
-    /// (debounced, atomically) after changes, so a demo survives a restart.
+    /// (debounced, atomically) after changes, so a demo survives a restart. Locked while the
+    /// emulator runs (`<file>.lock`): a second emulator on the same file refuses to start.
     #[arg(long, env = "KONNECT_EMULATOR_STATE_FILE")]
     pub state_file: Option<PathBuf>,
 }

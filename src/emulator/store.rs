@@ -1500,6 +1500,110 @@ mod tests {
     }
 
     #[test]
+    fn indexes_follow_renames_rescoping_deletes_and_a_reload() {
+        let mut s = CoreStore::default();
+        let a = put(&mut s, Kind::Service, json!({"name": "a", "host": "h"})).unwrap();
+        let b = put(&mut s, Kind::Service, json!({"name": "b", "host": "h"})).unwrap();
+        let (aid, bid) = (id_of(&a), id_of(&b));
+        let upsert = |s: &mut CoreStore, kind, id: &str, body| {
+            s.write(kind, Some(id), body, None, WriteMode::Upsert, 2)
+                .map(|(v, _)| v)
+        };
+        // Renaming a to c frees a and takes c.
+        upsert(
+            &mut s,
+            Kind::Service,
+            &aid,
+            json!({"name": "c", "host": "h"}),
+        )
+        .unwrap();
+        assert_eq!(s.resolve(Kind::Service, "c").as_deref(), Some(aid.as_str()));
+        assert_eq!(s.resolve(Kind::Service, "a"), None);
+        assert!(
+            upsert(
+                &mut s,
+                Kind::Service,
+                &bid,
+                json!({"name": "c", "host": "h"})
+            )
+            .is_err()
+        );
+        upsert(
+            &mut s,
+            Kind::Service,
+            &bid,
+            json!({"name": "a", "host": "h"}),
+        )
+        .unwrap();
+        // A plugin moved from one service to another frees its old scope.
+        let p = put(
+            &mut s,
+            Kind::Plugin,
+            json!({"name": "cors", "service": {"id": aid}}),
+        )
+        .unwrap();
+        let pid = id_of(&p);
+        upsert(
+            &mut s,
+            Kind::Plugin,
+            &pid,
+            json!({"name": "cors", "service": {"id": bid}}),
+        )
+        .unwrap();
+        put(
+            &mut s,
+            Kind::Plugin,
+            json!({"name": "cors", "service": {"id": aid}}),
+        )
+        .unwrap();
+        assert!(
+            put(
+                &mut s,
+                Kind::Plugin,
+                json!({"name": "cors", "service": {"id": bid}})
+            )
+            .is_err()
+        );
+        let q = ListQuery {
+            size: 10,
+            ..ListQuery::default()
+        };
+        let under_b = Parent {
+            kind: Kind::Service,
+            id: bid.clone(),
+        };
+        assert_eq!(s.list(Kind::Plugin, &q, Some(&under_b)).data.len(), 1);
+        // Deleting b cascades to its plugin and frees its name.
+        s.delete(Kind::Service, &bid, None).unwrap();
+        assert_eq!(s.count(Kind::Plugin), 1);
+        assert_eq!(s.resolve(Kind::Service, "a"), None);
+        // A reload (the state file) rebuilds every index.
+        let reloaded: CoreStore =
+            serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(
+            reloaded.resolve(Kind::Service, "c").as_deref(),
+            Some(aid.as_str())
+        );
+        let mut reloaded = reloaded;
+        assert!(
+            put(
+                &mut reloaded,
+                Kind::Service,
+                json!({"name": "c", "host": "h"})
+            )
+            .is_err()
+        );
+        assert!(
+            put(
+                &mut reloaded,
+                Kind::Plugin,
+                json!({"name": "cors", "service": {"id": aid}})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn offsets_round_trip_and_reject_garbage() {
         assert_eq!(decode_offset(&encode_offset(42)), Some(42));
         assert_eq!(decode_offset("zz"), None);
