@@ -241,7 +241,7 @@ fn crd_copies_equal_the_crds_directory() {
             .collect()
     };
     let source = read_dir(&repo().join("crds"));
-    assert_eq!(source.len(), 4, "{:?}", source.keys());
+    assert_eq!(source.len(), 6, "{:?}", source.keys());
     for copy in [chart().join("files/crds"), repo().join("config/crd/bases")] {
         let copies = read_dir(&copy);
         assert_eq!(
