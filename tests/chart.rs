@@ -594,6 +594,8 @@ async fn the_chart_grants_what_the_controller_needs_and_nothing_more() {
         "kongclusterplugins.configuration.konghq.com",
         "kongconsumers.configuration.konghq.com",
         "kongconsumergroups.configuration.konghq.com",
+        "konnectapplicationauthstrategies.konnect-plugin-operator.dev",
+        "konnectdcrproviders.konnect-plugin-operator.dev",
     ] {
         yes(&["list", resource, "--all-namespaces"]);
         yes(&["watch", resource, "--all-namespaces"]);
@@ -603,8 +605,21 @@ async fn the_chart_grants_what_the_controller_needs_and_nothing_more() {
         "kongplugins.configuration.konghq.com",
         "kongconsumers.configuration.konghq.com",
         "kongconsumergroups.configuration.konghq.com",
+        "konnectapplicationauthstrategies.konnect-plugin-operator.dev",
+        "konnectdcrproviders.konnect-plugin-operator.dev",
     ] {
         yes(&["patch", resource, "--subresource=status", "-n", &other]);
+    }
+    // Our own kinds: the finalizer (a patch of the object) that deletes the Konnect entity
+    // first (src/controller/apps.rs); never update, create or delete.
+    for resource in [
+        "konnectapplicationauthstrategies.konnect-plugin-operator.dev",
+        "konnectdcrproviders.konnect-plugin-operator.dev",
+    ] {
+        yes(&["patch", resource, "-n", &other]);
+        no(&["update", resource, "-n", &other]);
+        no(&["create", resource, "-n", &other]);
+        no(&["delete", resource, "-n", &other]);
     }
     yes(&[
         "patch",
