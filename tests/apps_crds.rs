@@ -230,7 +230,14 @@ async fn strategies_refuse_what_the_spec_refuses() {
         "Required value",
     );
     // Labels: the spec's key rules and wording.
-    for key in ["kong-team", "konnect", "mesh1", "kic", "_x", &"k".repeat(64)] {
+    for key in [
+        "kong-team",
+        "konnect",
+        "mesh1",
+        "kic",
+        "_x",
+        &"k".repeat(64),
+    ] {
         refused(
             &ns,
             &strategy(
@@ -279,7 +286,9 @@ async fn dcr_providers_refuse_what_the_spec_refuses_and_take_no_inline_secret() 
         &ns,
         &provider(
             "b",
-            &format!("  providerType: okta\n  issuer: https://i/\n  okta: {{dcrTokenRef: {REF}}}\n  http: {{dcrBaseUrl: 'https://d/', apiKeyRef: {REF}}}\n"),
+            &format!(
+                "  providerType: okta\n  issuer: https://i/\n  okta: {{dcrTokenRef: {REF}}}\n  http: {{dcrBaseUrl: 'https://d/', apiKeyRef: {REF}}}\n"
+            ),
         ),
         "http (dcr_config) is required when providerType is http",
     );
@@ -288,7 +297,9 @@ async fn dcr_providers_refuse_what_the_spec_refuses_and_take_no_inline_secret() 
         &ns,
         &provider(
             "c",
-            &format!("  providerType: curity\n  issuer: https://i/\n  curity: {{initialClientSecretRef: {REF}}}\n"),
+            &format!(
+                "  providerType: curity\n  issuer: https://i/\n  curity: {{initialClientSecretRef: {REF}}}\n"
+            ),
         ),
         "Required value",
     );
@@ -344,7 +355,9 @@ async fn dcr_providers_refuse_what_the_spec_refuses_and_take_no_inline_secret() 
         &ns,
         &provider(
             "i",
-            &format!("  providerType: okta\n  issuer: https://i/\n  okta: {{dcrTokenRef: {REF}}}\n"),
+            &format!(
+                "  providerType: okta\n  issuer: https://i/\n  okta: {{dcrTokenRef: {REF}}}\n"
+            ),
         ),
         MSG_PROVIDER_TYPE_IMMUTABLE,
     );

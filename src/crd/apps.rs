@@ -36,8 +36,7 @@ pub const MSG_LABEL_KEYS: &str = "Keys must be of length 1-63 characters, and ca
 /// The spec's wording (`CreateDcrProviderRequest.description`).
 pub const MSG_PROVIDER_TYPE_IMMUTABLE: &str = "The provider_type cannot be updated after creation.";
 /// Our wording: `UpdateAppAuthStrategyRequest` has no `strategy_type`.
-pub const MSG_STRATEGY_TYPE_IMMUTABLE: &str =
-    "The strategy_type cannot be updated after creation.";
+pub const MSG_STRATEGY_TYPE_IMMUTABLE: &str = "The strategy_type cannot be updated after creation.";
 /// A key-auth strategy requires `configs.key-auth` (`AppAuthStrategyKeyAuthRequest`).
 pub const MSG_KEY_AUTH_REQUIRED: &str =
     "keyAuth (configs.key-auth) is required when type is key_auth, and allowed only then";
@@ -491,9 +490,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 
 fn with_spec_rules(crd: CustomResourceDefinition, rules: Value) -> CustomResourceDefinition {
     let mut v = serde_json::to_value(&crd).unwrap_or_default();
-    if let Some(spec) =
-        v.pointer_mut("/spec/versions/0/schema/openAPIV3Schema/properties/spec")
-    {
+    if let Some(spec) = v.pointer_mut("/spec/versions/0/schema/openAPIV3Schema/properties/spec") {
         spec["x-kubernetes-validations"] = rules;
     }
     if let Some(labels) = v.pointer_mut("/metadata/labels") {

@@ -219,11 +219,14 @@ fn not_found() -> Response {
 }
 
 fn bad(detail: &str, params: Vec<(String, String)>) -> Response {
+    problem(detail, params).into_response()
+}
+
+fn problem(detail: &str, params: Vec<(String, String)>) -> Problem {
     Problem {
         invalid_parameters: params,
         ..Problem::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
     }
-    .into_response()
 }
 
 fn check_uuid(id: &str) -> Option<Response> {
@@ -370,11 +373,11 @@ impl Errs {
         }
     }
 
-    fn done(self) -> Result<(), Response> {
+    fn done(self) -> Result<(), Problem> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(bad("Invalid request body", self.0))
+            Err(problem("Invalid request body", self.0))
         }
     }
 }
@@ -389,10 +392,10 @@ fn label_value_ok(s: &str) -> bool {
             .all(|c| alnum(c) || matches!(c, b'-' | b'.' | b'_'))
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Response> {
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Problem> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        _ => Err(bad(
+        _ => Err(problem(
             "Invalid request format",
             vec![("body".into(), "request format is invalid".into())],
         )),
@@ -413,7 +416,7 @@ fn parse_list(
     q: &QueryList,
     filterable: &[(&str, &[&str])],
     sortable: &[&str],
-) -> Result<ListParams, Response> {
+) -> Result<ListParams, Problem> {
     let mut p = ListParams {
         size: 10,
         number: 1,
@@ -425,7 +428,7 @@ fn parse_list(
             "page[size]" if !v.is_empty() => match v.parse::<usize>() {
                 Ok(n) if (1..=100).contains(&n) => p.size = n,
                 _ => {
-                    return Err(bad(
+                    return Err(problem(
                         "Invalid page size",
                         vec![("page[size]".into(), "must be between 1 and 100".into())],
                     ));
@@ -434,7 +437,7 @@ fn parse_list(
             "page[number]" if !v.is_empty() => match v.parse::<usize>() {
                 Ok(n) if n >= 1 => p.number = n,
                 _ => {
-                    return Err(bad(
+                    return Err(problem(
                         "Invalid page number",
                         vec![("page[number]".into(), "must be a positive integer".into())],
                     ));
@@ -450,7 +453,7 @@ fn parse_list(
                     },
                 };
                 if !sortable.contains(&field.as_str()) {
-                    return Err(bad(
+                    return Err(problem(
                         "Invalid sort",
                         vec![("sort".into(), format!("cannot sort by {field}"))],
                     ));
@@ -471,7 +474,7 @@ fn parse_list(
                     .iter()
                     .any(|(f, ops)| *f == field && ops.contains(&op));
                 if !ok {
-                    return Err(bad(
+                    return Err(problem(
                         "Invalid filter",
                         vec![(k.clone(), "unsupported filter".into())],
                     ));
@@ -592,7 +595,7 @@ fn list_strategies(s: &Shared, q: &QueryList) -> Response {
         ],
     ) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let st = lock(s);
     let items = st
@@ -677,7 +680,7 @@ fn check_provider_id(st: &AppsState, errs: &mut Errs, v: Option<&Value>) -> Opti
 fn create_strategy(s: &Shared, body: &[u8], replace: Option<String>) -> Response {
     let body = match parse_object(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut errs = Errs::default();
     let stype = body
@@ -748,7 +751,7 @@ fn create_strategy(s: &Shared, body: &[u8], replace: Option<String>) -> Response
     let mut st = lock(s);
     let provider = check_provider_id(&st, &mut errs, body.get("dcr_provider_id"));
     if let Err(r) = errs.done() {
-        return r;
+        return r.into_response();
     }
     let id = replace.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let now = now();
@@ -820,7 +823,7 @@ fn update_strategy(s: &Shared, id: &str, body: &[u8]) -> Response {
     }
     let body = match parse_object(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut st = lock(s);
     let Some(current) = st.strategies.get(id) else {
@@ -883,7 +886,7 @@ fn update_strategy(s: &Shared, id: &str, body: &[u8]) -> Response {
         None
     };
     if let Err(r) = errs.done() {
-        return r;
+        return r.into_response();
     }
     let Some(e) = st.strategies.get_mut(id) else {
         return not_found();
@@ -1093,7 +1096,7 @@ fn list_providers(s: &Shared, q: &QueryList) -> Response {
         ],
     ) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let st = lock(s);
     let items = st
@@ -1132,7 +1135,7 @@ fn split_secrets(c: &Map<String, Value>) -> (Map<String, Value>, Map<String, Val
 fn create_provider(s: &Shared, body: &[u8]) -> Response {
     let body = match parse_object(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let t = body
         .get("provider_type")
@@ -1173,7 +1176,7 @@ fn create_provider(s: &Shared, body: &[u8]) -> Response {
         Some(_) => errs.add("dcr_config", "must be an object"),
     }
     if let Err(r) = errs.done() {
-        return r;
+        return r.into_response();
     }
     let (cfg, secrets) = split_secrets(
         body.get("dcr_config")
@@ -1214,7 +1217,7 @@ fn update_provider(s: &Shared, id: &str, body: &[u8]) -> Response {
     }
     let body = match parse_object(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut st = lock(s);
     let Some(current) = st.providers.get(id) else {
@@ -1253,7 +1256,7 @@ fn update_provider(s: &Shared, id: &str, body: &[u8]) -> Response {
         Some(_) => errs.add("dcr_config", "must be an object"),
     }
     if let Err(r) = errs.done() {
-        return r;
+        return r.into_response();
     }
     let Some(e) = st.providers.get_mut(id) else {
         return not_found();

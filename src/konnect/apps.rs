@@ -94,9 +94,7 @@ const E_PROVIDER: &str = "dcr_provider";
 impl KonnectClient {
     async fn apps_call<T: serde::de::DeserializeOwned>(
         &self,
-        op: &'static str,
-        entity: &'static str,
-        id: Option<&str>,
+        (op, entity, id): (&'static str, &'static str, Option<&str>),
         method: Method,
         path: Vec<String>,
         query: Vec<(String, String)>,
@@ -149,9 +147,7 @@ impl KonnectClient {
             query.extend(filters.iter().cloned());
             let page: AppsPage<T> = self
                 .apps_call(
-                    "list",
-                    entity,
-                    None,
+                    ("list", entity, None),
                     Method::GET,
                     vec![collection.into()],
                     query,
@@ -187,9 +183,7 @@ impl KonnectClient {
     /// `GET /application-auth-strategies/{id}`.
     pub async fn get_app_auth_strategy(&self, id: &str) -> Result<AppAuthStrategy, Error> {
         self.apps_call(
-            "get",
-            E_STRATEGY,
-            Some(id),
+            ("get", E_STRATEGY, Some(id)),
             Method::GET,
             vec![STRATEGIES.into(), id.into()],
             Vec::new(),
@@ -201,9 +195,7 @@ impl KonnectClient {
     /// `POST /application-auth-strategies` with a `CreateAppAuthStrategyRequest`.
     pub async fn create_app_auth_strategy(&self, body: &Value) -> Result<AppAuthStrategy, Error> {
         self.apps_call(
-            "create",
-            E_STRATEGY,
-            None,
+            ("create", E_STRATEGY, None),
             Method::POST,
             vec![STRATEGIES.into()],
             Vec::new(),
@@ -219,9 +211,7 @@ impl KonnectClient {
         body: &Value,
     ) -> Result<AppAuthStrategy, Error> {
         self.apps_call(
-            "update",
-            E_STRATEGY,
-            Some(id),
+            ("update", E_STRATEGY, Some(id)),
             Method::PATCH,
             vec![STRATEGIES.into(), id.into()],
             Vec::new(),
@@ -249,9 +239,7 @@ impl KonnectClient {
     /// `GET /dcr-providers/{id}`.
     pub async fn get_dcr_provider(&self, id: &str) -> Result<DcrProvider, Error> {
         self.apps_call(
-            "get",
-            E_PROVIDER,
-            Some(id),
+            ("get", E_PROVIDER, Some(id)),
             Method::GET,
             vec![PROVIDERS.into(), id.into()],
             Vec::new(),
@@ -263,9 +251,7 @@ impl KonnectClient {
     /// `POST /dcr-providers` with a `CreateDcrProviderRequest`.
     pub async fn create_dcr_provider(&self, body: &Value) -> Result<DcrProvider, Error> {
         self.apps_call(
-            "create",
-            E_PROVIDER,
-            None,
+            ("create", E_PROVIDER, None),
             Method::POST,
             vec![PROVIDERS.into()],
             Vec::new(),
@@ -277,9 +263,7 @@ impl KonnectClient {
     /// `PATCH /dcr-providers/{id}` with an `UpdateDcrProviderRequest`.
     pub async fn update_dcr_provider(&self, id: &str, body: &Value) -> Result<DcrProvider, Error> {
         self.apps_call(
-            "update",
-            E_PROVIDER,
-            Some(id),
+            ("update", E_PROVIDER, Some(id)),
             Method::PATCH,
             vec![PROVIDERS.into(), id.into()],
             Vec::new(),
@@ -296,9 +280,7 @@ impl KonnectClient {
     /// `POST /dcr-providers/{id}/verify`.
     pub async fn verify_dcr_provider(&self, id: &str) -> Result<VerifyResult, Error> {
         self.apps_call(
-            "verify",
-            E_PROVIDER,
-            Some(id),
+            ("verify", E_PROVIDER, Some(id)),
             Method::POST,
             vec![PROVIDERS.into(), id.into(), "verify".into()],
             Vec::new(),
