@@ -494,6 +494,8 @@ fn crds_are_kept_on_uninstall_and_can_be_skipped() {
             "kongconsumergroups.configuration.konghq.com",
             "kongconsumers.configuration.konghq.com",
             "kongplugins.configuration.konghq.com",
+            "konnectapplicationauthstrategies.konnect-plugin-operator.dev",
+            "konnectdcrproviders.konnect-plugin-operator.dev",
         ]
     );
     // The rendered CRD is the file of crds/ plus the annotation, nothing else.
