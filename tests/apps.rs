@@ -332,6 +332,28 @@ async fn rotating_a_referenced_secret_updates_konnect() {
     })
     .await;
     assert_eq!(providers(&w).len(), 1);
+    // The shared client's request metrics count these calls, by operation and entity.
+    let requests = |labels: &[&str]| op.metric_sum("kpo_konnect_requests_total", labels);
+    assert_eq!(
+        requests(&[
+            "operation=\"create\"",
+            "entity=\"dcr_provider\"",
+            "status=\"201\""
+        ]),
+        1.0
+    );
+    assert!(
+        requests(&[
+            "operation=\"update\"",
+            "entity=\"dcr_provider\"",
+            "status=\"200\""
+        ]) >= 1.0
+    );
+    assert!(requests(&["operation=\"verify\"", "entity=\"dcr_provider\""]) >= 1.0);
+    assert!(
+        !op.metrics().contains("second_api_key_0002"),
+        "secret in the metrics"
+    );
     assert!(
         !op.log_text().contains("second_api_key_0002"),
         "secret in the log"

@@ -628,7 +628,11 @@ async fn reconcile_strategy(
     obj: Arc<KonnectApplicationAuthStrategy>,
     ctx: Arc<AppsContext>,
 ) -> Result<Action, kube::runtime::finalizer::Error<AppsError>> {
-    if !ctx.is_leader() || ctx.dry_run {
+    if ctx.dry_run {
+        // A dry run writes nothing, to Konnect or to the object.
+        return Ok(Action::await_change());
+    }
+    if !ctx.is_leader() {
         return Ok(Action::requeue(FOLLOWER_WAIT));
     }
     let ns = obj.namespace().unwrap_or_default();
@@ -830,7 +834,11 @@ async fn reconcile_provider(
     obj: Arc<KonnectDCRProvider>,
     ctx: Arc<AppsContext>,
 ) -> Result<Action, kube::runtime::finalizer::Error<AppsError>> {
-    if !ctx.is_leader() || ctx.dry_run {
+    if ctx.dry_run {
+        // A dry run writes nothing, to Konnect or to the object.
+        return Ok(Action::await_change());
+    }
+    if !ctx.is_leader() {
         return Ok(Action::requeue(FOLLOWER_WAIT));
     }
     let ns = obj.namespace().unwrap_or_default();
