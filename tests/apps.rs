@@ -307,6 +307,23 @@ async fn every_dcr_provider_type_reaches_konnect_with_write_only_secrets() {
         "{c}"
     );
     assert_eq!(cond(&failed, "Programmed").unwrap()["status"], "True");
+
+    // Deleting a provider deletes its Konnect entity, then the object goes.
+    w.kubectl(&["delete", "kdcr", "okta", "--wait=false"]);
+    eventually(
+        "the deleted provider leaves Konnect and the cluster",
+        &[&op],
+        || async {
+            (providers(&w).len() == cases.len() - 1 && object(&w, "kdcr", "okta").is_none())
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        providers(&w)
+            .iter()
+            .all(|p| p["entity"]["provider_type"] != "okta")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
