@@ -241,7 +241,7 @@ fn crd_copies_equal_the_crds_directory() {
             .collect()
     };
     let source = read_dir(&repo().join("crds"));
-    assert_eq!(source.len(), 4, "{:?}", source.keys());
+    assert_eq!(source.len(), 6, "{:?}", source.keys());
     for copy in [chart().join("files/crds"), repo().join("config/crd/bases")] {
         let copies = read_dir(&copy);
         assert_eq!(
@@ -494,6 +494,8 @@ fn crds_are_kept_on_uninstall_and_can_be_skipped() {
             "kongconsumergroups.configuration.konghq.com",
             "kongconsumers.configuration.konghq.com",
             "kongplugins.configuration.konghq.com",
+            "konnectapplicationauthstrategies.konnect-plugin-operator.dev",
+            "konnectdcrproviders.konnect-plugin-operator.dev",
         ]
     );
     // The rendered CRD is the file of crds/ plus the annotation, nothing else.
@@ -594,6 +596,8 @@ async fn the_chart_grants_what_the_controller_needs_and_nothing_more() {
         "kongclusterplugins.configuration.konghq.com",
         "kongconsumers.configuration.konghq.com",
         "kongconsumergroups.configuration.konghq.com",
+        "konnectapplicationauthstrategies.konnect-plugin-operator.dev",
+        "konnectdcrproviders.konnect-plugin-operator.dev",
     ] {
         yes(&["list", resource, "--all-namespaces"]);
         yes(&["watch", resource, "--all-namespaces"]);
@@ -603,8 +607,21 @@ async fn the_chart_grants_what_the_controller_needs_and_nothing_more() {
         "kongplugins.configuration.konghq.com",
         "kongconsumers.configuration.konghq.com",
         "kongconsumergroups.configuration.konghq.com",
+        "konnectapplicationauthstrategies.konnect-plugin-operator.dev",
+        "konnectdcrproviders.konnect-plugin-operator.dev",
     ] {
         yes(&["patch", resource, "--subresource=status", "-n", &other]);
+    }
+    // Our own kinds: the finalizer (a patch of the object) that deletes the Konnect entity
+    // first (src/controller/apps.rs); never update, create or delete.
+    for resource in [
+        "konnectapplicationauthstrategies.konnect-plugin-operator.dev",
+        "konnectdcrproviders.konnect-plugin-operator.dev",
+    ] {
+        yes(&["patch", resource, "-n", &other]);
+        no(&["update", resource, "-n", &other]);
+        no(&["create", resource, "-n", &other]);
+        no(&["delete", resource, "-n", &other]);
     }
     yes(&[
         "patch",

@@ -127,7 +127,9 @@ fn crds_prints_every_crd_as_yaml() {
             "KongPlugin",
             "KongClusterPlugin",
             "KongConsumer",
-            "KongConsumerGroup"
+            "KongConsumerGroup",
+            "KonnectApplicationAuthStrategy",
+            "KonnectDCRProvider"
         ]
     );
 }

@@ -12,6 +12,7 @@
 //! Only the leader (with `--leader-election`) writes to Konnect or status.
 
 pub mod admin;
+pub mod apps;
 pub mod config;
 pub mod diff;
 pub mod execute;
@@ -128,6 +129,13 @@ pub async fn run_with(
     } else {
         (None, None)
     };
+    tokio::spawn(apps::run(
+        client.clone(),
+        konnect.clone(),
+        leader.clone(),
+        args.namespaces.clone(),
+        args.dry_run,
+    ));
     let reporter = status::Reporter::new(client.clone(), std::env::var("POD_NAME").ok());
     let mut sync = SyncLoop {
         args,

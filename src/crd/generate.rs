@@ -28,11 +28,13 @@ pub fn all() -> Vec<(String, CustomResourceDefinition)> {
         kong_consumer_group(),
     ]
     .into_iter()
+    .chain(super::apps::crds())
     .map(|crd| {
         let name = crd.metadata.name.clone().unwrap_or_default();
         (
             format!(
-                "{GROUP}_{}.yaml",
+                "{}_{}.yaml",
+                crd.spec.group,
                 name.split('.').next().unwrap_or_default()
             ),
             crd,

@@ -7,11 +7,13 @@
 //! schemas plus the parts schemars cannot express (CEL rules, printer columns, defaults).
 //! This module owns the types and the CRD manifests; it holds no business logic.
 
+mod apps;
 mod common;
 mod consumer;
 pub mod generate;
 mod plugin;
 
+pub use apps::*;
 pub use common::*;
 pub use consumer::*;
 pub use plugin::*;

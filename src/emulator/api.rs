@@ -163,6 +163,9 @@ pub fn router(ctx: Ctx) -> Router {
             verbs(get(plugin_schema)),
         );
 
+    let (apps_api, apps_controls) = super::apps::routers();
+    v2 = v2.merge(apps_api);
+
     // Behind the gate like every /v2 path: a wrong token still gets 401 and the request is
     // counted (as `unmatched`).
     v2 = v2
@@ -176,6 +179,7 @@ pub fn router(ctx: Ctx) -> Router {
 
     Router::new()
         .merge(v2)
+        .merge(apps_controls)
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/faults", get(get_faults).put(put_faults))
         .route("/_emulator/reset", post(reset))

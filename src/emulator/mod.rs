@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod api;
+pub mod apps;
 pub mod conn;
 pub mod errors;
 pub mod gate;

@@ -219,14 +219,14 @@ impl PluginParent {
 }
 
 /// One HTTP call as the request path sees it.
-struct Call<'a> {
-    op: &'static str,
-    entity: &'static str,
-    id: Option<&'a str>,
-    method: Method,
-    path: Vec<String>,
-    query: Vec<(String, String)>,
-    body: Option<Vec<u8>>,
+pub(super) struct Call<'a> {
+    pub(super) op: &'static str,
+    pub(super) entity: &'static str,
+    pub(super) id: Option<&'a str>,
+    pub(super) method: Method,
+    pub(super) path: Vec<String>,
+    pub(super) query: Vec<(String, String)>,
+    pub(super) body: Option<Vec<u8>>,
 }
 
 impl Call<'_> {
@@ -305,7 +305,7 @@ impl KonnectClient {
         &self.inner.server
     }
 
-    fn secret(&self) -> &str {
+    pub(super) fn secret(&self) -> &str {
         &self.inner.secret
     }
 
@@ -381,7 +381,7 @@ impl KonnectClient {
     }
 
     /// Sends `call`, applying budget, retries and metrics; returns the 2xx body.
-    async fn execute(&self, call: Call<'_>) -> Result<Vec<u8>, Error> {
+    pub(super) async fn execute(&self, call: Call<'_>) -> Result<Vec<u8>, Error> {
         let span = tracing::debug_span!(
             "konnect_request",
             op = call.op,
@@ -516,7 +516,7 @@ impl KonnectClient {
 
 /// Decodes a 2xx body. serde's messages quote the offending value, so they are redacted
 /// like any server-provided text.
-fn decode<T: DeserializeOwned>(body: &[u8], secret: &str) -> Result<T, Error> {
+pub(super) fn decode<T: DeserializeOwned>(body: &[u8], secret: &str) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| decode_error("", &e, secret))
 }
 
@@ -536,7 +536,7 @@ fn decode_entity<T: CoreEntity>(body: &[u8], secret: &str) -> Result<T, Error> {
     serde_json::from_value(value).map_err(|e| decode_error(&format!("{}: ", T::KIND), &e, secret))
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(value).map_err(|e| Error::invalid(format!("cannot encode body: {e}")))
 }
 

@@ -11,6 +11,7 @@
 //! `list_all_*` every page, generic `get`/`upsert`/`delete`/`list`/`stream` over
 //! [`CoreEntity`]). Errors are [`Error`], with `is_retryable()`, `retry_after()`, `reason()`.
 
+pub mod apps;
 pub mod budget;
 pub mod client;
 pub mod config;
