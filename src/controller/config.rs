@@ -58,7 +58,11 @@ pub struct RunArgs {
     pub webhook_address: MaybeAddr,
     /// Directory holding the webhook's certificate and key (`tls.crt`, `tls.key`); read again
     /// when they change.
-    #[arg(long, env = "KPO_WEBHOOK_CERT_DIR", default_value = "/etc/konnect-plugin-operator/webhook")]
+    #[arg(
+        long,
+        env = "KPO_WEBHOOK_CERT_DIR",
+        default_value = "/etc/konnect-plugin-operator/webhook"
+    )]
     pub webhook_cert_dir: PathBuf,
 }
 

@@ -128,7 +128,10 @@ impl CertFiles {
                     *current = (now, a);
                 }
                 Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "webhook: cannot reload the certificate; keeping the previous one");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "webhook: cannot reload the certificate; keeping the previous one"
+                    );
                     current.0 = now;
                 }
             }
@@ -138,7 +141,11 @@ impl CertFiles {
 }
 
 fn stamp(dir: &Path) -> Stamp {
-    let m = |f: &str| std::fs::metadata(dir.join(f)).and_then(|m| m.modified()).ok();
+    let m = |f: &str| {
+        std::fs::metadata(dir.join(f))
+            .and_then(|m| m.modified())
+            .ok()
+    };
     (m("tls.crt"), m("tls.key"))
 }
 
@@ -338,7 +345,9 @@ impl Webhook {
                 .await
             {
                 Verdict::Deny(m) => return Verdict::Deny(review::secret_breaks(&object, &m)),
-                Verdict::Allow(w) => warnings.extend(w.into_iter().map(|w| format!("{object}: {w}"))),
+                Verdict::Allow(w) => {
+                    warnings.extend(w.into_iter().map(|w| format!("{object}: {w}")))
+                }
             }
         }
         for p in &cluster_plugins {
@@ -354,7 +363,9 @@ impl Webhook {
                 .await
             {
                 Verdict::Deny(m) => return Verdict::Deny(review::secret_breaks(&object, &m)),
-                Verdict::Allow(w) => warnings.extend(w.into_iter().map(|w| format!("{object}: {w}"))),
+                Verdict::Allow(w) => {
+                    warnings.extend(w.into_iter().map(|w| format!("{object}: {w}")))
+                }
             }
         }
         Verdict::Allow(warnings)

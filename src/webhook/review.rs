@@ -133,7 +133,12 @@ mod tests {
             "plugin": "no-such-plugin-here", "config": {"a": 1}
         }));
         let none = |_: &str, _: &str| None;
-        match check_plugin(&registry, PluginObject::Kong(&p), "no-such-plugin-here", &none) {
+        match check_plugin(
+            &registry,
+            PluginObject::Kong(&p),
+            "no-such-plugin-here",
+            &none,
+        ) {
             Verdict::Allow(w) => assert_eq!(w.len(), 1, "{w:?}"),
             v => panic!("{v:?}"),
         }
