@@ -109,6 +109,38 @@ fn make_certs(dir: &Path) {
     );
 }
 
+/// Whether the webhook on `port` completes a TLS handshake checked against `ca` and answers
+/// HTTP.
+fn answers_with(port: u16, ca: &Path) -> bool {
+    let Ok(out) = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
+        .arg("--cacert")
+        .arg(ca)
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data",
+            "{}",
+        ])
+        .arg(format!("https://127.0.0.1:{port}/validate"))
+        .output()
+    else {
+        return false;
+    };
+    let code = String::from_utf8_lossy(&out.stdout).into_owned();
+    out.status.success() && code != "000"
+}
+
 /// `kubectl apply -f -` of `yaml` in the world's namespace: (succeeded, stdout + stderr).
 fn try_apply(w: &World, yaml: &str) -> (bool, String) {
     use std::io::Write;
@@ -236,31 +268,7 @@ async fn the_webhook_refuses_bad_plugins_and_secret_changes_that_break_them() {
     // The webhook serves TLS with our certificate (curl checks it against the test CA).
     let ca = certs.join("ca.crt");
     eventually("the webhook answers over TLS", &[&op], || async {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "5",
-            ])
-            .arg("--cacert")
-            .arg(&ca)
-            .args([
-                "-X",
-                "POST",
-                "-H",
-                "content-type: application/json",
-                "--data",
-                "{}",
-            ])
-            .arg(format!("https://127.0.0.1:{port}/validate"))
-            .output()
-            .ok()?;
-        let code = String::from_utf8_lossy(&out.stdout).into_owned();
-        (out.status.success() && code != "000").then_some(())
+        answers_with(port, &ca).then_some(())
     })
     .await;
 
@@ -378,4 +386,24 @@ async fn the_webhook_refuses_bad_plugins_and_secret_changes_that_break_them() {
         !op.log_text().contains("lots-SECRET"),
         "the Secret's value is in the operator's log"
     );
+
+    // A renewed certificate (another CA here) is picked up without a restart.
+    let renewed = w.dir.path().join("renewed");
+    std::fs::create_dir_all(&renewed).unwrap();
+    make_certs(&renewed);
+    let new_ca = renewed.join("ca.crt");
+    assert!(
+        !answers_with(port, &new_ca),
+        "a new CA was trusted before the renewal"
+    );
+    for f in ["tls.key", "tls.crt"] {
+        std::fs::copy(renewed.join(f), certs.join(format!("{f}.new"))).unwrap();
+        std::fs::rename(certs.join(format!("{f}.new")), certs.join(f)).unwrap();
+    }
+    eventually(
+        "the webhook serves the renewed certificate",
+        &[&op],
+        || async { answers_with(port, &new_ca).then_some(()) },
+    )
+    .await;
 }

@@ -45,6 +45,8 @@ use crate::translate::{PluginObject, referenced_secrets};
 use review::Verdict;
 
 const KONG_GROUP: &str = "configuration.konghq.com";
+/// The largest AdmissionReview accepted.
+const MAX_REVIEW_BYTES: usize = 16 << 20;
 
 /// Binds `addr` and serves the webhook until the process ends; returns the bound address.
 /// Fails when the certificate cannot be read or the address cannot be bound.
@@ -62,8 +64,11 @@ pub async fn serve(
         client,
         registry: Registry::embedded(),
     });
+    // An AdmissionReview carries the object and the old object: a Secret near its 1 MiB cap,
+    // base64 in JSON, twice, is over axum's 2 MB default.
     let app = Router::new()
         .route("/validate", post(validate))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REVIEW_BYTES))
         .with_state(state);
     tokio::spawn(async move {
         loop {
