@@ -150,4 +150,14 @@ mod tests {
         assert!(parse_share("NaN").is_err());
         assert!(parse_share("1.5").is_err());
     }
+
+    #[test]
+    fn an_empty_webhook_address_means_no_webhook() {
+        assert_eq!(parse_optional_addr(""), Ok(None));
+        assert_eq!(
+            parse_optional_addr("0.0.0.0:8443"),
+            Ok(Some(SocketAddr::from(([0, 0, 0, 0], 8443))))
+        );
+        assert!(parse_optional_addr(":8443").is_err());
+    }
 }
