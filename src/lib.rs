@@ -20,3 +20,4 @@ pub mod konnect;
 pub mod manifest;
 pub mod schema;
 pub mod translate;
+pub mod webhook;

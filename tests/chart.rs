@@ -299,6 +299,10 @@ fn bad_values_are_refused_when_rendering() {
             "additional properties 'controlplane' not allowed",
         ),
         ("replicas=two", "/replicas'"),
+        (
+            "webhook.failurePolicy=Never",
+            "/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'",
+        ),
         // the templates
         ("konnect.tokenSecret.name=", "konnect.tokenSecret.name"),
         ("konnect.controlPlane=", "konnect.controlPlane"),
@@ -774,16 +778,32 @@ fn comparable(mut o: Value) -> Value {
 
 #[test]
 fn kustomize_bases_equal_the_chart_defaults() {
+    kustomization_equals_chart("config/default", &[]);
+}
+
+/// config/default-with-webhook (config/default with the config/webhook component) is the chart
+/// with the webhook on and its certificate from cert-manager.
+#[test]
+fn kustomize_webhook_component_equals_the_chart_with_the_webhook() {
+    kustomization_equals_chart(
+        "config/default-with-webhook",
+        &[
+            "--set",
+            "webhook.enabled=true",
+            "--set",
+            "webhook.certManager.enabled=true",
+        ],
+    );
+}
+
+fn kustomization_equals_chart(dir: &str, helm_args: &[&str]) {
     let cluster = support::cluster();
     let kustomized = docs(&run(
-        cluster
-            .kubectl()
-            .arg("kustomize")
-            .arg(repo().join("config/default")),
+        cluster.kubectl().arg("kustomize").arg(repo().join(dir)),
         None,
     ));
     let release = "konnect-plugin-operator";
-    let helm = template(release, release, &[]);
+    let helm = template(release, release, helm_args);
     let k: BTreeMap<_, _> = kustomized
         .into_iter()
         .filter(|o| o["kind"] != "Namespace")
@@ -1024,4 +1044,189 @@ async fn the_operator_as_the_charts_service_account_programs_the_samples() {
         !log.to_lowercase().contains("forbidden"),
         "a request was forbidden:\n{log}"
     );
+}
+
+// ------------------------------------------------------------------ the admission webhook
+
+/// `base64 -d` of `b64` into `path` (the `base64` tool, not our code, decodes).
+fn write_b64(path: &Path, b64: &str) {
+    let out = run(Command::new("base64").arg("-d"), Some(b64));
+    std::fs::write(path, out).unwrap();
+}
+
+/// With `webhook.enabled`, the chart renders a ValidatingWebhookConfiguration for KongPlugins,
+/// KongClusterPlugins and `konghq.com/validate: plugin` Secrets whose caBundle is the CA that
+/// signed the mounted serving certificate (checked with `openssl verify`, for the Service's
+/// DNS name), the Deployment serves it on the webhook port, and the apiserver accepts it all
+/// (server-side dry run).
+#[tokio::test]
+async fn the_webhook_renders_a_configuration_the_apiserver_accepts() {
+    let cluster = support::cluster();
+    let ns = cluster.namespace("chart-webhook").await;
+    let objects = template("kpo", &ns, &["--set", "webhook.enabled=true"]);
+    let config = find(
+        &objects,
+        "ValidatingWebhookConfiguration",
+        "kpo-konnect-plugin-operator",
+    );
+    let hooks = config["webhooks"].as_array().expect("webhooks");
+    let resources: Vec<&str> = hooks
+        .iter()
+        .map(|h| h["rules"][0]["resources"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(resources, ["kongplugins", "kongclusterplugins", "secrets"]);
+    for h in hooks {
+        assert_eq!(h["failurePolicy"], "Fail", "{h}");
+        assert_eq!(h["sideEffects"], "None", "{h}");
+        assert_eq!(h["clientConfig"]["service"]["path"], "/validate", "{h}");
+        assert_eq!(
+            h["clientConfig"]["service"]["name"],
+            "kpo-konnect-plugin-operator-webhook"
+        );
+    }
+    assert_eq!(
+        hooks[2]["objectSelector"]["matchLabels"]["konghq.com/validate"],
+        "plugin"
+    );
+
+    // The CA in the caBundle signed the Secret's certificate, for the Service's name.
+    let secret = find(
+        &objects,
+        "Secret",
+        "kpo-konnect-plugin-operator-webhook-cert",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.crt");
+    let crt = dir.path().join("tls.crt");
+    write_b64(&ca, hooks[0]["clientConfig"]["caBundle"].as_str().unwrap());
+    write_b64(&crt, secret["data"]["tls.crt"].as_str().unwrap());
+    let host = format!("kpo-konnect-plugin-operator-webhook.{ns}.svc");
+    let verified = run(
+        Command::new("openssl")
+            .args(["verify", "-verify_hostname", &host, "-CAfile"])
+            .arg(&ca)
+            .arg(&crt),
+        None,
+    );
+    assert!(verified.contains(": OK"), "{verified}");
+
+    // The Deployment serves the webhook with the mounted certificate.
+    let c = container(&objects, "kpo-konnect-plugin-operator");
+    let a = args(&c);
+    assert_eq!(flag(&a, "--webhook-address"), Some("0.0.0.0:8443"));
+    let dir_flag = flag(&a, "--webhook-cert-dir").expect("--webhook-cert-dir");
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "webhook-cert")
+        .expect("webhook-cert mount");
+    assert_eq!(mount["mountPath"], dir_flag);
+    assert!(
+        c["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "webhook" && p["containerPort"] == 8443),
+        "{c}"
+    );
+
+    let out = dry_run_apply(&template_text(
+        "kpo",
+        &ns,
+        &[
+            "--set",
+            "webhook.enabled=true",
+            "--set",
+            "webhook.failurePolicy=Ignore",
+        ],
+    ));
+    for expected in [
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/kpo-konnect-plugin-operator created (server dry run)",
+        "service/kpo-konnect-plugin-operator-webhook created (server dry run)",
+        "secret/kpo-konnect-plugin-operator-webhook-cert created (server dry run)",
+    ] {
+        assert!(out.contains(expected), "{expected}:\n{out}");
+    }
+
+    // Off by default: no webhook object, no webhook port.
+    let default = template("kpo", &ns, &[]);
+    assert!(
+        !default
+            .iter()
+            .any(|o| o["kind"] == "ValidatingWebhookConfiguration"),
+        "{:?}",
+        names(&default)
+    );
+    let a = args(&container(&default, "kpo-konnect-plugin-operator"));
+    assert_eq!(flag(&a, "--webhook-address"), None);
+}
+
+/// With cert-manager, the certificate is a Certificate (from a self-signed Issuer unless one is
+/// named) and the caBundle is left to cert-manager's cainjector (its
+/// `cert-manager.io/inject-ca-from: <namespace>/<Certificate>` annotation).
+#[test]
+fn the_webhook_certificate_can_come_from_cert_manager() {
+    let objects = template(
+        "kpo",
+        "ops",
+        &[
+            "--set",
+            "webhook.enabled=true",
+            "--set",
+            "webhook.certManager.enabled=true",
+        ],
+    );
+    let config = find(
+        &objects,
+        "ValidatingWebhookConfiguration",
+        "kpo-konnect-plugin-operator",
+    );
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "ops/kpo-konnect-plugin-operator-webhook"
+    );
+    for h in config["webhooks"].as_array().unwrap() {
+        assert!(h["clientConfig"].get("caBundle").is_none(), "{h}");
+    }
+    let cert = find(
+        &objects,
+        "Certificate",
+        "kpo-konnect-plugin-operator-webhook",
+    );
+    assert_eq!(
+        cert["spec"]["secretName"],
+        "kpo-konnect-plugin-operator-webhook-cert"
+    );
+    assert!(
+        cert["spec"]["dnsNames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == "kpo-konnect-plugin-operator-webhook.ops.svc"),
+        "{cert}"
+    );
+    assert_eq!(cert["spec"]["issuerRef"]["kind"], "Issuer");
+    find(&objects, "Issuer", "kpo-konnect-plugin-operator-webhook");
+    assert!(!objects.iter().any(|o| o["kind"] == "Secret"
+        && o["metadata"]["name"] == "kpo-konnect-plugin-operator-webhook-cert"));
+
+    let named = template(
+        "kpo",
+        "ops",
+        &[
+            "--set",
+            "webhook.enabled=true",
+            "--set",
+            "webhook.certManager.enabled=true",
+            "--set",
+            "webhook.certManager.issuerRef.name=corp-ca",
+            "--set",
+            "webhook.certManager.issuerRef.kind=ClusterIssuer",
+        ],
+    );
+    let cert = find(&named, "Certificate", "kpo-konnect-plugin-operator-webhook");
+    assert_eq!(cert["spec"]["issuerRef"]["name"], "corp-ca");
+    assert_eq!(cert["spec"]["issuerRef"]["kind"], "ClusterIssuer");
+    assert!(!named.iter().any(|o| o["kind"] == "Issuer"));
 }

@@ -52,6 +52,33 @@ pub struct RunArgs {
     /// deletes nothing and reports it (0.0 to 1.0).
     #[arg(long, env = "KPO_MAX_DELETE_SHARE", default_value_t = 0.5, value_parser = parse_share)]
     pub max_delete_share: f64,
+    /// Address of the validating admission webhook (HTTPS, `POST /validate`), e.g.
+    /// 0.0.0.0:8443. Empty: no webhook.
+    #[arg(long, env = "KPO_WEBHOOK_ADDRESS", default_value = "", value_parser = parse_optional_addr)]
+    pub webhook_address: MaybeAddr,
+    /// Directory holding the webhook's certificate and key (`tls.crt`, `tls.key`); read again
+    /// when they change.
+    #[arg(
+        long,
+        env = "KPO_WEBHOOK_CERT_DIR",
+        default_value = "/etc/konnect-plugin-operator/webhook"
+    )]
+    pub webhook_cert_dir: PathBuf,
+}
+
+/// An optional address, `""` for none (a type alias: clap reads a literal `Option` as "flag
+/// may be absent" and would parse the inner type itself).
+pub type MaybeAddr = Option<SocketAddr>;
+
+/// An address, or none for the empty string.
+pub fn parse_optional_addr(s: &str) -> Result<Option<SocketAddr>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|e| format!("{s:?} is not an address such as 0.0.0.0:8443: {e}"))
 }
 
 /// Where the Konnect control plane is and how to authenticate (shared by `run` and `diff`).
@@ -122,5 +149,15 @@ mod tests {
         assert_eq!(parse_share("0.5"), Ok(0.5));
         assert!(parse_share("NaN").is_err());
         assert!(parse_share("1.5").is_err());
+    }
+
+    #[test]
+    fn an_empty_webhook_address_means_no_webhook() {
+        assert_eq!(parse_optional_addr(""), Ok(None));
+        assert_eq!(
+            parse_optional_addr("0.0.0.0:8443"),
+            Ok(Some(SocketAddr::from(([0, 0, 0, 0], 8443))))
+        );
+        assert!(parse_optional_addr(":8443").is_err());
     }
 }

@@ -94,6 +94,10 @@ pub async fn run_with(
         .await
         .with_context(|| format!("cannot listen on {}", args.admin_address))?;
     tracing::info!(address = %bound, "admin server listening (/metrics /livez /readyz)");
+    if let Some(addr) = args.webhook_address {
+        let bound = crate::webhook::serve(addr, &args.webhook_cert_dir, client.clone()).await?;
+        tracing::info!(address = %bound, "admission webhook listening (/validate)");
+    }
 
     health.set_konnect(false, "control plane not resolved yet");
     let mut attempt = 0;

@@ -49,3 +49,9 @@ app.kubernetes.io/part-of: konnect-plugin-operator
 
 {{/* Where the Konnect token Secret is mounted. */}}
 {{- define "kpo.tokenDir" -}}/etc/konnect-plugin-operator/konnect{{- end }}
+
+{{/* Where the webhook's certificate is mounted (--webhook-cert-dir; the binary's default). */}}
+{{- define "kpo.webhookCertDir" -}}/etc/konnect-plugin-operator/webhook{{- end }}
+
+{{/* The Secret holding the webhook's serving certificate. */}}
+{{- define "kpo.webhookSecret" -}}{{ include "kpo.fullname" . }}-webhook-cert{{- end }}
