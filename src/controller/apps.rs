@@ -169,14 +169,15 @@ where
 
 async fn run_providers(client: Client, ns: Option<String>, ctx: Arc<AppsContext>) {
     let providers: Api<KonnectDCRProvider> = api(&client, ns.as_deref());
-    let secrets: Api<Secret> = api(&client, ns.as_deref());
+    // Metadata only: a change is all that matters here; the data is read when reconciling.
+    let secrets: Api<kube::core::PartialObjectMeta<Secret>> = api(&client, ns.as_deref());
     let controller = Controller::new(providers, watcher::Config::default());
     let store = controller.store();
     controller
         .watches(
             secrets,
             watcher::Config::default(),
-            move |secret: Secret| {
+            move |secret: kube::core::PartialObjectMeta<Secret>| {
                 let sns = secret.namespace().unwrap_or_default();
                 let sname = secret.name_any();
                 store

@@ -155,7 +155,7 @@ pub(crate) struct Index<'a> {
 /// Builds a map keyed by namespace/name; on a duplicate key the object with the smaller JSON
 /// form wins, so the choice does not depend on input order.
 /// Objects without a name are left out (see [`Ctx::nameless`]).
-fn index_by<'a, T: Serialize + kube::Resource, K: Ord>(
+fn index_by<'a, T: Serialize + Meta, K: Ord>(
     items: &'a [std::sync::Arc<T>],
     key: impl Fn(&'a T) -> K,
 ) -> BTreeMap<K, &'a T> {
@@ -181,6 +181,36 @@ fn index_by<'a, T: Serialize + kube::Resource, K: Ord>(
     }
     map
 }
+
+/// The objects of a [`Snapshot`]: each has Kubernetes metadata.
+pub(crate) trait Meta {
+    fn meta(&self) -> &ObjectMeta;
+}
+
+macro_rules! meta {
+    ($($t:ty),*) => {$(
+        impl Meta for $t {
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+        }
+    )*};
+}
+
+meta!(
+    k8s_openapi::api::core::v1::Service,
+    k8s_openapi::api::core::v1::Secret,
+    k8s_openapi::api::networking::v1::Ingress,
+    k8s_openapi::api::networking::v1::IngressClass,
+    gateway_api::httproutes::HttpRoute,
+    gateway_api::gateways::Gateway,
+    gateway_api::gatewayclasses::GatewayClass,
+    gateway_api::referencegrants::ReferenceGrant,
+    crate::crd::KongPlugin,
+    crate::crd::KongClusterPlugin,
+    crate::crd::KongConsumer,
+    crate::crd::KongConsumerGroup
+);
 
 /// True when `metadata.name` is missing or empty: such an object cannot be named in Konnect
 /// (it would become service `default..80`), so it is refused, never translated.
@@ -344,7 +374,7 @@ impl<'a> Ctx<'a> {
     /// Objects without `metadata.name` (missing, empty or null): Invalid; the index leaves
     /// them out, so nothing is built from them.
     fn nameless(&mut self, snap: &Snapshot) {
-        fn each<T: kube::Resource>(
+        fn each<T: Meta>(
             out: &mut Vec<(&'static str, ObjectMeta)>,
             kind: &'static str,
             items: &[std::sync::Arc<T>],
