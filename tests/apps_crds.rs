@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use konnect_plugin_operator::crd::{
     MSG_DCR_ONLY_OIDC, MSG_KEY_AUTH_REQUIRED, MSG_LABEL_KEYS, MSG_OIDC_REQUIRED,
@@ -15,30 +14,11 @@ use konnect_plugin_operator::crd::{
 };
 
 fn kubectl(ns: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = support::cluster()
-        .kubectl()
-        .args(["--namespace", ns])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("kubectl finishes")
+    support::kubectl_with_stdin(ns, args, stdin)
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn text(output: &Output) -> String {
+    support::output_text(output)
 }
 
 fn apply(ns: &str, manifest: &str) -> Output {

@@ -3,8 +3,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use konnect_plugin_operator::crd::generate::{
     MSG_CONFIG_AND_CONFIG_FROM, MSG_CONFIG_FROM_AND_PATCHES, MSG_PLUGIN_IMMUTABLE,
@@ -13,32 +12,12 @@ use konnect_plugin_operator::crd::{KongConsumer, KongPlugin};
 use kube::Api;
 use kube::api::PostParams;
 
-/// Runs `kubectl <args>` with `stdin` as input, in namespace `ns`.
 fn kubectl(ns: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = support::cluster()
-        .kubectl()
-        .args(["--namespace", ns])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("kubectl finishes")
+    support::kubectl_with_stdin(ns, args, stdin)
 }
 
 fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    support::output_text(output)
 }
 
 fn apply(ns: &str, manifest: &str) -> Output {

@@ -272,3 +272,34 @@ pub fn unique_name(prefix: &str) -> String {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     format!("{p}-{}", &suffix[..8])
 }
+
+/// Runs `kubectl --namespace <ns> <args>` on the test cluster with `stdin` as its input.
+pub fn kubectl_with_stdin(ns: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = cluster()
+        .kubectl()
+        .args(["--namespace", ns])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("kubectl finishes")
+}
+
+/// A finished command's stdout then stderr, as text.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
