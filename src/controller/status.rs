@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
@@ -27,6 +28,8 @@ use super::execute::Outcome;
 pub const PROGRAMMED: &str = "Programmed";
 /// Kubernetes' limit on a condition message.
 pub const MAX_MESSAGE: usize = crate::translate::result::MAX_MESSAGE;
+/// Status writes in flight at once.
+const STATUS_CONCURRENCY: usize = 16;
 /// Kubernetes' limit on an Event note.
 const MAX_NOTE: usize = 1024;
 /// Our field manager for server-side apply.
@@ -232,6 +235,9 @@ impl Reporter {
         current: &(dyn Fn(&Report) -> Option<Condition> + Sync),
     ) -> usize {
         let mut writes = 0;
+        // Status writes (and their transition Events) go out concurrently: after a bulk sync
+        // there is one per plugin object, and one at a time would hold the next pass back.
+        let mut todo: Vec<(&Report, Condition, bool)> = Vec::new();
         for report in reports {
             let key = (
                 report.kind.to_owned(),
@@ -257,24 +263,10 @@ impl Reporter {
                 // The newer of the two is what the object holds (ours, when the cache lags).
                 let now_cond = mine.or(cached);
                 let cond = condition(report, now_cond.as_ref(), Time(jiff::Timestamp::now()));
-                match self.apply(report, &cond).await {
-                    Ok(()) => {
-                        writes += 1;
-                        if let Some(uid) = &report.uid {
-                            self.applied.insert(uid.clone(), cond.clone());
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(kind = report.kind, namespace = ?report.namespace, name = %report.name, error = %err, "status write failed");
-                        continue;
-                    }
-                }
                 let transition = now_cond
                     .as_ref()
                     .is_none_or(|c| c.status != cond.status || c.reason != cond.reason);
-                if transition {
-                    self.transition_event(report).await;
-                }
+                todo.push((report, cond, transition));
             } else {
                 let state = (report.status.to_owned(), report.message.clone());
                 if self.last.get(&key) != Some(&state) {
@@ -284,6 +276,31 @@ impl Reporter {
                     if !(first && report.is_true()) {
                         self.transition_event(report).await;
                     }
+                }
+            }
+        }
+        let this = &*self;
+        let done: Vec<_> = futures::stream::iter(todo)
+            .map(|(report, cond, transition)| async move {
+                let result = this.apply(report, &cond).await;
+                if result.is_ok() && transition {
+                    this.transition_event(report).await;
+                }
+                (report, cond, result)
+            })
+            .buffer_unordered(STATUS_CONCURRENCY)
+            .collect()
+            .await;
+        for (report, cond, result) in done {
+            match result {
+                Ok(()) => {
+                    writes += 1;
+                    if let Some(uid) = &report.uid {
+                        self.applied.insert(uid.clone(), cond);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(kind = report.kind, namespace = ?report.namespace, name = %report.name, error = %err, "status write failed");
                 }
             }
         }
