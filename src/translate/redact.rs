@@ -283,8 +283,10 @@ impl Scrubber {
                 let marker = f.secret.marker();
                 match config.pointer(&f.pointer) {
                     // An object whose keys came from the Secret: its keys are the values.
+                    // (An empty key names nothing, and would match everywhere.)
                     Some(Value::Object(map)) => map
                         .keys()
+                        .filter(|k| !k.is_empty())
                         .map(|k| (path.clone(), k.clone(), marker.clone(), true))
                         .collect::<Vec<_>>(),
                     Some(v) => rendered(v)
@@ -351,6 +353,9 @@ impl Scrubber {
 /// Replaces `value` in `text` where it is not part of a longer word (so the number `5` in
 /// `value must be 5` goes, but not the `5` of `502`).
 fn replace_token(text: &str, value: &str, marker: &str) -> String {
+    if value.is_empty() {
+        return text.to_owned();
+    }
     let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '.' || c == '-';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -522,6 +527,21 @@ mod tests {
                 .to_string()
                 .contains("X-Canary-Header")
         );
+    }
+
+    /// Found by translate_props: an empty key from a Secret made `replace_token` loop forever
+    /// (an empty pattern matches at every position), growing memory until the OOM killer.
+    #[test]
+    fn an_empty_secret_key_is_not_scrubbed_for() {
+        let config = json!({"m": {"": "v", "k": "w"}});
+        let mut shadow = Shadow::from_user_config(&json!({"m": null}));
+        let marked = shadow.secret_value(&config["m"], src("k"));
+        if let Some(at) = shadow.doc_mut().pointer_mut("/m") {
+            *at = marked;
+        }
+        let s = Scrubber::new(&config, &shadow.fields());
+        assert_eq!(s.scrub("config.m", "bad value"), "bad value");
+        assert_eq!(s.scrub_field("config.m"), "config.m");
     }
 
     #[test]
