@@ -648,6 +648,13 @@ async fn reconcile_strategy(
     .await
 }
 
+/// True when Konnect labels carry our UID label with the object's UID.
+fn ours(labels: Option<&std::collections::BTreeMap<String, String>>, uid: &str) -> bool {
+    labels
+        .and_then(|l| l.get(LABEL_UID))
+        .is_some_and(|v| v == uid)
+}
+
 /// The Konnect entity of an object: by the id in status, else by our UID label.
 async fn find_strategy(
     ctx: &AppsContext,
@@ -662,12 +669,7 @@ async fn find_strategy(
         }
     }
     let all = ctx.konnect.list_all_app_auth_strategies(&[]).await?;
-    Ok(all.into_iter().find(|s| {
-        s.labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_UID))
-            .is_some_and(|v| v == uid)
-    }))
+    Ok(all.into_iter().find(|s| ours(s.labels.as_ref(), uid)))
 }
 
 async fn apply_strategy(
@@ -867,12 +869,7 @@ async fn find_provider(
         }
     }
     let all = ctx.konnect.list_all_dcr_providers(&[]).await?;
-    Ok(all.into_iter().find(|s| {
-        s.labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_UID))
-            .is_some_and(|v| v == uid)
-    }))
+    Ok(all.into_iter().find(|s| ours(s.labels.as_ref(), uid)))
 }
 
 /// Reads the provider's Secret keys: `Ok(values by Konnect field)` or the condition saying
