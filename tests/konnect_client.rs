@@ -1232,19 +1232,33 @@ impl LogBuffer {
     }
 }
 
-// current_thread (the default): the subscriber set for this thread sees the client, the
-// emulator and every task they spawn.
+/// Every event of this test binary, from a process-wide subscriber installed once.
+///
+/// A subscriber set for one thread (`set_default`) missed the client's events once under load:
+/// tracing caches each callsite's interest across threads, and another test's thread (with no
+/// subscriber) could register a callsite as "never" concurrently. A global subscriber has no such
+/// race; the other tests' events land in the buffer too, which only makes the canary check wider.
+fn global_logs() -> LogBuffer {
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = LogBuffer::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other test of this binary installs a subscriber");
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn the_token_never_reaches_a_log_line_or_an_error() {
     const CANARY: &str = "kpat_canary_4f1c9e";
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = global_logs();
 
     let emu = emulator(EmulatorConfig {
         tokens: vec![CANARY.into()],
