@@ -552,7 +552,12 @@ async fn a_mass_delete_waits_for_a_higher_share() {
     delete.extend((0..GONE).map(|i| format!("svc-{i}")));
     w.kubectl(&delete.iter().map(String::as_str).collect::<Vec<_>>());
 
-    let op = w.operator(&["--max-delete-share", "0.5"]);
+    // As the chart's Deployment sets them (downward API): the guard's Event goes on this Pod.
+    let op = w.operator_with(
+        &["--max-delete-share", "0.5"],
+        support::cluster().kubeconfig_path(),
+        &[("POD_NAME", "kpo-0"), ("POD_NAMESPACE", &w.ns)],
+    );
     let why = eventually("the guard's log line", &[&op], || async {
         op.log_lines()
             .into_iter()
@@ -575,6 +580,27 @@ async fn a_mass_delete_waits_for_a_higher_share() {
         op.metric_sum("kpo_kept_entities", &["reason=\"delete_guard\""]),
         (2 * GONE) as f64
     );
+    assert_eq!(op.metric_sum("kpo_delete_guard_blocked", &[]), 1.0);
+    assert!(op.metric_sum("kpo_delete_guard_stopped_passes_total", &[]) >= 1.0);
+    // Someone on call sees it without the logs: a Warning Event on the operator's Pod.
+    let event = eventually("the MassDeleteBlocked Event", &[&op], || async {
+        let list: serde_json::Value = serde_json::from_str(&w.kubectl(&[
+            "get",
+            "events.events.k8s.io",
+            "--field-selector",
+            "reason=MassDeleteBlocked",
+            "-o",
+            "json",
+        ]))
+        .ok()?;
+        list["items"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(event["type"], "Warning", "{event}");
+    assert_eq!(event["regarding"]["kind"], "Pod", "{event}");
+    assert_eq!(event["regarding"]["name"], "kpo-0", "{event}");
+    let note = event["note"].as_str().unwrap_or_default();
+    assert!(note.contains("would delete 40 of the 60"), "{note}");
     assert_exactly(&w, &all_of(N)).await;
 
     drop(op);

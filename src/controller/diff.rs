@@ -32,10 +32,11 @@ pub struct Observed {
     pub consumer_groups: BTreeMap<EntityId, ConsumerGroup>,
     pub plugins: BTreeMap<EntityId, Plugin>,
     pub memberships: BTreeSet<ConsumerGroupMembership>,
-    /// The body Konnect returned for our last PUT of each entity (defaults filled). A relisted
-    /// entity that differs from it was changed out of band, also in fields we do not set (a
-    /// key-auth's `anonymous`, a route's `hosts`). Kept across relists; empty after a restart.
-    pub written: BTreeMap<EntityId, Value>,
+    /// A [`fingerprint`] of the entity Konnect returned for our last PUT of each id (defaults
+    /// filled). A relisted entity with another fingerprint was changed out of band, also in
+    /// fields we do not set (a key-auth's `anonymous`, a route's `hosts`). A hash, not the body:
+    /// 8 bytes an entity. Kept across relists; empty after a restart.
+    pub written: BTreeMap<EntityId, u64>,
 }
 
 impl Observed {
@@ -65,7 +66,37 @@ impl Observed {
         }
     }
 
-    /// Records a successful write, so the next pass diffs against it without a relist.
+    /// Records a successful write, so the next pass diffs against it without a relist. `stored`
+    /// is the entity Konnect returned for a PUT (defaults filled): it is what Konnect now holds,
+    /// so it is what the next pass compares with, exactly as a relist would list it. Without it
+    /// the body we sent stands in and no fingerprint is kept.
+    pub fn record(&mut self, op: &Op, stored: Option<Body>) {
+        if let (Action::Put(_), Some(stored)) = (&op.action, stored) {
+            let fp = match &stored {
+                Body::Service(e) => fingerprint(e),
+                Body::Route(e) => fingerprint(e),
+                Body::Consumer(e) => fingerprint(e),
+                Body::ConsumerGroup(e) => fingerprint(e),
+                Body::Plugin(e) => fingerprint(e),
+            };
+            match fp {
+                Some(fp) => drop(self.written.insert(op.id, fp)),
+                None => drop(self.written.remove(&op.id)),
+            }
+            match stored {
+                Body::Service(e) => drop(self.services.insert(op.id, e)),
+                Body::Route(e) => drop(self.routes.insert(op.id, e)),
+                Body::Consumer(e) => drop(self.consumers.insert(op.id, e)),
+                Body::ConsumerGroup(e) => drop(self.consumer_groups.insert(op.id, e)),
+                Body::Plugin(e) => drop(self.plugins.insert(op.id, e)),
+            }
+            return;
+        }
+        self.written.remove(&op.id);
+        self.apply(op);
+    }
+
+    /// Records a successful write from the body we sent (no fingerprint is kept for it).
     pub fn apply(&mut self, op: &Op) {
         if matches!(op.action, Action::Delete) {
             self.written.remove(&op.id);
@@ -484,7 +515,7 @@ fn puts<T: Serialize + Clone + Entity>(
     kind: Kind,
     desired: &[T],
     observed: &BTreeMap<EntityId, T>,
-    written: &BTreeMap<EntityId, Value>,
+    written: &BTreeMap<EntityId, u64>,
     wrap: fn(T) -> Body,
 ) {
     for entity in desired {
@@ -492,7 +523,7 @@ fn puts<T: Serialize + Clone + Entity>(
             continue;
         };
         let current = observed.get(&id);
-        let untouched = |o: &T| written.get(&id).is_none_or(|w| same_as_written(o, w));
+        let untouched = |o: &T| written.get(&id).is_none_or(|w| fingerprint(o) == Some(*w));
         if current.is_some_and(|o| in_sync(entity, o) && untouched(o)) {
             continue;
         }
@@ -670,17 +701,39 @@ pub fn in_sync<T: Serialize>(desired: &T, observed: &T) -> bool {
     hash_tag(&d) == hash_tag(&o) && covers(&d, &o)
 }
 
-/// The relisted entity equals the body Konnect returned for our last PUT (timestamps aside).
-fn same_as_written<T: Serialize>(observed: &T, written: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("created_at");
-            o.remove("updated_at");
+/// A hash of an entity as Konnect holds it, timestamps aside and object keys in sorted order
+/// (Konnect's key order is not part of the entity). Equal for the entity a PUT returned and the
+/// same entity relisted; compared within one process only.
+pub fn fingerprint<T: Serialize>(entity: &T) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    fn walk(v: &Value, top: bool, h: &mut std::collections::hash_map::DefaultHasher) {
+        match v {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            Value::Number(n) => (2u8, n.to_string()).hash(h),
+            Value::String(s) => (3u8, s).hash(h),
+            Value::Array(a) => {
+                (4u8, a.len()).hash(h);
+                a.iter().for_each(|v| walk(v, false, h));
+            }
+            Value::Object(o) => {
+                let mut keys: Vec<&String> = o
+                    .keys()
+                    .filter(|k| !(top && matches!(k.as_str(), "created_at" | "updated_at")))
+                    .collect();
+                keys.sort();
+                (5u8, keys.len()).hash(h);
+                for k in keys {
+                    k.hash(h);
+                    walk(&o[k.as_str()], false, h);
+                }
+            }
         }
-        v
-    };
-    serde_json::to_value(observed).is_ok_and(|o| strip(&o) == strip(written))
+    }
+    let value = serde_json::to_value(entity).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    walk(&value, true, &mut h);
+    Some(h.finish())
 }
 
 fn same_hash<T: Serialize>(desired: &T, observed: &T) -> bool {
@@ -935,7 +988,7 @@ mod tests {
         observed.plugins.insert(id(3), returned.clone());
         observed
             .written
-            .insert(id(3), serde_json::to_value(&returned).unwrap());
+            .insert(id(3), fingerprint(&returned).unwrap());
         assert!(plan(&desired, &observed, &DiffOptions::default()).is_empty());
         // Someone sets `anonymous` in Konnect: every field we set still matches, yet it is drift.
         let mut bypassed = returned.clone();
@@ -945,6 +998,67 @@ mod tests {
         let p = plan(&desired, &observed, &DiffOptions::default());
         assert_eq!(kinds_and_ops(&p), vec![vec![(Kind::Plugin, "put", id(3))]]);
         assert!(p.phases[0][0].drift);
+    }
+
+    #[test]
+    fn a_put_konnect_filled_with_defaults_is_not_repeated_before_the_relist() {
+        // Found in the N=1000 benchmark: after a PUT, the next pass compared the body we sent
+        // with the one Konnect returned (defaults filled), saw "drift" and PUT again, every pass
+        // until the next relist.
+        let desired = DesiredState {
+            plugins: vec![plugin_on_route(3, 2, json!({"key_names": ["apikey"]}))],
+            ..DesiredState::default()
+        };
+        let mut observed = Observed::default();
+        let p = plan(&desired, &observed, &DiffOptions::default());
+        assert_eq!(kinds_and_ops(&p), vec![vec![(Kind::Plugin, "put", id(3))]]);
+        // What Konnect answers to that PUT: the schema's defaults filled, timestamps set.
+        let mut returned = desired.plugins[0].clone();
+        returned.config =
+            json!({"key_names": ["apikey"], "anonymous": null, "hide_credentials": false});
+        returned.created_at = Some(1);
+        returned.updated_at = Some(1);
+        observed.record(&p.phases[0][0], Some(Body::Plugin(returned.clone())));
+        assert!(
+            plan(&desired, &observed, &DiffOptions::default()).is_empty(),
+            "the entity Konnect returned is in sync: no second PUT"
+        );
+        // The relist lists the same entity, its keys in another order: still nothing to write.
+        let mut relisted = returned.clone();
+        relisted.config =
+            json!({"hide_credentials": false, "anonymous": null, "key_names": ["apikey"]});
+        observed.plugins.insert(id(3), relisted);
+        assert!(plan(&desired, &observed, &DiffOptions::default()).is_empty());
+        // Someone sets `anonymous` out of band: drift, repaired.
+        let mut bypassed = returned;
+        bypassed.config["anonymous"] = json!("guest");
+        bypassed.updated_at = Some(2);
+        observed.plugins.insert(id(3), bypassed);
+        let p = plan(&desired, &observed, &DiffOptions::default());
+        assert_eq!(kinds_and_ops(&p), vec![vec![(Kind::Plugin, "put", id(3))]]);
+        assert!(p.phases[0][0].drift);
+    }
+
+    #[test]
+    fn a_delete_forgets_the_fingerprint() {
+        let desired = DesiredState {
+            plugins: vec![plugin_on_route(3, 2, json!({}))],
+            ..DesiredState::default()
+        };
+        let mut observed = Observed::default();
+        let p = plan(&desired, &observed, &DiffOptions::default());
+        observed.record(
+            &p.phases[0][0],
+            Some(Body::Plugin(desired.plugins[0].clone())),
+        );
+        assert_eq!(observed.written.len(), 1);
+        let p = plan(&DesiredState::default(), &observed, &DiffOptions::default());
+        assert_eq!(
+            kinds_and_ops(&p),
+            vec![vec![(Kind::Plugin, "delete", id(3))]]
+        );
+        observed.record(&p.phases[0][0], None);
+        assert!(observed.written.is_empty() && observed.plugins.is_empty());
     }
 
     #[test]

@@ -164,22 +164,17 @@ pub async fn execute(
             }
             continue;
         }
-        let results: Vec<(&Op, Result<Option<serde_json::Value>, Error>)> =
-            futures::stream::iter(ready)
-                .map(|op| async move { (op, write(cp, op).await) })
-                .buffer_unordered(concurrency.max(1))
-                .collect()
-                .await;
+        let results: Vec<(&Op, Result<Option<Body>, Error>)> = futures::stream::iter(ready)
+            .map(|op| async move { (op, write(cp, op).await) })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
         for (op, result) in results {
             metrics.write(op, result.as_ref().err());
             match result {
                 Ok(stored) => {
                     refusals.forget(&op.id);
-                    observed.apply(op);
-                    match stored {
-                        Some(v) => drop(observed.written.insert(op.id, v)),
-                        None => drop(observed.written.remove(&op.id)),
-                    }
+                    observed.record(op, stored);
                     outcome.done += 1;
                     if op.update {
                         outcome.updated += 1;
@@ -263,19 +258,18 @@ fn leaves(v: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 #[tracing::instrument(skip_all, fields(entity = op.kind.as_str(), id = %op.id, op = op.operation()))]
-async fn write(cp: &ControlPlaneClient, op: &Op) -> Result<Option<serde_json::Value>, Error> {
+async fn write(cp: &ControlPlaneClient, op: &Op) -> Result<Option<Body>, Error> {
     let id = op.id.to_string();
-    // A PUT returns the entity as Konnect now holds it (defaults filled): remembered, so a later
-    // change to a field we do not set is seen as drift.
-    let stored = |v: Result<serde_json::Value, serde_json::Error>| v.ok();
+    // A PUT returns the entity as Konnect now holds it (defaults filled): that is what the next
+    // pass compares with, so a later change to a field we do not set is seen as drift.
     let done = |r: Result<(), Error>| r.map(|()| None);
     match &op.action {
         Action::Put(body) => match body.as_ref() {
-            Body::Service(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
-            Body::Route(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
-            Body::Consumer(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
-            Body::ConsumerGroup(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
-            Body::Plugin(e) => cp.upsert(e).await.map(|e| stored(serde_json::to_value(e))),
+            Body::Service(e) => cp.upsert(e).await.map(|e| Some(Body::Service(e))),
+            Body::Route(e) => cp.upsert(e).await.map(|e| Some(Body::Route(e))),
+            Body::Consumer(e) => cp.upsert(e).await.map(|e| Some(Body::Consumer(e))),
+            Body::ConsumerGroup(e) => cp.upsert(e).await.map(|e| Some(Body::ConsumerGroup(e))),
+            Body::Plugin(e) => cp.upsert(e).await.map(|e| Some(Body::Plugin(e))),
         },
         Action::Delete => done(match op.kind {
             Kind::Service => cp.delete_service(&id).await,

@@ -35,6 +35,8 @@ pub struct Metrics {
     managed: Family<Labels, Gauge>,
     drift_repaired: Counter,
     kept: Family<Labels, Gauge>,
+    delete_guard_blocked: Gauge,
+    delete_guard_stopped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,6 +68,8 @@ impl Metrics {
             managed: Family::default(),
             drift_repaired: Counter::default(),
             kept: Family::default(),
+            delete_guard_blocked: Gauge::default(),
+            delete_guard_stopped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -122,6 +126,16 @@ impl Metrics {
             "kept_entities",
             "Entities kept as Konnect holds them instead of deleted or updated, by reason",
             m.kept.clone(),
+        );
+        registry.register(
+            "delete_guard_blocked",
+            "1 while the mass-delete guard holds back the deletes of the latest pass, else 0",
+            m.delete_guard_blocked.clone(),
+        );
+        registry.register(
+            "delete_guard_stopped_passes",
+            "Passes whose deletes the mass-delete guard stopped",
+            m.delete_guard_stopped.clone(),
         );
         Self { registry, ..m }
     }
@@ -186,6 +200,14 @@ impl Metrics {
             self.managed
                 .get_or_create(&vec![("entity", kind.as_str().to_owned())])
                 .set(n as i64);
+        }
+    }
+
+    /// The latest pass: whether the mass-delete guard stopped its deletes.
+    pub fn delete_guard(&self, blocked: bool) {
+        self.delete_guard_blocked.set(i64::from(blocked));
+        if blocked {
+            self.delete_guard_stopped.inc();
         }
     }
 

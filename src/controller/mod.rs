@@ -140,7 +140,11 @@ pub async fn run_with(
         args.namespaces.clone(),
         args.dry_run,
     ));
-    let reporter = status::Reporter::new(client.clone(), std::env::var("POD_NAME").ok());
+    let reporter = status::Reporter::new(
+        client.clone(),
+        std::env::var("POD_NAME").ok(),
+        std::env::var("POD_NAMESPACE").ok(),
+    );
     let mut sync = SyncLoop {
         args,
         opts,
@@ -158,6 +162,7 @@ pub async fn run_with(
         client: client.clone(),
         secrets: watch::SecretCache::default(),
         refusals: execute::Refusals::default(),
+        delete_guard: false,
         lease_check,
     };
     tokio::select! {
@@ -287,6 +292,8 @@ struct SyncLoop {
     secrets: watch::SecretCache,
     /// Writes Konnect refused for good: not re-sent while their body is unchanged.
     refusals: execute::Refusals,
+    /// The mass-delete guard stopped the last pass's deletes (its Event goes out once a spell).
+    delete_guard: bool,
     /// With leader election: confirms the Lease before each pass.
     lease_check: Option<LeaseCheck>,
 }
@@ -460,7 +467,20 @@ impl SyncLoop {
         let plan = diff::plan(desired, observed, &diff_opts);
         if let Some(why) = &plan.delete_guard {
             tracing::error!("{why}");
+            self.metrics.delete_guard(true);
+            if !self.delete_guard && !self.args.dry_run {
+                self.reporter
+                    .operator_event(
+                        kube::runtime::events::EventType::Warning,
+                        "MassDeleteBlocked",
+                        why,
+                    )
+                    .await;
+            }
+        } else {
+            self.metrics.delete_guard(false);
         }
+        self.delete_guard = plan.delete_guard.is_some();
         let kept = count_kept(&plan);
         self.metrics.kept(&kept);
         self.metrics.queued(plan.len());

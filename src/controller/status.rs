@@ -206,10 +206,24 @@ pub struct Reporter {
     /// What we last applied, by object uid: the cache may not show our own write yet when the
     /// next pass runs, and writing again would move the transition time and repeat the Event.
     applied: BTreeMap<String, Condition>,
+    /// The operator's own Pod (POD_NAME, POD_NAMESPACE), for Events about the operator itself.
+    pod: Option<ObjectReference>,
 }
 
 impl Reporter {
-    pub fn new(client: Client, instance: Option<String>) -> Self {
+    /// `instance`: the operator's Pod name; with `namespace`, Events about the operator itself
+    /// (the mass-delete guard) are published on that Pod.
+    pub fn new(client: Client, instance: Option<String>, namespace: Option<String>) -> Self {
+        let pod = instance
+            .clone()
+            .zip(namespace)
+            .map(|(name, namespace)| ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(name),
+                namespace: Some(namespace),
+                ..ObjectReference::default()
+            });
         let recorder = Recorder::new(
             client.clone(),
             kube::runtime::events::Reporter {
@@ -223,6 +237,29 @@ impl Reporter {
             last: BTreeMap::new(),
             warned: BTreeSet::new(),
             applied: BTreeMap::new(),
+            pod,
+        }
+    }
+
+    /// An Event on the operator's own Pod; without POD_NAME and POD_NAMESPACE, none (the log
+    /// line the caller writes says it all the same). Returns whether one was published.
+    pub async fn operator_event(&self, type_: EventType, reason: &str, note: &str) -> bool {
+        let Some(pod) = &self.pod else {
+            return false;
+        };
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(cap(note, MAX_NOTE)),
+            action: "Sync".into(),
+            secondary: None,
+        };
+        match self.recorder.publish(&event, pod).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(error = %err, reason, "event on the operator's Pod not published");
+                false
+            }
         }
     }
 

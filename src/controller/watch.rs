@@ -227,6 +227,7 @@ where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
         + DeserializeOwned
+        + Serialize
         + Debug
         + Send
         + Sync
@@ -244,7 +245,14 @@ where
 
 fn watch<K>(api: Api<K>, kind: &'static str, state: &Arc<WatchState>) -> Store<K>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + Debug
+        + Send
+        + Sync
+        + 'static,
 {
     drive(watcher(api, watcher::Config::default()), kind, state)
 }
@@ -261,20 +269,36 @@ fn slim<K: Resource>(object: &mut K) {
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// Runs a watch stream into a new store, reporting the kind's sync state.
+/// Runs a watch stream into a new store, reporting the kind's sync state. A change that touches
+/// only an object's `status` (our own condition writes, a Service's load balancer) signals
+/// nothing: translation never reads status, and a pass per status write would make every pass
+/// cause another.
 fn drive<K, S>(stream: S, kind: &'static str, state: &Arc<WatchState>) -> Store<K>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + Send + Sync + 'static,
     S: futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 {
     state.register(kind);
-    let (reader, writer) = reflector::store();
-    let stream = stream.default_backoff().modify(slim).reflect(writer);
+    let (reader, mut writer) = reflector::store();
+    let stream = stream.default_backoff().modify(slim);
     let state = state.clone();
+    let previous = reader.clone();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         let mut listed = false;
         while let Some(event) = stream.next().await {
+            if let Ok(event) = &event {
+                let quiet = match event {
+                    watcher::Event::Apply(new) => previous
+                        .get(&reflector::ObjectRef::from_obj(new))
+                        .is_some_and(|old| status_only(old.as_ref(), new)),
+                    _ => false,
+                };
+                writer.apply_watcher_event(event);
+                if quiet {
+                    continue;
+                }
+            }
             match event {
                 Ok(watcher::Event::InitDone) => {
                     if !listed {
@@ -304,6 +328,26 @@ where
         }
     });
     reader
+}
+
+/// `new` differs from `old` in its `status` and nowhere else (`resourceVersion` aside). A change
+/// seen only as a new `resourceVersion` (a Secret's data, watched as metadata) is not
+/// status-only.
+pub fn status_only<K: Serialize>(old: &K, new: &K) -> bool {
+    let (Ok(mut old), Ok(mut new)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+        return false;
+    };
+    let mut status = [None, None];
+    for (value, status) in [&mut old, &mut new].into_iter().zip(status.iter_mut()) {
+        if let Some(object) = value.as_object_mut() {
+            *status = object.remove("status");
+            if let Some(meta) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                meta.remove("resourceVersion");
+                meta.remove("managedFields");
+            }
+        }
+    }
+    status[0] != status[1] && old == new
 }
 
 /// The API server refused the list for good: the kind is not served (404) or we may not
@@ -416,5 +460,66 @@ impl Stores {
             kong_consumer_groups: all(&self.kong_consumer_groups),
             malformed: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plugin(status: serde_json::Value, config: serde_json::Value) -> KongPlugin {
+        serde_json::from_value(json!({
+            "apiVersion": "configuration.konghq.com/v1",
+            "kind": "KongPlugin",
+            "metadata": {"name": "auth", "namespace": "default", "resourceVersion": "1",
+                         "generation": 1},
+            "plugin": "key-auth",
+            "config": config,
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn programmed(status: &str) -> serde_json::Value {
+        json!({"conditions": [{"type": "Programmed", "status": status, "reason": "Programmed",
+            "message": "", "lastTransitionTime": "2026-12-03T00:00:00Z", "observedGeneration": 1}]})
+    }
+
+    #[test]
+    fn our_own_condition_write_is_status_only() {
+        let old = plugin(json!({}), json!({"key_names": ["apikey"]}));
+        let mut new = plugin(programmed("True"), json!({"key_names": ["apikey"]}));
+        new.metadata.resource_version = Some("2".into());
+        assert!(status_only(&old, &new));
+    }
+
+    #[test]
+    fn a_spec_label_or_annotation_change_is_not_status_only() {
+        let old = plugin(programmed("False"), json!({"key_names": ["apikey"]}));
+        // The config changed along with the status.
+        let new = plugin(programmed("True"), json!({"key_names": ["other"]}));
+        assert!(!status_only(&old, &new));
+        // Only an annotation changed (no status change at all).
+        let mut annotated = old.clone();
+        annotated.metadata.annotations = Some([("a".to_owned(), "b".to_owned())].into());
+        assert!(!status_only(&old, &annotated));
+        // Status and a label changed together.
+        let mut labelled = plugin(programmed("True"), json!({"key_names": ["apikey"]}));
+        labelled.metadata.labels = Some([("team".to_owned(), "a".to_owned())].into());
+        assert!(!status_only(&old, &labelled));
+    }
+
+    #[test]
+    fn a_secret_seen_only_as_a_new_resource_version_is_not_status_only() {
+        // Secrets are watched as metadata: a rotated value shows as a new resourceVersion only.
+        let old: PartialObjectMeta<Secret> = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "default", "resourceVersion": "1"}
+        }))
+        .unwrap();
+        let mut new = old.clone();
+        new.metadata.resource_version = Some("2".into());
+        assert!(!status_only(&old, &new));
     }
 }
