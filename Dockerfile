@@ -6,6 +6,14 @@
 #
 # The build needs the base image below and crates.io; the final image holds only the binary and
 # the CA bundle (the Konnect client verifies TLS against the system roots).
+#
+# Without a registry (CI has none, so no base image can be pulled) the binary is built on the
+# host and handed in as the `dist` stage; the builder stage is then skipped (.ci/image does this):
+#
+#   cargo build --release --target x86_64-unknown-linux-musl --bin konnect-plugin-operator
+#   mkdir dist && cp target/x86_64-unknown-linux-musl/release/konnect-plugin-operator dist/ \
+#     && cp /etc/ssl/certs/ca-certificates.crt dist/
+#   buildah bud --build-context dist=dist -t konnect-plugin-operator:0.1.0 .
 
 # The toolchain CI builds with (the crate needs rust-version 1.89 or newer).
 ARG RUST_VERSION=1.95
@@ -26,9 +34,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && cp target/release/konnect-plugin-operator /out/ \
  && /out/konnect-plugin-operator --version
 
-FROM scratch
-COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# What the final image takes: the static binary and the CA bundle, side by side.
+FROM scratch AS dist
+COPY --from=builder /etc/ssl/certs/ca-certificates.crt /ca-certificates.crt
 COPY --from=builder /out/konnect-plugin-operator /konnect-plugin-operator
+
+FROM scratch
+COPY --from=dist /ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=dist /konnect-plugin-operator /konnect-plugin-operator
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 # 65532: the conventional "nonroot" id of distroless images; no shell, no package manager.
 USER 65532:65532
