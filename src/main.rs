@@ -70,15 +70,20 @@ enum Command {
         #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Show the writes the operator would make to Konnect for these manifests: each PUT with
-    /// its changed fields, each DELETE. Reads the control plane, writes nothing. Exits 0 when
-    /// Konnect already matches, 1 when it would change, 2 on error. Pass the same --owner as
-    /// the running operator (its default is the kube-system namespace UID).
+    /// Show the writes the operator would make to Konnect for these manifests (-f), or for
+    /// what the cluster holds (--from-cluster, read as `run` reads it): each PUT with its
+    /// changed fields, each DELETE. Reads the control plane, writes nothing. Exits 0 when
+    /// Konnect already matches, 1 when it would change, 2 on error. Pass the same --owner (and
+    /// with --from-cluster, --namespaces) as the running operator; with -f the owner default is
+    /// the cluster name, with --from-cluster the kube-system namespace UID, as `run`'s.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["paths", "from_cluster"])))]
     Diff {
         /// Manifest files or directories (read recursively: .yaml, .yml, .json); `-` reads
         /// standard input.
-        #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+        #[arg(short = 'f', long = "filename", value_name = "PATH")]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        cluster: konnect_plugin_operator::cli::diff::FromCluster,
         #[command(flatten)]
         konnect: konnect_plugin_operator::controller::KonnectArgs,
         #[command(flatten)]
@@ -100,8 +105,9 @@ struct TranslateArgs {
     /// KIC's controllerName).
     #[arg(long, env = "KPO_GATEWAY_CLASS")]
     gateway_class: Option<String>,
-    /// The owner identity written in the owner tag (default in a cluster: the kube-system
-    /// namespace UID; for `render`: the cluster name).
+    /// The owner identity written in the owner tag (default in a cluster, for `run` and
+    /// `diff --from-cluster`: the kube-system namespace UID; for `render` and `diff -f`: the
+    /// cluster name).
     #[arg(long, env = "KPO_OWNER", default_value = "")]
     owner: String,
     /// A name for this cluster, used as the owner identity when `--owner` is empty.
@@ -183,6 +189,7 @@ fn main() -> ExitCode {
         }
         Command::Diff {
             paths,
+            cluster,
             konnect,
             translate,
         } => {
@@ -196,12 +203,23 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let changed = runtime.block_on(konnect_plugin_operator::cli::diff::diff_command(
-                &paths,
-                translate.into(),
-                &konnect,
-                &mut std::io::stdout().lock(),
-            ));
+            let out = &mut std::io::stdout().lock();
+            let changed = if cluster.from_cluster {
+                runtime.block_on(konnect_plugin_operator::cli::diff::diff_cluster_command(
+                    &cluster,
+                    translate.into(),
+                    &konnect,
+                    out,
+                    &mut std::io::stderr(),
+                ))
+            } else {
+                runtime.block_on(konnect_plugin_operator::cli::diff::diff_command(
+                    &paths,
+                    translate.into(),
+                    &konnect,
+                    out,
+                ))
+            };
             return match changed {
                 Ok(changed) => exit_code(changed),
                 Err(err) => {

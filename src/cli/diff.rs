@@ -1,22 +1,156 @@
-//! The `diff` command: what the operator would write to Konnect for these manifests, as a
-//! reviewable list of PUTs and DELETEs with each entity's changed fields — for GitOps pull
-//! requests and for migrating from KIC. Reads the control plane (by our owner tag), writes
-//! nothing. Values that came from Secrets are redacted.
+//! The `diff` command: what the operator would write to Konnect for these manifests (or for
+//! what the cluster holds, `--from-cluster`), as a reviewable list of PUTs and DELETEs with
+//! each entity's changed fields — for GitOps pull requests and for migrating from KIC. Reads
+//! the control plane (by our owner tag), writes nothing. Values that came from Secrets are
+//! redacted.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
 use serde_json::Value;
 
+use crate::controller::config::parse_duration;
 use crate::controller::diff::{self, Action, Body, DiffOptions, Op, Plan};
-use crate::controller::{KonnectArgs, observed, resolve_control_plane};
+use crate::controller::watch::{self, WatchState};
+use crate::controller::{KonnectArgs, cluster_owner, observed, resolve_control_plane};
 use crate::konnect::client::KonnectClient;
 use crate::konnect::config::{ClientConfig, ServerUrl};
 use crate::manifest;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::translate::{DesiredState, Snapshot, TranslateOptions, tags, translate};
+use crate::translate::{DesiredState, Reason, Snapshot, Status, TranslateOptions, tags, translate};
+
+/// `diff --from-cluster`: the desired state is what the cluster holds, read as `run` reads it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FromCluster {
+    /// Read the desired state from the cluster the kubeconfig points at (KUBECONFIG,
+    /// ~/.kube/config or in-cluster), as the running operator reads it, instead of from files.
+    #[arg(long)]
+    pub from_cluster: bool,
+    /// With --from-cluster: the namespaces to read, comma-separated (default: all), as `run`'s
+    /// --namespaces: pass the operator's value to see what it sees.
+    #[arg(long, env = "KPO_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// With --from-cluster: how long every watched kind may take to list (or to be refused)
+    /// before the diff gives up (exit 2).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub settle_timeout: Duration,
+}
+
+/// Reads the cluster as the operator does (its reflectors, the Secrets plugins reference,
+/// translation with the schemas), lists the control plane, prints the plan. Kinds the cluster
+/// refuses to list are named on `notes`, and nothing derived from them shows as a DELETE.
+/// Returns true when Konnect would change (the CLI exits 1).
+pub async fn diff_cluster_command(
+    source: &FromCluster,
+    mut opts: TranslateOptions,
+    konnect: &KonnectArgs,
+    out: &mut dyn Write,
+    notes: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let client = KonnectClient::new(ClientConfig::new(
+        ServerUrl::parse(&konnect.konnect_server)?,
+        konnect.token()?,
+    ))?;
+    let config = kube::Config::infer()
+        .await
+        .context("no Kubernetes configuration (in-cluster, KUBECONFIG or ~/.kube/config)")?;
+    let server = config.cluster_url.to_string();
+    let kube = kube::Client::try_from(config)
+        .with_context(|| format!("cannot build a client for the Kubernetes API at {server}"))?;
+    kube.apiserver_version()
+        .await
+        .with_context(|| format!("cannot reach the Kubernetes API at {server}"))?;
+    if opts.owner_tag.is_empty() {
+        opts.owner_tag = cluster_owner(&kube).await?;
+    }
+
+    let state = Arc::new(WatchState::default());
+    let grants = watch::grant_version(&kube).await;
+    let stores = watch::start(&kube, &source.namespaces, grants, &state);
+    settle(&state, source.settle_timeout).await?;
+    let unavailable = state.unavailable();
+    for (kind, why) in &unavailable {
+        writeln!(
+            notes,
+            "! {kind}: cannot be listed ({why}); what it produced is kept, never shown as a DELETE"
+        )?;
+    }
+    let mut snapshot = stores.snapshot();
+    let wanted = crate::translate::referenced_secrets(
+        snapshot.kong_plugins.iter().map(|p| &**p),
+        snapshot.kong_cluster_plugins.iter().map(|p| &**p),
+    );
+    // Never translate without a Secret a plugin reads: it would read as missing.
+    snapshot.secrets = watch::SecretCache::default()
+        .resolve(&kube, &stores, &wanted)
+        .await
+        .context("cannot read a Secret a plugin references")?;
+    let mut desired = crate::translate::translate_with_schemas(
+        &snapshot,
+        &opts,
+        &crate::schema::Registry::embedded(),
+    );
+    drop(snapshot);
+    if !unavailable.is_empty() {
+        // As the pass's status reports: a missing referrer or referenced object may only be
+        // unlisted, so do not print what the partial view cannot know.
+        desired.results.retain(|r| !unknowable(&r.status));
+    }
+
+    let cp_id = resolve_control_plane(&client, &konnect.control_plane).await?;
+    let cp = client.control_plane(cp_id);
+    let observed = observed::load(&cp, &tags::owner_tag(opts.owner())).await?;
+    let diff_opts = DiffOptions {
+        unavailable_kinds: unavailable.iter().map(|(k, _)| (*k).to_owned()).collect(),
+        ..DiffOptions::default()
+    };
+    let plan = diff::plan(&desired, &observed, &diff_opts);
+    write_plan(&plan, &desired, &observed, out)?;
+    Ok(!plan.is_empty())
+}
+
+/// A finding that only the absence of an object justifies.
+fn unknowable(status: &Status) -> bool {
+    let (Status::Pending { reason } | Status::Invalid { reason }) = status else {
+        return false;
+    };
+    matches!(
+        reason,
+        Reason::NotReferenced | Reason::ReferenceNotFound | Reason::ReferenceNotPermitted
+    )
+}
+
+/// Waits until every watched kind has listed or been refused (as the sync loop does before
+/// its first pass), at most `timeout`.
+async fn settle(state: &WatchState, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !state.settled() {
+        // A change after the check is not lost: `Notify` keeps a permit for the next waiter.
+        if tokio::time::timeout_at(deadline, state.changed.notified())
+            .await
+            .is_err()
+            && !state.settled()
+        {
+            let waiting: Vec<&str> = state
+                .kinds()
+                .into_iter()
+                .filter(|(_, k)| !k.synced && k.error.is_none())
+                .map(|(kind, _)| kind)
+                .collect();
+            anyhow::bail!(
+                "the cluster did not list {} within {}s (--settle-timeout); nothing was compared",
+                waiting.join(", "),
+                timeout.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Reads the manifests, lists the control plane, prints the plan. Returns true when Konnect
 /// would change (the CLI exits 1).

@@ -1,5 +1,7 @@
 //! The commands of the binary besides `run`: `render` and `validate` (offline) and `diff`
-//! (reads Konnect through the controller's listing and diff, writes nothing). They read manifests from disk
+//! (reads Konnect through the controller's listing and diff, writes nothing; with
+//! `--from-cluster` it reads the cluster through the controller's reflectors instead of
+//! files). They read manifests from disk
 //! (through [`crate::manifest`]), run the pure code ([`crate::translate`], [`crate::schema`])
 //! and write what a person reads (stdout, and warnings via `tracing` on stderr).
 //!

@@ -69,14 +69,7 @@ pub async fn run_with(
     tracing::info!(server = %version.git_version, "connected to the cluster");
 
     if opts.owner_tag.is_empty() {
-        opts.owner_tag = Api::<Namespace>::all(client.clone())
-            .get("kube-system")
-            .await
-            .ok()
-            .and_then(|ns| ns.metadata.uid)
-            .context(
-                "cannot read the kube-system namespace's UID for the owner identity; set --owner",
-            )?;
+        opts.owner_tag = cluster_owner(&client).await?;
     }
     let owner = tags::owner_tag(opts.owner());
 
@@ -170,6 +163,17 @@ pub async fn run_with(
         () = shutdown_signal() => tracing::info!("stopping"),
     }
     Ok(())
+}
+
+/// The owner identity when `--owner` is empty: the kube-system namespace's UID (shared by
+/// `run` and `diff --from-cluster`).
+pub async fn cluster_owner(client: &kube::Client) -> anyhow::Result<String> {
+    Api::<Namespace>::all(client.clone())
+        .get("kube-system")
+        .await
+        .ok()
+        .and_then(|ns| ns.metadata.uid)
+        .context("cannot read the kube-system namespace's UID for the owner identity; set --owner")
 }
 
 /// Finds the control plane by id, or by name.
