@@ -35,7 +35,7 @@ use super::tags::SourceMeta;
 use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering, SecretRef};
 use crate::konnect::models::{ForeignKey, Plugin};
-use crate::schema::{Registry, ValidationOutcome};
+use crate::schema::{PluginSchema, Registry, ValidationOutcome};
 
 const KONG_GROUP: &str = "configuration.konghq.com";
 /// Label that makes a KongClusterPlugin global.
@@ -991,12 +991,56 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    /// Builds every plugin instance.
+    /// Builds every plugin instance: the numbered steps below, each a function of its own.
     pub(crate) fn plugins(&mut self) {
-        // 1. Resolve every plugin object we serve, referenced or not, so bad ones are reported.
-        let mut bases: BTreeMap<PluginSource, Option<Base>> = BTreeMap::new();
-        // Every plugin object's result key and plugin type, valid or not (for holding).
-        let mut infos: BTreeMap<PluginSource, PluginInfo> = BTreeMap::new();
+        let cluster_plugins: Vec<(&'a str, &'a KongClusterPlugin)> = self
+            .ix
+            .cluster_plugins
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        let (mut bases, infos) = self.resolve_plugin_objects(&cluster_plugins);
+        let References {
+            relations,
+            uses,
+            entities,
+        } = self.references();
+        for src in self.misplaced(&relations, &bases, &infos) {
+            bases.insert(src, None);
+        }
+        let instances = instantiate(&relations, &bases);
+        let instances = self.drop_target_conflicts(instances, &bases);
+        let mut instances = name_instances(instances);
+        let globals = global_plugins(&cluster_plugins);
+        instances.extend(self.global_instances(&globals, &bases));
+        let instances = self.drop_name_conflicts(instances, &bases);
+        self.report_unreferenced(&bases, &relations, &globals);
+        // 9. Fail closed: hold back the referrers of missing or Invalid plugins, and all that
+        // derives from them.
+        let instances = self.hold(&uses, &entities, &infos, &relations, instances);
+        for inst in instances {
+            let Some(Some(base)) = bases.get(&inst.source) else {
+                continue;
+            };
+            self.plugins.push(BuiltPlugin {
+                built: Built {
+                    entity: inst.entity,
+                    source: base.source.clone(),
+                    origin: base.origin.clone(),
+                },
+                secret_fields: base.secret_fields.clone(),
+            });
+        }
+    }
+
+    /// Step 1: Resolves every plugin object we serve, referenced or not, so bad ones are reported;
+    /// with every plugin object's result key and plugin type, valid or not (for holding).
+    fn resolve_plugin_objects(
+        &mut self,
+        cluster_plugins: &[(&'a str, &'a KongClusterPlugin)],
+    ) -> (Bases, Infos) {
+        let mut bases = Bases::new();
+        let mut infos = Infos::new();
         let mut checked = CheckCache::new();
         let kong_plugins: Vec<_> = self.ix.kong_plugins.iter().map(|(k, v)| (*k, *v)).collect();
         for ((ns, name), p) in kong_plugins {
@@ -1016,13 +1060,7 @@ impl<'a> Ctx<'a> {
             );
             bases.insert(src, base);
         }
-        let cluster_plugins: Vec<_> = self
-            .ix
-            .cluster_plugins
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .collect();
-        for (name, p) in &cluster_plugins {
+        for (name, p) in cluster_plugins {
             let base = self.resolve_plugin(PluginFields::from_cluster_plugin(p), &mut checked);
             let src = PluginSource::Cluster((*name).to_owned());
             infos.insert(
@@ -1035,68 +1073,54 @@ impl<'a> Ctx<'a> {
             );
             bases.insert(src, base);
         }
+        (bases, infos)
+    }
 
-        // 2. Relations: who refers to which plugin object. Every reference, to a plugin valid
-        // or not, is kept for holding (step 9); a missing one makes no relation.
-        let mut relations: BTreeMap<PluginSource, Relations> = BTreeMap::new();
-        let mut uses: Vec<PluginUse> = Vec::new();
-        let mut entities: Vec<(ObjectRef, Slot, String)> = Vec::new();
+    /// Step 2: Relations: who refers to which plugin object. Every reference, to a plugin valid or
+    /// not, is kept for holding (step 9); a missing one makes no relation.
+    fn references(&self) -> References {
+        let mut out = References::default();
         for referral in self.referrals() {
             for (pref, field) in &referral.refs {
                 let found = self.resolve_ref(&referral.referrer, pref, field);
                 if let Ok(src) = &found {
-                    relations
+                    out.relations
                         .entry(src.clone())
                         .or_default()
                         .slot(referral.slot)
                         .insert(referral.entity.clone());
                 }
-                uses.push(PluginUse {
+                out.uses.push(PluginUse {
                     referrer: referral.referrer.key.clone(),
                     found,
                 });
             }
-            entities.push((referral.referrer.key, referral.slot, referral.entity));
+            out.entities
+                .push((referral.referrer.key, referral.slot, referral.entity));
         }
+        out
+    }
 
-        // 2b. Where a plugin may be attached: Kong's plugin schema can forbid a consumer, a
-        // route, a service or a consumer group (`consumer = typedefs.no_consumer`, in
-        // kong/plugins/<name>/schema.lua; `eq = null` in kong/db/schema/typedefs.lua), and
-        // Konnect then answers 400 `consumer: value must be null`. The plugin object is
-        // invalid, like one with a bad config, so its referrers are held (step 9).
+    /// Step 2b: Where a plugin may be attached: Kong's plugin schema can forbid a consumer, a
+    /// route, a service or a consumer group (`consumer = typedefs.no_consumer`, in
+    /// kong/plugins/<name>/schema.lua; `eq = null` in kong/db/schema/typedefs.lua), and
+    /// Konnect then answers 400 `consumer: value must be null`. The plugin object is invalid,
+    /// like one with a bad config, so its referrers are held (step 9). Returns those objects.
+    fn misplaced(
+        &mut self,
+        relations: &BTreeMap<PluginSource, Relations>,
+        bases: &Bases,
+        infos: &Infos,
+    ) -> Vec<PluginSource> {
         let mut misplaced = Vec::new();
-        for (src, rels) in &relations {
+        for (src, rels) in relations {
             let (Some(Some(base)), Some(info)) = (bases.get(src), infos.get(src)) else {
                 continue;
             };
             let Some(schema) = self.schemas.get(&base.plugin) else {
                 continue;
             };
-            let slots = [
-                ("service", &rels.services),
-                ("route", &rels.routes),
-                ("consumer", &rels.consumers),
-                ("consumer_group", &rels.groups),
-            ];
-            let mut errors = Vec::new();
-            for (field, names) in slots {
-                let Some(name) = names.iter().next() else {
-                    continue;
-                };
-                let mut scope = serde_json::Map::new();
-                scope.insert(field.to_owned(), serde_json::json!({ "id": name }));
-                if let Err(es) = schema.validate_scope(&scope) {
-                    errors.extend(es.into_iter().map(|e| {
-                        format!(
-                            "{}: {} (plugin {:?} cannot be attached to a {})",
-                            e.field,
-                            e.message,
-                            base.plugin,
-                            field.replace('_', " ")
-                        )
-                    }));
-                }
-            }
+            let errors = scope_errors(schema, &base.plugin, rels);
             if !errors.is_empty() {
                 for e in errors {
                     self.results.error(&info.key, Reason::InvalidConfig, e);
@@ -1104,40 +1128,13 @@ impl<'a> Ctx<'a> {
                 misplaced.push(src.clone());
             }
         }
-        for src in misplaced {
-            bases.insert(src, None);
-        }
+        misplaced
+    }
 
-        // 3. Instances, by KIC's combination rule.
-        let mut instances: Vec<Instance> = Vec::new();
-        for (src, rels) in &relations {
-            let Some(Some(base)) = bases.get(src) else {
-                continue;
-            };
-            for parents in rels.combinations() {
-                // The relation hash only serves instance names (step 5).
-                let hash = if base.instance_name.is_some() {
-                    relation_hash(&parents)
-                } else {
-                    String::new()
-                };
-                instances.push(Instance {
-                    source: src.clone(),
-                    hash,
-                    entity: plugin_entity(base, &parents),
-                    parents,
-                });
-            }
-        }
-        let age = |src: &PluginSource| {
-            bases
-                .get(src)
-                .and_then(|b| b.as_ref().map(|b| b.age.clone()))
-        };
-
-        // 4. Two plugin objects putting one plugin type on one target: the older wins.
-        // Grouped by hash (nearly every group has one instance), then the groups with a
-        // conflict are handled in (plugin, target) order.
+    /// Step 4: Two plugin objects putting one plugin type on one target: the older wins.
+    /// Grouped by hash (nearly every group has one instance), then the groups with a conflict
+    /// are handled in (plugin, target) order.
+    fn drop_target_conflicts(&mut self, instances: Vec<Instance>, bases: &Bases) -> Vec<Instance> {
         let mut by_target: HashMap<(&str, &PluginParents), Vec<usize>> =
             HashMap::with_capacity(instances.len());
         for (i, inst) in instances.iter().enumerate() {
@@ -1155,13 +1152,9 @@ impl<'a> Ctx<'a> {
         for ((plugin, parents), mut idx) in conflicts {
             idx.sort_by(|a, b| {
                 let (sa, sb) = (&instances[*a].source, &instances[*b].source);
-                (age(sa), sa).cmp(&(age(sb), sb))
+                (age_of(bases, sa), sa).cmp(&(age_of(bases, sb), sb))
             });
-            let winner = bases
-                .get(&instances[idx[0]].source)
-                .and_then(Option::as_ref)
-                .map(|b| b.origin.to_string())
-                .unwrap_or_default();
+            let winner = origin_of(bases, &instances[idx[0]].source);
             for loser in &idx[1..] {
                 dropped.insert(*loser);
                 let Some(Some(base)) = bases.get(&instances[*loser].source) else {
@@ -1178,58 +1171,14 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
-        let mut instances: Vec<Instance> = instances
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !dropped.contains(i))
-            .map(|(_, inst)| inst)
-            .collect();
+        without(instances, &dropped)
+    }
 
-        // 5. Instance names: `<instance_name>-<9 hex>`, the full hash where 9 collide.
-        let short = |n: &str, hash: &str| {
-            format!("{n}-{}", hash.get(..INSTANCE_SUFFIX_LEN).unwrap_or(hash))
-        };
-        // A collision is two different relations whose 9 hex digits agree; two plugin objects
-        // on the same relation have the same full hash too, so step 7 settles those instead.
-        let mut hashes: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-        for inst in &instances {
-            if let Some(n) = &inst.entity.instance_name {
-                hashes
-                    .entry(short(n, &inst.hash))
-                    .or_default()
-                    .insert(&inst.hash);
-            }
-        }
-        let collisions: BTreeSet<String> = hashes
-            .into_iter()
-            .filter(|(_, h)| h.len() > 1)
-            .map(|(name, _)| name)
-            .collect();
-        for inst in &mut instances {
-            if let Some(n) = inst.entity.instance_name.clone() {
-                let name = short(&n, &inst.hash);
-                let collides = collisions.contains(&name);
-                inst.entity.instance_name = Some(if collides {
-                    format!("{n}-{}", inst.hash)
-                } else {
-                    name
-                });
-            }
-        }
-
-        // 6. Globals: KongClusterPlugins labelled global; two of one type are both refused.
-        let mut globals: BTreeMap<String, Vec<(String, ObjectRef)>> = BTreeMap::new();
-        for (name, p) in &cluster_plugins {
-            if is_global(&p.metadata) {
-                // Keyed like the object's other results (ObjectRef::new), never rebuilt.
-                let key = ObjectRef::new("KongClusterPlugin", &p.metadata);
-                globals
-                    .entry(p.plugin.clone())
-                    .or_default()
-                    .push(((*name).to_owned(), key));
-            }
-        }
-        for (plugin, entries) in &globals {
+    /// Step 6: Global instances: KongClusterPlugins labelled global; two of one type are both
+    /// refused.
+    fn global_instances(&mut self, globals: &Globals, bases: &Bases) -> Vec<Instance> {
+        let mut instances = Vec::new();
+        for (plugin, entries) in globals {
             if entries.len() > 1 {
                 for (name, key) in entries {
                     let others: Vec<&str> = entries
@@ -1260,10 +1209,13 @@ impl<'a> Ctx<'a> {
                 });
             }
         }
+        instances
+    }
 
-        // 7. Instance names are unique in a control plane: two plugin objects ending with one
-        // (same instance_name on one target, or a global one equal to a suffixed one), the
-        // older keeps it and the newer's instance is not created.
+    /// Step 7: Instance names are unique in a control plane: two plugin objects ending with one
+    /// (same instance_name on one target, or a global one equal to a suffixed one), the older
+    /// keeps it and the newer's instance is not created.
+    fn drop_name_conflicts(&mut self, instances: Vec<Instance>, bases: &Bases) -> Vec<Instance> {
         let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, inst) in instances.iter().enumerate() {
             if let Some(n) = &inst.entity.instance_name {
@@ -1275,15 +1227,11 @@ impl<'a> Ctx<'a> {
             let winner_src = idx
                 .iter()
                 .map(|i| &instances[*i].source)
-                .min_by(|a, b| (age(a), *a).cmp(&(age(b), *b)));
+                .min_by(|a, b| (age_of(bases, a), *a).cmp(&(age_of(bases, b), *b)));
             let Some(winner_src) = winner_src.cloned() else {
                 continue;
             };
-            let winner = bases
-                .get(&winner_src)
-                .and_then(Option::as_ref)
-                .map(|b| b.origin.to_string())
-                .unwrap_or_default();
+            let winner = origin_of(bases, &winner_src);
             for i in idx {
                 let inst = &instances[i];
                 if inst.source == winner_src {
@@ -1303,15 +1251,17 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
-        let instances: Vec<Instance> = instances
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !dropped.contains(i))
-            .map(|(_, inst)| inst)
-            .collect();
+        without(instances, &dropped)
+    }
 
-        // 8. Plugin objects nothing refers to are pending, not errors.
-        for (src, base) in &bases {
+    /// Step 8: Plugin objects nothing refers to are pending, not errors.
+    fn report_unreferenced(
+        &mut self,
+        bases: &Bases,
+        relations: &BTreeMap<PluginSource, Relations>,
+        globals: &Globals,
+    ) {
+        for (src, base) in bases {
             let Some(base) = base else { continue };
             let is_global = matches!(src, PluginSource::Cluster(n) if globals.get(&base.plugin).is_some_and(|v| v.iter().any(|(g, _)| g == n)));
             if !relations.contains_key(src) && !is_global {
@@ -1322,25 +1272,155 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
+    }
+}
 
-        // 9. Fail closed: hold back the referrers of missing or Invalid plugins, and all that
-        // derives from them.
-        let instances = self.hold(&uses, &entities, &infos, &relations, instances);
+/// Every plugin object we serve, by source: its [`Base`], or `None` when it is Invalid.
+type Bases = BTreeMap<PluginSource, Option<Base>>;
+/// Every plugin object's result key and plugin type, valid or not (for holding).
+type Infos = BTreeMap<PluginSource, PluginInfo>;
+/// Global KongClusterPlugins by plugin type: (object name, result key) of each.
+type Globals = BTreeMap<String, Vec<(String, ObjectRef)>>;
 
-        for inst in instances {
-            let Some(Some(base)) = bases.get(&inst.source) else {
-                continue;
+/// Step 2's output: the relations, and every reference and referrer (for holding).
+#[derive(Default)]
+struct References {
+    relations: BTreeMap<PluginSource, Relations>,
+    uses: Vec<PluginUse>,
+    entities: Vec<(ObjectRef, Slot, String)>,
+}
+
+/// The age of a plugin object with a [`Base`], for "older wins".
+fn age_of(bases: &Bases, src: &PluginSource) -> Option<Age> {
+    bases
+        .get(src)
+        .and_then(|b| b.as_ref().map(|b| b.age.clone()))
+}
+
+/// The result key of a plugin object with a [`Base`], as text ("" without one).
+fn origin_of(bases: &Bases, src: &PluginSource) -> String {
+    bases
+        .get(src)
+        .and_then(Option::as_ref)
+        .map(|b| b.origin.to_string())
+        .unwrap_or_default()
+}
+
+/// The instances whose index is not in `dropped`, in order.
+fn without(instances: Vec<Instance>, dropped: &BTreeSet<usize>) -> Vec<Instance> {
+    instances
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped.contains(i))
+        .map(|(_, inst)| inst)
+        .collect()
+}
+
+/// Step 2b for one plugin object: the schema's refusal of each kind of parent it has (the
+/// first entity of each kind stands for all: the schema only tells whether one may be set).
+fn scope_errors(schema: &PluginSchema, plugin: &str, rels: &Relations) -> Vec<String> {
+    let slots = [
+        ("service", &rels.services),
+        ("route", &rels.routes),
+        ("consumer", &rels.consumers),
+        ("consumer_group", &rels.groups),
+    ];
+    let mut errors = Vec::new();
+    for (field, names) in slots {
+        let Some(name) = names.iter().next() else {
+            continue;
+        };
+        let mut scope = serde_json::Map::new();
+        scope.insert(field.to_owned(), serde_json::json!({ "id": name }));
+        if let Err(es) = schema.validate_scope(&scope) {
+            errors.extend(es.into_iter().map(|e| {
+                format!(
+                    "{}: {} (plugin {:?} cannot be attached to a {})",
+                    e.field,
+                    e.message,
+                    plugin,
+                    field.replace('_', " ")
+                )
+            }));
+        }
+    }
+    errors
+}
+
+/// Step 3: Instances, by KIC's combination rule: one per combination of each valid plugin
+/// object's referrers.
+fn instantiate(relations: &BTreeMap<PluginSource, Relations>, bases: &Bases) -> Vec<Instance> {
+    let mut instances = Vec::new();
+    for (src, rels) in relations {
+        let Some(Some(base)) = bases.get(src) else {
+            continue;
+        };
+        for parents in rels.combinations() {
+            // The relation hash only serves instance names (step 5).
+            let hash = if base.instance_name.is_some() {
+                relation_hash(&parents)
+            } else {
+                String::new()
             };
-            self.plugins.push(BuiltPlugin {
-                built: Built {
-                    entity: inst.entity,
-                    source: base.source.clone(),
-                    origin: base.origin.clone(),
-                },
-                secret_fields: base.secret_fields.clone(),
+            instances.push(Instance {
+                source: src.clone(),
+                hash,
+                entity: plugin_entity(base, &parents),
+                parents,
             });
         }
     }
+    instances
+}
+
+/// Step 5: Instance names: `<instance_name>-<9 hex>`, the full hash where 9 collide.
+fn name_instances(mut instances: Vec<Instance>) -> Vec<Instance> {
+    let short =
+        |n: &str, hash: &str| format!("{n}-{}", hash.get(..INSTANCE_SUFFIX_LEN).unwrap_or(hash));
+    // A collision is two different relations whose 9 hex digits agree; two plugin objects
+    // on the same relation have the same full hash too, so step 7 settles those instead.
+    let mut hashes: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for inst in &instances {
+        if let Some(n) = &inst.entity.instance_name {
+            hashes
+                .entry(short(n, &inst.hash))
+                .or_default()
+                .insert(&inst.hash);
+        }
+    }
+    let collisions: BTreeSet<String> = hashes
+        .into_iter()
+        .filter(|(_, h)| h.len() > 1)
+        .map(|(name, _)| name)
+        .collect();
+    for inst in &mut instances {
+        if let Some(n) = inst.entity.instance_name.clone() {
+            let name = short(&n, &inst.hash);
+            let collides = collisions.contains(&name);
+            inst.entity.instance_name = Some(if collides {
+                format!("{n}-{}", inst.hash)
+            } else {
+                name
+            });
+        }
+    }
+    instances
+}
+
+/// Step 6: Globals: the KongClusterPlugins labelled global, by plugin type.
+fn global_plugins(cluster_plugins: &[(&str, &KongClusterPlugin)]) -> Globals {
+    let mut globals = Globals::new();
+    for (name, p) in cluster_plugins {
+        if is_global(&p.metadata) {
+            // Keyed like the object's other results (ObjectRef::new), never rebuilt.
+            let key = ObjectRef::new("KongClusterPlugin", &p.metadata);
+            globals
+                .entry(p.plugin.clone())
+                .or_default()
+                .push(((*name).to_owned(), key));
+        }
+    }
+    globals
 }
 
 /// True when an object carries the `global: "true"` label.

@@ -438,8 +438,11 @@ impl<'a> Ctx<'a> {
     fn http_route(&mut self, http_route: &'a HttpRoute) {
         let key = self.results.track("HTTPRoute", &http_route.metadata);
         let (namespace, name) = ns_name(&http_route.metadata);
-        let hostnames = http_route.spec.hostnames.clone().filter(|h| !h.is_empty());
-        let protocols = listener_protocols(&self.http_route_listeners(http_route));
+        let shape = RouteShape {
+            prefix: format!("httproute.{namespace}.{name}"),
+            hostnames: http_route.spec.hostnames.clone().filter(|h| !h.is_empty()),
+            protocols: listener_protocols(&self.http_route_listeners(http_route)),
+        };
         let overrides = self.route_overrides(http_route.metadata.annotations.as_ref(), &key);
         let referrer = Referrer {
             key: key.clone(),
@@ -457,150 +460,15 @@ impl<'a> Ctx<'a> {
             .map(|(ri, rule)| self.http_rule(&key, &namespace, ri, rule))
             .collect();
         // KIC's groupRulesByBackendRefs: groups in order of their first rule.
-        let mut by_backends: Vec<Vec<&HttpRule<'a>>> = Vec::new();
-        for rule in &rules {
-            match by_backends
-                .iter_mut()
-                .find(|g| g[0].backend_key == rule.backend_key)
-            {
-                Some(g) => g.push(rule),
-                None => by_backends.push(vec![rule]),
-            }
-        }
-        for group in by_backends {
-            let first = group[0];
-            let Some(backend) = first.backends.first().cloned() else {
-                for rule in &group {
-                    self.results.error(
-                        &key,
-                        Reason::InvalidSpec,
-                        format!(
-                            "spec.rules[{}].backendRefs: no usable backend; the rule is not translated",
-                            rule.index
-                        ),
-                    );
-                }
+        for group in group_by(&rules, |r| &r.backend_key) {
+            let Some(service_id) = self.http_service(&key, &namespace, &name, &group) else {
                 continue;
             };
-            if first.backends.len() > 1 {
-                for rule in &group {
-                    self.results.warn(
-                        &key,
-                        format!("spec.rules[{}].backendRefs: Konnect services have one host; traffic goes to Service {}/{} (weighted balancing needs a Kong upstream, which this operator does not manage)", rule.index, backend.0, backend.1),
-                    );
-                }
-            }
-            let service_name = if self.opts.combined_services_from_different_httproutes {
-                combined_service_name(&namespace, &first.backend_names)
-            } else {
-                // groupRulesFromHTTPRoutesByKongServiceName, KIC's default.
-                format!("httproute.{namespace}.{name}.{}", first.index)
-            };
-            let Some(service_id) =
-                self.ensure_service(&service_name, &backend.0, &backend.1, backend.2)
-            else {
-                continue;
-            };
-            for (ns, n, _, _) in first.backends.iter().skip(1) {
-                if let Some(s) = self.services.get_mut(&service_name) {
-                    s.k8s_services.insert((ns.clone(), n.clone()));
-                }
-            }
             // groupRulesByFilter, then the match groups of translateHTTPRouteRulesMetaToKongstateRoutes.
-            let mut by_filters: Vec<Vec<&HttpRule<'a>>> = Vec::new();
-            for rule in group {
-                match by_filters
-                    .iter_mut()
-                    .find(|g| g[0].filter_key == rule.filter_key)
-                {
-                    Some(g) => g.push(rule),
-                    None => by_filters.push(vec![rule]),
-                }
-            }
-            for rules_with_same_filters in by_filters {
+            for rules_with_same_filters in group_by(group, |r| &r.filter_key) {
                 let extra_plugins = rules_with_same_filters[0].extra_plugins.clone();
-                let mut routes: Vec<Route> = Vec::new();
-                // (match key, rule index, match index, matches), in order of first appearance.
-                let mut match_groups: Vec<(String, usize, usize, Vec<&HttpRouteRulesMatches>)> =
-                    Vec::new();
-                for rule in &rules_with_same_filters {
-                    let matches = match rule.rule.matches.as_deref() {
-                        // The API server's default for an absent `matches` (Gateway API CRD):
-                        // one PathPrefix `/` match.
-                        None => std::slice::from_ref(&*DEFAULT_MATCH),
-                        // Present but empty: KIC's route matching hostnames only (or all).
-                        Some([]) => {
-                            let route_name =
-                                format!("httproute.{namespace}.{name}.{}.0", rule.index);
-                            routes.push(Route {
-                                id: Some(ids::route_id(&route_name)),
-                                name: Some(route_name),
-                                service: Some(ForeignKey::new(service_id)),
-                                protocols: Some(protocols.clone()),
-                                hosts: hostnames.clone(),
-                                preserve_host: Some(true),
-                                ..Default::default()
-                            });
-                            continue;
-                        }
-                        Some(m) => m,
-                    };
-                    for (mi, m) in matches.iter().enumerate() {
-                        if m.query_params.as_ref().is_some_and(|q| !q.is_empty()) {
-                            self.results.error(
-                                &key,
-                                Reason::Unsupported,
-                                format!("spec.rules[{}].matches[{mi}].queryParams: query parameter matches need Kong's expressions router; Konnect routes in traditional_compatible form cannot express them, so this match is not translated", rule.index),
-                            );
-                            continue;
-                        }
-                        let mkey = match_key(m);
-                        match match_groups.iter_mut().find(|g| g.0 == mkey) {
-                            Some(g) => g.3.push(m),
-                            None => match_groups.push((mkey, rule.index, mi, vec![m])),
-                        }
-                    }
-                }
-                for (_, ri, mi, matches) in match_groups {
-                    let route_name = format!("httproute.{namespace}.{name}.{ri}.{mi}");
-                    let headers = match match_headers(matches[0]) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            self.results.error(
-                                &key,
-                                Reason::InvalidSpec,
-                                format!("spec.rules[{ri}].matches[{mi}].headers: {e}; route {route_name:?} is not created"),
-                            );
-                            continue;
-                        }
-                    };
-                    let mut methods: Vec<String> = Vec::new();
-                    let mut paths: Vec<String> = Vec::new();
-                    for m in &matches {
-                        paths.extend(http_route_paths(m));
-                        let method = m
-                            .method
-                            .as_ref()
-                            .and_then(|m| serde_json::to_value(m).ok())
-                            .and_then(|v| v.as_str().map(str::to_owned));
-                        if let Some(method) = method {
-                            push_unique(&mut methods, [method]);
-                        }
-                    }
-                    routes.push(Route {
-                        id: Some(ids::route_id(&route_name)),
-                        name: Some(route_name),
-                        service: Some(ForeignKey::new(service_id)),
-                        protocols: Some(protocols.clone()),
-                        methods: (!methods.is_empty()).then_some(methods),
-                        hosts: hostnames.clone(),
-                        paths: Some(paths),
-                        headers: (!headers.is_empty()).then_some(headers),
-                        strip_path: Some(false),
-                        preserve_host: Some(true),
-                        ..Default::default()
-                    });
-                }
+                let routes =
+                    self.http_rule_routes(&key, &shape, service_id, &rules_with_same_filters);
                 for mut route in routes {
                     overrides.apply(&mut route);
                     let route_name = route.name.clone().unwrap_or_default();
@@ -620,6 +488,107 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+    }
+
+    /// The Konnect service of one group of rules with the same backendRefs, made from its
+    /// first rule's first usable backend (KIC's default names it after that rule); `None`,
+    /// reported on each rule, when that rule has no usable backend.
+    fn http_service(
+        &mut self,
+        key: &ObjectRef,
+        namespace: &str,
+        name: &str,
+        group: &[&HttpRule<'a>],
+    ) -> Option<EntityId> {
+        let first = group[0];
+        let Some(backend) = first.backends.first().cloned() else {
+            for rule in group {
+                self.results.error(
+                    key,
+                    Reason::InvalidSpec,
+                    format!(
+                        "spec.rules[{}].backendRefs: no usable backend; the rule is not translated",
+                        rule.index
+                    ),
+                );
+            }
+            return None;
+        };
+        if first.backends.len() > 1 {
+            for rule in group {
+                self.results.warn(
+                    key,
+                    format!("spec.rules[{}].backendRefs: Konnect services have one host; traffic goes to Service {}/{} (weighted balancing needs a Kong upstream, which this operator does not manage)", rule.index, backend.0, backend.1),
+                );
+            }
+        }
+        let service_name = if self.opts.combined_services_from_different_httproutes {
+            combined_service_name(namespace, &first.backend_names)
+        } else {
+            // groupRulesFromHTTPRoutesByKongServiceName, KIC's default.
+            format!("httproute.{namespace}.{name}.{}", first.index)
+        };
+        let service_id = self.ensure_service(&service_name, &backend.0, &backend.1, backend.2)?;
+        for (ns, n, _, _) in first.backends.iter().skip(1) {
+            if let Some(s) = self.services.get_mut(&service_name) {
+                s.k8s_services.insert((ns.clone(), n.clone()));
+            }
+        }
+        Some(service_id)
+    }
+
+    /// The routes of one group of rules with the same backends and filters: a route for each
+    /// rule with an empty `matches`, then one per group of matches with the same key, in order
+    /// of first appearance. Unsupported matches and bad headers are reported and left out.
+    fn http_rule_routes(
+        &mut self,
+        key: &ObjectRef,
+        shape: &RouteShape,
+        service_id: EntityId,
+        rules: &[&HttpRule<'a>],
+    ) -> Vec<Route> {
+        let mut routes: Vec<Route> = Vec::new();
+        let mut match_groups: Vec<MatchGroup<'a>> = Vec::new();
+        for rule in rules {
+            let matches = match rule.rule.matches.as_deref() {
+                // The API server's default for an absent `matches` (Gateway API CRD):
+                // one PathPrefix `/` match.
+                None => std::slice::from_ref(&*DEFAULT_MATCH),
+                // Present but empty: KIC's route matching hostnames only (or all).
+                Some([]) => {
+                    routes.push(shape.catch_all_route(rule.index, service_id));
+                    continue;
+                }
+                Some(m) => m,
+            };
+            for (mi, m) in matches.iter().enumerate() {
+                if m.query_params.as_ref().is_some_and(|q| !q.is_empty()) {
+                    self.results.error(
+                        key,
+                        Reason::Unsupported,
+                        format!("spec.rules[{}].matches[{mi}].queryParams: query parameter matches need Kong's expressions router; Konnect routes in traditional_compatible form cannot express them, so this match is not translated", rule.index),
+                    );
+                    continue;
+                }
+                let mkey = match_key(m);
+                match match_groups.iter_mut().find(|g| g.key == mkey) {
+                    Some(g) => g.matches.push(m),
+                    None => match_groups.push(MatchGroup {
+                        key: mkey,
+                        rule: rule.index,
+                        index: mi,
+                        matches: vec![m],
+                    }),
+                }
+            }
+        }
+        for group in &match_groups {
+            match shape.match_route(service_id, group) {
+                Ok(route) => routes.push(route),
+                Err(e) => self.results.error(key, Reason::InvalidSpec, e),
+            }
+        }
+        routes
     }
 
     /// Checks one rule: its filters (KongPlugin `ExtensionRef`s become plugins of its routes)
@@ -709,6 +678,95 @@ impl<'a> Ctx<'a> {
             backends,
             extra_plugins,
         }
+    }
+}
+
+/// Groups items by a key, groups in order of their first item, items in order (KIC's
+/// `groupRulesByBackendRefs` and `groupRulesByFilter`).
+fn group_by<'r, T: 'r>(
+    items: impl IntoIterator<Item = &'r T>,
+    key: impl Fn(&T) -> &str,
+) -> Vec<Vec<&'r T>> {
+    let mut groups: Vec<Vec<&'r T>> = Vec::new();
+    for item in items {
+        match groups.iter_mut().find(|g| key(g[0]) == key(item)) {
+            Some(g) => g.push(item),
+            None => groups.push(vec![item]),
+        }
+    }
+    groups
+}
+
+/// What every route of one HTTPRoute shares.
+struct RouteShape {
+    /// `httproute.<namespace>.<name>`: route names add `.<rule>.<match>`.
+    prefix: String,
+    /// `spec.hostnames`, `None` when empty.
+    hostnames: Option<Vec<String>>,
+    /// The protocols of the listeners the HTTPRoute attaches to.
+    protocols: Vec<String>,
+}
+
+/// Matches of one group of rules with the same key (KIC merges them into one route), with
+/// the rule and match index of the first, which name the route.
+struct MatchGroup<'a> {
+    key: String,
+    rule: usize,
+    index: usize,
+    matches: Vec<&'a HttpRouteRulesMatches>,
+}
+
+impl RouteShape {
+    /// The route of a rule with an empty `matches`: hostnames only (or everything).
+    fn catch_all_route(&self, rule: usize, service_id: EntityId) -> Route {
+        let route_name = format!("{}.{rule}.0", self.prefix);
+        Route {
+            id: Some(ids::route_id(&route_name)),
+            name: Some(route_name),
+            service: Some(ForeignKey::new(service_id)),
+            protocols: Some(self.protocols.clone()),
+            hosts: self.hostnames.clone(),
+            preserve_host: Some(true),
+            ..Default::default()
+        }
+    }
+
+    /// The route of one match group: the paths and methods of all its matches, the headers of
+    /// the first (the same in all: they are part of the key). `Err` is the error to report.
+    fn match_route(&self, service_id: EntityId, group: &MatchGroup) -> Result<Route, String> {
+        let (ri, mi) = (group.rule, group.index);
+        let route_name = format!("{}.{ri}.{mi}", self.prefix);
+        let headers = match_headers(group.matches[0]).map_err(|e| {
+            format!(
+                "spec.rules[{ri}].matches[{mi}].headers: {e}; route {route_name:?} is not created"
+            )
+        })?;
+        let mut methods: Vec<String> = Vec::new();
+        let mut paths: Vec<String> = Vec::new();
+        for m in &group.matches {
+            paths.extend(http_route_paths(m));
+            let method = m
+                .method
+                .as_ref()
+                .and_then(|m| serde_json::to_value(m).ok())
+                .and_then(|v| v.as_str().map(str::to_owned));
+            if let Some(method) = method {
+                push_unique(&mut methods, [method]);
+            }
+        }
+        Ok(Route {
+            id: Some(ids::route_id(&route_name)),
+            name: Some(route_name),
+            service: Some(ForeignKey::new(service_id)),
+            protocols: Some(self.protocols.clone()),
+            methods: (!methods.is_empty()).then_some(methods),
+            hosts: self.hostnames.clone(),
+            paths: Some(paths),
+            headers: (!headers.is_empty()).then_some(headers),
+            strip_path: Some(false),
+            preserve_host: Some(true),
+            ..Default::default()
+        })
     }
 }
 
