@@ -1622,4 +1622,263 @@ mod tests {
             json!("<redacted: Secret default/oauth key config>")
         );
     }
+
+    use super::super::fixtures::{self as fx, Fixture};
+    use crate::translate::DesiredState;
+
+    const PLUGINS: &str = "konghq.com/plugins";
+
+    /// Service default/echo behind Ingress default/app (host app.example.com).
+    fn echo_app(service_plugins: &str, ingress_plugins: &str) -> Fixture {
+        let mut svc = fx::service("default", "echo").port(80);
+        if !service_plugins.is_empty() {
+            svc = svc.annotation(PLUGINS, service_plugins);
+        }
+        let mut ing =
+            fx::ingress("default", "app").path("app.example.com", "/", "Prefix", "echo", 80);
+        if !ingress_plugins.is_empty() {
+            ing = ing.annotation(PLUGINS, ingress_plugins);
+        }
+        Fixture::new().with(svc).with(ing)
+    }
+
+    fn rate_limiting(name: &str, minute: i64) -> fx::PluginB {
+        fx::kong_plugin("default", name, "rate-limiting").config(json!({ "minute": minute }))
+    }
+
+    /// Plugin ids with their parents' ids (service, route, consumer, group; "" when absent).
+    fn instances(state: &DesiredState) -> Vec<(String, [String; 4])> {
+        let mut out: Vec<_> = state
+            .plugins
+            .iter()
+            .map(|p| (fx::id(p.id), fx::parents(p)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn s(x: &str) -> String {
+        x.to_owned()
+    }
+
+    /// The scope of an instance is its referrer: a Service annotation gives a service plugin
+    /// (on each Konnect service of that Service), an Ingress one a route plugin, a KongConsumer
+    /// one a consumer plugin, a global KongClusterPlugin one without parents (KIC's
+    /// `ForeignRelations.GetCombinations`, internal/dataplane/kongstate/kongstate.go, and
+    /// `getPluginRelations`; docs/compatibility.md "Plugin instances"). Ids: python3 uuid.uuid5
+    /// over go-kong's scheme ("plugins", "<plugin>:service/<name>" and so on).
+    #[test]
+    fn plugin_scope_is_global_service_route_or_consumer_by_referrer() {
+        let state = echo_app("svc-rl", "route-rl")
+            .with(rate_limiting("svc-rl", 5))
+            .with(rate_limiting("route-rl", 10))
+            .with(rate_limiting("consumer-rl", 1))
+            .with(
+                fx::consumer("default", "alice")
+                    .username("alice")
+                    .annotation(PLUGINS, "consumer-rl"),
+            )
+            .with(fx::cluster_plugin("cid", "correlation-id").global())
+            .translate();
+        let service = s("8e980ed1-7cfc-5fc0-9756-290ab293e834");
+        let route = s("ef0d30f1-9c2d-5219-a29f-cc3fc54ff38d");
+        let alice = s("b32379d9-3d28-5683-a79c-72139be6e34f");
+        let mut expected = vec![
+            (
+                s("4125f259-07a9-5a23-bdda-9c764c4a6121"),
+                [service, s(""), s(""), s("")],
+            ),
+            (
+                s("249d52ce-b9c3-5404-ac7c-5face7f0bdf7"),
+                [s(""), route, s(""), s("")],
+            ),
+            (
+                s("7afbe842-050e-5eca-9533-8f0ed98adf48"),
+                [s(""), s(""), alice, s("")],
+            ),
+            (
+                s("403593f5-c05b-5a26-bea7-b0c5e23934bc"),
+                [s(""), s(""), s(""), s("")],
+            ),
+        ];
+        expected.sort();
+        assert_eq!(instances(&state), expected);
+        assert!(state.held.is_empty());
+    }
+
+    /// KIC's combination rule: a plugin named by a route and by a consumer is one instance on
+    /// (route, consumer), not one on each (`GetCombinations`: consumers times services/routes;
+    /// tests/golden/plugin-combinations). Id: python3 uuid.uuid5 ("plugins",
+    /// "rate-limiting:route/default.app.echo.app.example.com.80:consumer/bob").
+    #[test]
+    fn plugin_named_by_a_route_and_a_consumer_is_one_instance_on_both() {
+        let state = echo_app("", "both")
+            .with(rate_limiting("both", 3))
+            .with(
+                fx::consumer("default", "bob")
+                    .username("bob")
+                    .annotation(PLUGINS, "both"),
+            )
+            .translate();
+        assert_eq!(
+            instances(&state),
+            [(
+                s("9988ed61-5823-5447-b0e0-103b04e1b9bf"),
+                [
+                    s(""),
+                    s("ef0d30f1-9c2d-5219-a29f-cc3fc54ff38d"),
+                    s("def4f7d3-9863-5ad2-8fa9-c949bf26f55e"),
+                    s("")
+                ]
+            )]
+        );
+    }
+
+    /// KongPlugins are never global (KIC only reads the `global` label on KongClusterPlugins):
+    /// the label is warned about and the unreferenced plugin is Pending; two global
+    /// KongClusterPlugins of one type are both refused (docs/compatibility.md).
+    #[test]
+    fn only_one_global_cluster_plugin_per_type_and_never_a_kong_plugin() {
+        let state = Fixture::new()
+            .with(rate_limiting("not-global", 1).global())
+            .with(fx::cluster_plugin("cid-a", "correlation-id").global())
+            .with(fx::cluster_plugin("cid-b", "correlation-id").global())
+            .translate();
+        assert!(state.plugins.is_empty(), "{:?}", instances(&state));
+        let kp = fx::result(&state, "KongPlugin", "not-global");
+        assert_eq!(kp.status.reason(), Some(Reason::NotReferenced));
+        assert!(
+            kp.warnings.iter().any(|w| w.contains("never global")),
+            "{kp:?}"
+        );
+        for name in ["cid-a", "cid-b"] {
+            let r = fx::result(&state, "KongClusterPlugin", name);
+            assert_eq!(r.status.reason(), Some(Reason::Conflict), "{r:?}");
+        }
+    }
+
+    /// Fail closed, as KIC 3's fallback configuration (internal/dataplane/fallback/:
+    /// `GenerateExcludingBrokenObjects` drops a broken plugin's dependants, which
+    /// graph_dependencies_common.go `resolveObjectDependenciesPlugin` makes of its referrers;
+    /// cited in tests/golden/fail-closed-*): a route or consumer naming an invalid plugin is
+    /// held (its id and the would-be instance's in `held`), its object Pending PluginInvalid,
+    /// the plugin Invalid; an Ingress to the same Service without the plugin is unaffected.
+    /// Ids: python3 uuid.uuid5 over go-kong's scheme.
+    #[test]
+    fn an_invalid_plugin_holds_its_referrers() {
+        let state = Fixture::new()
+            .with(fx::service("shop", "echo").port(80))
+            .with(
+                fx::ingress("shop", "private")
+                    .annotation(PLUGINS, "auth")
+                    .path("private.example.com", "/", "Prefix", "echo", 80),
+            )
+            .with(fx::ingress("shop", "public").path(
+                "public.example.com",
+                "/",
+                "Prefix",
+                "echo",
+                80,
+            ))
+            .with(
+                fx::kong_plugin("shop", "auth", "key-auth")
+                    .config(json!({ "key_names": "apikey" })),
+            )
+            .with(
+                fx::kong_plugin("shop", "rl", "rate-limiting").config(json!({ "minute": "many" })),
+            )
+            .with(
+                fx::consumer("shop", "carol")
+                    .username("carol")
+                    .annotation(PLUGINS, "rl"),
+            )
+            .translate();
+        let held: Vec<String> = state.held.iter().map(|i| i.to_string()).collect();
+        let mut expected = vec![
+            s("22986a43-e1a7-55f2-9fca-6e971a64bb39"), // route shop.private.echo.private.example.com.80
+            s("51b6de5f-6418-5c4d-8d0e-5287dff15c55"), // key-auth on that route
+            s("ffba6a1f-e659-5189-8244-bb9a3171034f"), // consumer carol
+            s("9960b3bb-5b75-5ae0-9fd5-24e7022a045d"), // rate-limiting on carol
+        ];
+        expected.sort();
+        assert_eq!(held, expected);
+        assert_eq!(
+            fx::names(&state.routes),
+            ["shop.public.echo.public.example.com.80"]
+        );
+        assert!(state.consumers.is_empty() && state.plugins.is_empty());
+        for (kind, name) in [("Ingress", "private"), ("KongConsumer", "carol")] {
+            let r = fx::result(&state, kind, name);
+            assert_eq!(r.status.as_str(), "Pending", "{r:?}");
+            assert_eq!(r.status.reason(), Some(Reason::PluginInvalid), "{r:?}");
+        }
+        for name in ["auth", "rl"] {
+            let r = fx::result(&state, "KongPlugin", name);
+            assert_eq!(r.status.reason(), Some(Reason::InvalidConfig), "{r:?}");
+        }
+        assert_eq!(
+            fx::result(&state, "Ingress", "public").status.as_str(),
+            "Accepted"
+        );
+    }
+
+    /// A missing plugin holds its referrer too (KIC's fallback treats an unresolvable
+    /// reference as broken): the Service naming it is Pending ReferenceNotFound, and the route
+    /// through that Service's Konnect service is held with it
+    /// (tests/golden/fail-closed-service-missing-plugin). Ids: python3 uuid.uuid5.
+    #[test]
+    fn a_missing_plugin_holds_its_referrer_and_what_hangs_off_it() {
+        let state = echo_app("nope", "").translate();
+        let held: Vec<String> = state.held.iter().map(|i| i.to_string()).collect();
+        let mut expected = vec![
+            s("8e980ed1-7cfc-5fc0-9756-290ab293e834"), // service default.echo.80
+            s("ef0d30f1-9c2d-5219-a29f-cc3fc54ff38d"), // route default.app.echo.app.example.com.80
+        ];
+        expected.sort();
+        assert_eq!(held, expected);
+        assert!(state.services.is_empty() && state.routes.is_empty());
+        let svc = fx::result(&state, "Service", "echo");
+        assert_eq!(
+            svc.status.reason(),
+            Some(Reason::ReferenceNotFound),
+            "{svc:?}"
+        );
+        assert!(
+            svc.message.contains("no KongPlugin default/nope"),
+            "{}",
+            svc.message
+        );
+    }
+
+    /// An HTTPRoute `ExtensionRef` filter naming a KongPlugin puts the plugin on the routes of
+    /// its rule only: rules with other filters are another group (`groupRulesByFilter`), so
+    /// another route, even with the same backends (subtranslator/httproute.go; as
+    /// tests/golden/kic-cases.py `consolidation` derives). Id: python3 uuid.uuid5 ("plugins",
+    /// "rate-limiting:route/httproute.shop.r.0.0").
+    #[test]
+    fn an_extension_ref_filter_puts_the_plugin_on_its_rule_routes_only() {
+        let state = Fixture::new()
+            .with(fx::gateway("shop", "gw").listener("http", "HTTP", 80))
+            .with(fx::service("shop", "web").port(80))
+            .with(fx::kong_plugin("shop", "limit", "rate-limiting").config(json!({ "minute": 2 })))
+            .with(
+                fx::http_route("shop", "r")
+                    .parent("gw")
+                    .rule(fx::rule().prefix("/a").backend("web", 80).plugin("limit"))
+                    .rule(fx::rule().prefix("/b").backend("web", 80)),
+            )
+            .translate();
+        assert_eq!(
+            fx::names(&state.routes),
+            ["httproute.shop.r.0.0", "httproute.shop.r.1.0"]
+        );
+        let route = s("416b3ebc-1fb1-5077-b6bb-b57dd7263fff"); // httproute.shop.r.0.0
+        assert_eq!(
+            instances(&state),
+            [(
+                s("1b283aea-47b6-5156-81d2-cafe2279dbea"),
+                [s(""), route, s(""), s("")]
+            )]
+        );
+    }
 }

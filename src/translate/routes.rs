@@ -1144,4 +1144,207 @@ mod tests {
             )
         );
     }
+
+    use super::super::fixtures::*;
+
+    fn echo_ingress(ingress: IngressB) -> crate::translate::DesiredState {
+        Fixture::new()
+            .with(service("web", "echo").port(80))
+            .with(ingress)
+            .translate()
+    }
+
+    /// One route per (Ingress, host, Service, port), named
+    /// `<namespace>.<ingress>.<service>.<host>.<port>` with `*` written `_`, the paths of its
+    /// rule combined in order; Exact `/p` is `~/p$`, Prefix `/p` is `/p/` then `~/p$` (`/` for
+    /// the root), ImplementationSpecific as written (KIC 3.5
+    /// internal/dataplane/translator/subtranslator/ingress.go `PathsFromIngressPaths` and the
+    /// route name of `ingressTranslationMeta`; docs/compatibility.md). Route defaults
+    /// (protocols http+https, strip_path false, preserve_host true, regex_priority 0,
+    /// buffering on) as tests/golden/kic-cases.py `ingress_regex` derives them.
+    #[test]
+    fn ingress_paths_of_each_type_share_one_route_per_host_and_backend() {
+        let state = echo_ingress(
+            ingress("web", "shop")
+                .path("shop.example.com", "/cart", "Exact", "echo", 80)
+                .path("shop.example.com", "/items/", "Prefix", "echo", 80)
+                .path(
+                    "shop.example.com",
+                    "/raw",
+                    "ImplementationSpecific",
+                    "echo",
+                    80,
+                )
+                .path("*.example.com", "/", "Prefix", "echo", 80),
+        );
+        assert_eq!(
+            names(&state.routes),
+            [
+                "web.shop.echo._.example.com.80",
+                "web.shop.echo.shop.example.com.80"
+            ]
+        );
+        let shop = route(&state, "web.shop.echo.shop.example.com.80");
+        assert_eq!(
+            shop.paths,
+            v(&["~/cart$", "/items/", "~/items$", "/raw"]),
+            "Exact, Prefix, ImplementationSpecific in rule order"
+        );
+        assert_eq!(shop.hosts, v(&["shop.example.com"]));
+        assert_eq!(shop.protocols, v(&["http", "https"]));
+        assert_eq!(
+            (shop.strip_path, shop.preserve_host),
+            (Some(false), Some(true))
+        );
+        assert_eq!(shop.regex_priority, Some(0));
+        assert_eq!(
+            (shop.request_buffering, shop.response_buffering),
+            (Some(true), Some(true))
+        );
+        let wildcard = route(&state, "web.shop.echo._.example.com.80");
+        assert_eq!(wildcard.hosts, v(&["*.example.com"]));
+        assert_eq!(wildcard.paths, v(&["/"]));
+        // Both routes lead to the one service of the backend.
+        assert_eq!(shop.service, wildcard.service);
+    }
+
+    /// KIC's `MaybePrependRegexPrefixForIngressV1Fn`: a path starting with `/~`
+    /// (`ControllerPathRegexPrefix`) is a regular expression, the marker replaced by `~`;
+    /// `konghq.com/regex-prefix` replaces the marker, and `/~` is then a plain path; repeated
+    /// slashes are flattened first (`flattenMultipleSlashes`). Cited in
+    /// tests/golden/ingress-regex-paths/input.yaml.
+    #[test]
+    fn ingress_regex_paths_use_kic_marker_or_the_annotation() {
+        let state = echo_ingress(
+            ingress("web", "default-marker")
+                .path(
+                    "a.example.com",
+                    "/~/foo/\\d{3}",
+                    "ImplementationSpecific",
+                    "echo",
+                    80,
+                )
+                .path("a.example.com", "//double//", "Prefix", "echo", 80),
+        );
+        assert_eq!(
+            route(&state, "web.default-marker.echo.a.example.com.80").paths,
+            v(&["~/foo/\\d{3}", "/double/", "~/double$"])
+        );
+        let state = echo_ingress(
+            ingress("web", "custom-marker")
+                .annotation("konghq.com/regex-prefix", "/re")
+                .path(
+                    "b.example.com",
+                    "/re/bar.*",
+                    "ImplementationSpecific",
+                    "echo",
+                    80,
+                )
+                .path(
+                    "b.example.com",
+                    "/~/plain",
+                    "ImplementationSpecific",
+                    "echo",
+                    80,
+                ),
+        );
+        assert_eq!(
+            route(&state, "web.custom-marker.echo.b.example.com.80").paths,
+            v(&["~/bar.*", "/~/plain"])
+        );
+    }
+
+    fn shop_gateway(route: HttpRouteB) -> Fixture {
+        Fixture::new()
+            .with(gateway("shop", "gw").listener("http", "HTTP", 80))
+            .with(service("shop", "web").port(80))
+            .with(service("shop", "b").port(80))
+            .with(route.parent("gw"))
+    }
+
+    /// KIC's default (`groupRulesFromHTTPRoutesByKongServiceName`, subtranslator/httproute.go):
+    /// the rules of one HTTPRoute with the same backendRefs share one service named
+    /// `httproute.<ns>.<route>.<first rule>`; within it, matches with the same
+    /// method/headers/query (`getKey`) merge into one route named after the first, with the
+    /// paths of all (`translateHTTPRouteRulesMetaToKongstateRoutes`); PathPrefix `/p` is
+    /// `~/p$` then `/p/` (`generateKongRoutePathFromHTTPRouteMatch`); an HTTP listener gives
+    /// `[http]` (KIC PR #7901). As tests/golden/kic-cases.py `services_cases` and
+    /// `consolidation` derive them; ids with python3 uuid.uuid5 over go-kong's scheme.
+    #[test]
+    fn http_route_gets_one_service_per_group_of_rules_with_the_same_backends() {
+        let state = shop_gateway(
+            http_route("shop", "one")
+                .rule(rule().prefix("/one").backend("web", 80))
+                .rule(rule().prefix("/two").backend("b", 80))
+                .rule(rule().prefix("/three").backend("web", 80)),
+        )
+        .translate();
+        assert_eq!(
+            names(&state.services),
+            ["httproute.shop.one.0", "httproute.shop.one.1"]
+        );
+        let web = service_named(&state, "httproute.shop.one.0");
+        assert_eq!(id(web.id), "59722d37-31f5-596f-9f7f-a6979ab3b4a7");
+        assert_eq!((web.host.as_str(), web.port), ("web.shop.svc", Some(80)));
+        assert_eq!(
+            id(service_named(&state, "httproute.shop.one.1").id),
+            "568be6fe-9356-5818-be57-808a7000c8d3"
+        );
+        // Rule 2 has rule 0's backends and no method or headers: its match joins rule 0's route.
+        assert_eq!(
+            names(&state.routes),
+            ["httproute.shop.one.0.0", "httproute.shop.one.1.0"]
+        );
+        let r0 = route(&state, "httproute.shop.one.0.0");
+        assert_eq!(id(r0.id), "4f509916-bb1e-5da7-9f72-656c6c58a1e4");
+        assert_eq!(r0.paths, v(&["~/one$", "/one/", "~/three$", "/three/"]));
+        assert_eq!(r0.protocols, v(&["http"]));
+        assert_eq!((r0.strip_path, r0.preserve_host), (Some(false), Some(true)));
+        assert_eq!(
+            r0.service.as_ref().map(|s| s.id.to_string()),
+            Some("59722d37-31f5-596f-9f7f-a6979ab3b4a7".to_owned())
+        );
+        let r1 = route(&state, "httproute.shop.one.1.0");
+        assert_eq!(
+            r1.service.as_ref().map(|s| s.id.to_string()),
+            Some("568be6fe-9356-5818-be57-808a7000c8d3".to_owned())
+        );
+    }
+
+    /// `matches: []` gives a route on the hostnames only (no paths, no strip_path), while an
+    /// absent `matches` is the API server's default PathPrefix `/` (Gateway API CRD), so
+    /// `~/$` and `/`; a method match is its own route (another `getKey`). docs/compatibility.md,
+    /// "Routes from an HTTPRoute".
+    #[test]
+    fn http_route_empty_absent_and_method_matches() {
+        let state = shop_gateway(
+            http_route("shop", "r")
+                .hostname("shop.example.com")
+                .rule(rule().no_matches().backend("web", 80))
+                .rule(rule().backend("b", 80))
+                .rule(
+                    rule()
+                        .matching(serde_json::json!({
+                            "path": { "type": "Exact", "value": "/buy" },
+                            "method": "POST",
+                        }))
+                        .backend("b", 80),
+                ),
+        )
+        .translate();
+        let hosts_only = route(&state, "httproute.shop.r.0.0");
+        assert_eq!(hosts_only.hosts, v(&["shop.example.com"]));
+        assert_eq!(
+            (hosts_only.paths.as_ref(), hosts_only.strip_path),
+            (None, None)
+        );
+        assert_eq!(hosts_only.preserve_host, Some(true));
+        let default_match = route(&state, "httproute.shop.r.1.0");
+        assert_eq!(default_match.paths, v(&["~/$", "/"]));
+        assert_eq!(default_match.methods, None);
+        let post = route(&state, "httproute.shop.r.2.0");
+        assert_eq!(post.paths, v(&["~/buy$"]));
+        assert_eq!(post.methods, v(&["POST"]));
+        assert_eq!(post.service, default_match.service, "rules 1 and 2 share b");
+    }
 }
