@@ -10,7 +10,9 @@ use gateway_api::httproutes::{
     HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesMatches,
     HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
 };
-use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, Ingress, IngressServiceBackend, IngressSpec,
+};
 
 use super::annotations::{self as ann, PluginRef};
 use super::consumers::age_key;
@@ -188,78 +190,13 @@ impl<'a> Ctx<'a> {
         }
         let regex_prefix = ann::get(ingress.metadata.annotations.as_ref(), ann::REGEX_PREFIX)
             .unwrap_or(CONTROLLER_REGEX_PREFIX);
-        // (route name) -> (host, konnect service id, paths), in rule order.
-        let mut groups: BTreeMap<String, (String, EntityId, Vec<String>)> = BTreeMap::new();
-        for (ri, rule) in spec.rules.iter().flatten().enumerate() {
-            let host = rule.host.clone().unwrap_or_default();
-            for (pi, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
-                let field = format!("spec.rules[{ri}].http.paths[{pi}]");
-                let Some(backend) = path.backend.service.as_ref() else {
-                    self.results.error(
-                        &key,
-                        Reason::Unsupported,
-                        format!("{field}.backend: only Service backends are supported"),
-                    );
-                    continue;
-                };
-                let port = match backend.port.as_ref() {
-                    Some(p) => {
-                        match (&p.number, &p.name) {
-                            (Some(n), _) => PortRef::Number(*n),
-                            (None, Some(s)) => PortRef::Name(s.clone()),
-                            (None, None) => {
-                                self.results.error(&key, Reason::InvalidSpec, format!("{field}.backend.service.port: a number or a name is required"));
-                                continue;
-                            }
-                        }
-                    }
-                    None => {
-                        self.results.error(
-                            &key,
-                            Reason::InvalidSpec,
-                            format!("{field}.backend.service.port: a number or a name is required"),
-                        );
-                        continue;
-                    }
-                };
-                let paths = match ingress_paths(path, regex_prefix) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.results.error(
-                            &key,
-                            Reason::InvalidSpec,
-                            format!("{field}.pathType: {e}"),
-                        );
-                        continue;
-                    }
-                };
-                let port_number = match self.resolve_port(&namespace, &backend.name, &port) {
-                    Ok(n) => n,
-                    Err((reason, e)) => {
-                        self.results
-                            .error(&key, reason, format!("{field}.backend.service: {e}"));
-                        continue;
-                    }
-                };
-                let service_name = format!("{namespace}.{}.{}", backend.name, port.canonical());
-                let Some(service_id) =
-                    self.ensure_service(&service_name, &namespace, &backend.name, port_number)
-                else {
-                    continue;
-                };
-                // Kong refuses `*` in names: KIC writes `_` for a wildcard host.
-                let route_name = format!(
-                    "{namespace}.{name}.{}.{}.{}",
-                    backend.name,
-                    host.replace('*', "_"),
-                    port.canonical()
-                );
-                let entry = groups
-                    .entry(route_name)
-                    .or_insert_with(|| (host.clone(), service_id, Vec::new()));
-                push_unique(&mut entry.2, paths);
-            }
-        }
+        let of = IngressOf {
+            key: &key,
+            namespace: &namespace,
+            name: &name,
+            regex_prefix,
+        };
+        let groups = self.ingress_groups(&of, spec);
         if groups.is_empty() {
             return;
         }
@@ -272,21 +209,8 @@ impl<'a> Ctx<'a> {
         };
         let source =
             Self::source_meta("Ingress", "networking.k8s.io", "v1", &ingress.metadata, &[]);
-        for (route_name, (host, service_id, paths)) in groups {
-            let mut route = Route {
-                id: Some(ids::route_id(&route_name)),
-                name: Some(route_name.clone()),
-                service: Some(ForeignKey::new(service_id)),
-                protocols: Some(vec!["http".into(), "https".into()]),
-                hosts: (!host.is_empty()).then(|| vec![host]),
-                paths: Some(paths),
-                strip_path: Some(false),
-                preserve_host: Some(true),
-                regex_priority: Some(0),
-                request_buffering: Some(true),
-                response_buffering: Some(true),
-                ..Default::default()
-            };
+        for (route_name, group) in groups {
+            let mut route = ingress_route(&route_name, group);
             overrides.apply(&mut route);
             self.claim_route(
                 route_name,
@@ -302,6 +226,90 @@ impl<'a> Ctx<'a> {
                 },
             );
         }
+    }
+
+    /// The paths of an Ingress grouped by route name (host, backend Service and port), in
+    /// rule order; a path that cannot be translated is reported and left out.
+    fn ingress_groups(
+        &mut self,
+        of: &IngressOf,
+        spec: &IngressSpec,
+    ) -> BTreeMap<String, IngressGroup> {
+        let mut groups: BTreeMap<String, IngressGroup> = BTreeMap::new();
+        for (ri, rule) in spec.rules.iter().flatten().enumerate() {
+            let host = rule.host.clone().unwrap_or_default();
+            for (pi, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
+                let field = format!("spec.rules[{ri}].http.paths[{pi}]");
+                let Some((route_name, service_id, paths)) =
+                    self.ingress_path(of, &host, &field, path)
+                else {
+                    continue;
+                };
+                let entry = groups.entry(route_name).or_insert_with(|| IngressGroup {
+                    host: host.clone(),
+                    service_id,
+                    paths: Vec::new(),
+                });
+                push_unique(&mut entry.paths, paths);
+            }
+        }
+        groups
+    }
+
+    /// One Ingress path: its route name, the id of its backend's Konnect service (made here)
+    /// and its Kong paths; `None` when it cannot be translated (reported on the Ingress).
+    fn ingress_path(
+        &mut self,
+        of: &IngressOf,
+        host: &str,
+        field: &str,
+        path: &HTTPIngressPath,
+    ) -> Option<(String, EntityId, Vec<String>)> {
+        let (key, namespace) = (of.key, of.namespace);
+        let Some(backend) = path.backend.service.as_ref() else {
+            self.results.error(
+                key,
+                Reason::Unsupported,
+                format!("{field}.backend: only Service backends are supported"),
+            );
+            return None;
+        };
+        let Some(port) = backend_port(backend) else {
+            self.results.error(
+                key,
+                Reason::InvalidSpec,
+                format!("{field}.backend.service.port: a number or a name is required"),
+            );
+            return None;
+        };
+        let paths = match ingress_paths(path, of.regex_prefix) {
+            Ok(p) => p,
+            Err(e) => {
+                self.results
+                    .error(key, Reason::InvalidSpec, format!("{field}.pathType: {e}"));
+                return None;
+            }
+        };
+        let port_number = match self.resolve_port(namespace, &backend.name, &port) {
+            Ok(n) => n,
+            Err((reason, e)) => {
+                self.results
+                    .error(key, reason, format!("{field}.backend.service: {e}"));
+                return None;
+            }
+        };
+        let service_name = format!("{namespace}.{}.{}", backend.name, port.canonical());
+        let service_id =
+            self.ensure_service(&service_name, namespace, &backend.name, port_number)?;
+        // Kong refuses `*` in names: KIC writes `_` for a wildcard host.
+        let route_name = format!(
+            "{namespace}.{}.{}.{}.{}",
+            of.name,
+            backend.name,
+            host.replace('*', "_"),
+            port.canonical()
+        );
+        Some((route_name, service_id, paths))
     }
 
     /// Parses KIC's route annotations; a bad value is reported and ignored (KIC ignores it too).
@@ -767,6 +775,50 @@ impl RouteShape {
             preserve_host: Some(true),
             ..Default::default()
         })
+    }
+}
+
+/// The Ingress being translated, for its steps.
+struct IngressOf<'x> {
+    key: &'x ObjectRef,
+    namespace: &'x str,
+    name: &'x str,
+    /// The regular-expression marker: `konghq.com/regex-prefix`, else KIC's `/~`.
+    regex_prefix: &'x str,
+}
+
+/// The paths of one Ingress route: its host and backend's Konnect service.
+struct IngressGroup {
+    host: String,
+    service_id: EntityId,
+    paths: Vec<String>,
+}
+
+/// A backend's Service port, by number (first) or name; `None` when it has neither.
+fn backend_port(backend: &IngressServiceBackend) -> Option<PortRef> {
+    let p = backend.port.as_ref()?;
+    match (&p.number, &p.name) {
+        (Some(n), _) => Some(PortRef::Number(*n)),
+        (None, Some(s)) => Some(PortRef::Name(s.clone())),
+        (None, None) => None,
+    }
+}
+
+/// The route of one Ingress route group, with KIC's defaults for Ingress routes.
+fn ingress_route(route_name: &str, group: IngressGroup) -> Route {
+    Route {
+        id: Some(ids::route_id(route_name)),
+        name: Some(route_name.to_owned()),
+        service: Some(ForeignKey::new(group.service_id)),
+        protocols: Some(vec!["http".into(), "https".into()]),
+        hosts: (!group.host.is_empty()).then(|| vec![group.host]),
+        paths: Some(group.paths),
+        strip_path: Some(false),
+        preserve_host: Some(true),
+        regex_priority: Some(0),
+        request_buffering: Some(true),
+        response_buffering: Some(true),
+        ..Default::default()
     }
 }
 
