@@ -737,45 +737,14 @@ impl<'a> Ctx<'a> {
             Ok(r) => r,
             Err(problems) => {
                 for p in problems {
-                    let message = match &p.missing_secret {
-                        // Present but undecodable (reported on the Secret itself): "not found"
-                        // would send the user looking for the wrong problem.
-                        Some((ns, name))
-                            if self.ix.malformed.contains(&ObjectRef {
-                                kind: "Secret",
-                                namespace: Some(ns.clone()),
-                                name: name.clone(),
-                            }) =>
-                        {
-                            let field = p.message.split(": ").next().unwrap_or_default();
-                            format!(
-                                "{field}: Secret {ns}/{name} cannot be decoded (see its own error)"
-                            )
-                        }
-                        _ => p.message,
-                    };
+                    let message = self.problem_message(p.message, p.missing_secret);
                     self.results.error(&key, p.reason, message);
                 }
                 return None;
             }
         };
         keep_secret_keys_only(self.schemas, f.plugin, &mut resolved);
-        // The desired payload keeps the user's configuration (not the defaults-filled one),
-        // so the hash does not move when a schema version adds a default.
-        // With Secret values the messages are scrubbed per object: those are not shared.
-        let verdict = if resolved.secret_fields.is_empty() {
-            let key = (
-                f.plugin.to_owned(),
-                serde_json::to_vec(&resolved.config).unwrap_or_default(),
-            );
-            checked
-                .entry(key)
-                .or_insert_with(|| check_plugin_config(self.schemas, f.plugin, &resolved))
-                .clone()
-        } else {
-            check_plugin_config(self.schemas, f.plugin, &resolved)
-        };
-        match verdict {
+        match self.check_config(f.plugin, &resolved, checked) {
             Ok(()) => {}
             Err(ConfigCheck::UnknownPlugin) => self.results.warn(
                 &key,
@@ -791,23 +760,50 @@ impl<'a> Ctx<'a> {
                 return None;
             }
         }
-        let ordering = f
-            .ordering
-            .and_then(|o| serde_json::to_value(o).ok())
-            .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
-        let source = Self::source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
-        Some(Base {
-            plugin: f.plugin.to_owned(),
-            config: resolved.config,
-            secret_fields: resolved.secret_fields,
-            enabled: !f.disabled,
-            protocols: f.protocols.filter(|p| !p.is_empty()),
-            ordering,
-            instance_name: f.instance_name.filter(|n| !n.is_empty()).map(str::to_owned),
-            source,
-            origin: key,
-            age: age_key(f.meta),
-        })
+        Some(base(f, resolved, key))
+    }
+
+    /// The message of a configuration problem: a Secret that is present but undecodable
+    /// (reported on the Secret itself) is said to be so, as "not found" would send the user
+    /// looking for the wrong problem.
+    fn problem_message(&self, message: String, missing_secret: Option<(String, String)>) -> String {
+        match missing_secret {
+            Some((ns, name))
+                if self.ix.malformed.contains(&ObjectRef {
+                    kind: "Secret",
+                    namespace: Some(ns.clone()),
+                    name: name.clone(),
+                }) =>
+            {
+                let field = message.split(": ").next().unwrap_or_default();
+                format!("{field}: Secret {ns}/{name} cannot be decoded (see its own error)")
+            }
+            _ => message,
+        }
+    }
+
+    /// The schema verdict on a resolved configuration. The desired payload keeps the user's
+    /// configuration (not the defaults-filled one), so the hash does not move when a schema
+    /// version adds a default. With Secret values the messages are scrubbed per object: those
+    /// are not shared through `checked`.
+    fn check_config(
+        &self,
+        plugin: &str,
+        resolved: &ResolvedConfig,
+        checked: &mut CheckCache,
+    ) -> Result<(), ConfigCheck> {
+        if resolved.secret_fields.is_empty() {
+            let key = (
+                plugin.to_owned(),
+                serde_json::to_vec(&resolved.config).unwrap_or_default(),
+            );
+            checked
+                .entry(key)
+                .or_insert_with(|| check_plugin_config(self.schemas, plugin, resolved))
+                .clone()
+        } else {
+            check_plugin_config(self.schemas, plugin, resolved)
+        }
     }
 
     /// Resolves a `konghq.com/plugins` entry (or an ExtensionRef) of a referrer; a plugin
@@ -819,17 +815,37 @@ impl<'a> Ctx<'a> {
         pref: &PluginRef,
         field: &str,
     ) -> Result<PluginSource, (Reason, String)> {
+        let ns = pref
+            .namespace
+            .clone()
+            .unwrap_or_else(|| referrer.namespace.clone());
+        self.find_ref(referrer, pref, field, &ns)
+            .map_err(|missing| match self.unreadable_ref(pref, &ns) {
+                // Say why it is missing: it exists but could not be read, so it is Invalid.
+                Some(r) => (
+                    Reason::PluginInvalid,
+                    format!("{field}: {r} cannot be read (see its own result)"),
+                ),
+                None => missing,
+            })
+    }
+
+    /// [`Self::resolve_ref`]'s lookup, `ns` the KongPlugin's namespace (the referrer's unless
+    /// the reference names one).
+    fn find_ref(
+        &self,
+        referrer: &Referrer,
+        pref: &PluginRef,
+        field: &str,
+        ns: &str,
+    ) -> Result<PluginSource, (Reason, String)> {
         let own_ns = &referrer.namespace;
-        let key = (
-            pref.namespace.clone().unwrap_or_else(|| own_ns.clone()),
-            pref.name.clone(),
-        );
         let kong_plugin = self
             .ix
             .kong_plugins
-            .contains_key(&(key.0.as_str(), key.1.as_str()))
-            .then(|| PluginSource::Namespaced(key.0.clone(), key.1.clone()));
-        let (reason, message) = match pref.namespace.as_deref() {
+            .contains_key(&(ns, pref.name.as_str()))
+            .then(|| PluginSource::Namespaced(ns.to_owned(), pref.name.clone()));
+        match pref.namespace.as_deref() {
             Some(ns) if ns != own_ns => {
                 let allowed = self.grant_allows(
                     (referrer.group, referrer.key.kind, own_ns),
@@ -837,29 +853,26 @@ impl<'a> Ctx<'a> {
                     (KONG_GROUP, "KongPlugin", &pref.name),
                 );
                 if !allowed {
-                    (
+                    Err((
                         Reason::ReferenceNotPermitted,
                         format!(
                             "{field}: plugin \"{pref}\": no ReferenceGrant in namespace {ns} allows {} from namespace {own_ns} to refer to KongPlugin {}",
                             referrer.key.kind, pref.name
                         ),
-                    )
-                } else if let Some(src) = kong_plugin {
-                    return Ok(src);
+                    ))
                 } else {
-                    (
-                        Reason::ReferenceNotFound,
-                        format!("{field}: KongPlugin {ns}/{} not found", pref.name),
-                    )
+                    kong_plugin.ok_or_else(|| {
+                        (
+                            Reason::ReferenceNotFound,
+                            format!("{field}: KongPlugin {ns}/{} not found", pref.name),
+                        )
+                    })
                 }
             }
             // `own:name`: no grant is needed (ReferenceGrants only govern cross-namespace
             // references), but a namespace-qualified name names a KongPlugin: it never falls
             // back to a KongClusterPlugin, which has no namespace.
-            Some(ns) => {
-                if let Some(src) = kong_plugin {
-                    return Ok(src);
-                }
+            Some(ns) => kong_plugin.ok_or_else(|| {
                 (
                     Reason::ReferenceNotFound,
                     format!(
@@ -867,7 +880,7 @@ impl<'a> Ctx<'a> {
                         pref.name
                     ),
                 )
-            }
+            }),
             None => {
                 if let Some(src) = kong_plugin {
                     return Ok(src);
@@ -875,55 +888,46 @@ impl<'a> Ctx<'a> {
                 if self.ix.cluster_plugins.contains_key(pref.name.as_str()) {
                     return Ok(PluginSource::Cluster(pref.name.clone()));
                 }
-                if self
+                let message = if self
                     .ix
                     .ignored_cluster_plugins
                     .contains_key(pref.name.as_str())
                 {
-                    (
-                        Reason::ReferenceNotFound,
-                        format!(
-                            "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
-                            pref.name,
-                            self.opts.ingress_class,
-                            ann::INGRESS_CLASS
-                        ),
+                    format!(
+                        "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
+                        pref.name,
+                        self.opts.ingress_class,
+                        ann::INGRESS_CLASS
                     )
                 } else {
-                    (
-                        Reason::ReferenceNotFound,
-                        format!(
-                            "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
-                            pref.name
-                        ),
+                    format!(
+                        "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
+                        pref.name
                     )
-                }
+                };
+                Err((Reason::ReferenceNotFound, message))
             }
-        };
-        let unreadable = [
+        }
+    }
+
+    /// The plugin object a reference names that exists but could not be read (the
+    /// KongPlugin, or for a bare name the KongClusterPlugin too), if any.
+    fn unreadable_ref(&self, pref: &PluginRef, ns: &str) -> Option<ObjectRef> {
+        [
             ObjectRef {
                 kind: "KongPlugin",
-                namespace: Some(key.0.clone()),
-                name: key.1.clone(),
+                namespace: Some(ns.to_owned()),
+                name: pref.name.clone(),
             },
             ObjectRef {
                 kind: "KongClusterPlugin",
                 namespace: None,
-                name: key.1.clone(),
+                name: pref.name.clone(),
             },
         ]
         .into_iter()
         .filter(|r| r.kind == "KongPlugin" || pref.namespace.is_none())
-        .find(|r| self.ix.malformed.contains(r));
-        let (reason, message) = match unreadable {
-            // Say why it is missing: it exists but could not be read, so it is Invalid.
-            Some(r) => (
-                Reason::PluginInvalid,
-                format!("{field}: {r} cannot be read (see its own result)"),
-            ),
-            None => (reason, message),
-        };
-        Err((reason, message))
+        .find(|r| self.ix.malformed.contains(r))
     }
 
     /// Every referrer with its plugin references: core Services (through the Konnect services
@@ -1421,6 +1425,27 @@ fn global_plugins(cluster_plugins: &[(&str, &KongClusterPlugin)]) -> Globals {
         }
     }
     globals
+}
+
+/// The [`Base`] of a plugin object whose configuration resolved and passed its schema.
+fn base(f: PluginFields<'_>, resolved: ResolvedConfig, origin: ObjectRef) -> Base {
+    let ordering = f
+        .ordering
+        .and_then(|o| serde_json::to_value(o).ok())
+        .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
+    let source = Ctx::source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
+    Base {
+        plugin: f.plugin.to_owned(),
+        config: resolved.config,
+        secret_fields: resolved.secret_fields,
+        enabled: !f.disabled,
+        protocols: f.protocols.filter(|p| !p.is_empty()),
+        ordering,
+        instance_name: f.instance_name.filter(|n| !n.is_empty()).map(str::to_owned),
+        source,
+        age: age_key(f.meta),
+        origin,
+    }
 }
 
 /// True when an object carries the `global: "true"` label.
