@@ -371,8 +371,28 @@ fn resolve_fields<'s>(
             "configFrom: Using both configFrom and configPatches fields is not allowed.",
         )]);
     }
+    let (config, shadow) = base_config(f, secrets)?;
+    let (config, shadow) = patched(f, secrets, config, shadow)?;
+    if !config.is_object() {
+        return Err(vec![ConfigProblem::new(
+            Reason::InvalidConfig,
+            "configPatches: the patched configuration is not an object",
+        )]);
+    }
+    Ok(ResolvedConfig {
+        config,
+        secret_fields: shadow.fields(),
+    })
+}
+
+/// The configuration before `configPatches` (`configFrom`'s Secret, every value of it marked as
+/// the Secret's; `config`; or `{}`), with its shadow (see [`super::redact`]).
+fn base_config<'s>(
+    f: &PluginFields<'_>,
+    secrets: &dyn Fn(&str, &str) -> Option<&'s Secret>,
+) -> Result<(Value, Shadow), Vec<ConfigProblem>> {
     let mut shadow = Shadow::default();
-    let mut config = match (&f.config_from, f.config) {
+    let config = match (&f.config_from, f.config) {
         (Some(src), _) => {
             let field = "configFrom.secretKeyRef";
             let text = secret_text(secrets, src).map_err(|p| vec![p.in_field(field)])?;
@@ -418,6 +438,17 @@ fn resolve_fields<'s>(
             )]);
         }
     };
+    Ok((config, shadow))
+}
+
+/// `config` and its shadow with the `configPatches` applied: each an RFC 6902 `add` of a
+/// Secret's JSON value, marked on the shadow as that Secret's.
+fn patched<'s>(
+    f: &PluginFields<'_>,
+    secrets: &dyn Fn(&str, &str) -> Option<&'s Secret>,
+    mut config: Value,
+    mut shadow: Shadow,
+) -> Result<(Value, Shadow), Vec<ConfigProblem>> {
     let mut errors = Vec::new();
     for (i, patch) in f.patches.iter().enumerate() {
         let field = format!("configPatches[{i}]");
@@ -458,16 +489,7 @@ fn resolve_fields<'s>(
     if !errors.is_empty() {
         return Err(errors);
     }
-    if !config.is_object() {
-        return Err(vec![ConfigProblem::new(
-            Reason::InvalidConfig,
-            "configPatches: the patched configuration is not an object",
-        )]);
-    }
-    Ok(ResolvedConfig {
-        config,
-        secret_fields: shadow.fields(),
-    })
+    Ok((config, shadow))
 }
 
 /// Drops, from `resolved.secret_fields`, the objects read from a Secret whose keys are field

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use gateway_api::gateways::GatewayListeners;
 use gateway_api::httproutes::{
-    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesMatches,
-    HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
+    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesBackendRefs,
+    HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, Ingress, IngressServiceBackend, IngressSpec,
@@ -622,61 +622,20 @@ impl<'a> Ctx<'a> {
             }
         }
         // Backends: (namespace, name, port, weight).
-        let mut backends: Vec<Backend> = Vec::new();
-        for (bi, backend) in rule.backend_refs.iter().flatten().enumerate() {
-            let bfield = format!("{field}.backendRefs[{bi}]");
-            if backend.group.as_deref().unwrap_or_default() != ""
-                || backend.kind.as_deref().unwrap_or("Service") != "Service"
-            {
-                self.results.error(
+        let backends: Vec<Backend> = rule
+            .backend_refs
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(bi, backend)| {
+                self.http_backend(
                     key,
-                    Reason::Unsupported,
-                    format!("{bfield}: only core Service backends are supported"),
-                );
-                continue;
-            }
-            if backend.filters.as_ref().is_some_and(|f| !f.is_empty()) {
-                self.results.warn(
-                    key,
-                    format!("{bfield}.filters: backend filters are not translated; ignored"),
-                );
-            }
-            let bns = backend.namespace.as_deref().unwrap_or(namespace);
-            if bns != namespace
-                && !self.grant_allows(
-                    (GATEWAY_GROUP, "HTTPRoute", namespace),
-                    bns,
-                    ("", "Service", &backend.name),
+                    namespace,
+                    &format!("{field}.backendRefs[{bi}]"),
+                    backend,
                 )
-            {
-                self.results.error(
-                    key,
-                    Reason::ReferenceNotPermitted,
-                    format!("{bfield}: no ReferenceGrant in namespace {bns} allows HTTPRoutes from {namespace} to use Service {}", backend.name),
-                );
-                continue;
-            }
-            let Some(port) = backend.port else {
-                self.results.error(
-                    key,
-                    Reason::InvalidSpec,
-                    format!("{bfield}.port: required for a Service backend"),
-                );
-                continue;
-            };
-            let number = match self.resolve_port(bns, &backend.name, &PortRef::Number(port)) {
-                Ok(n) => n,
-                Err((reason, e)) => {
-                    self.results.error(key, reason, format!("{bfield}: {e}"));
-                    continue;
-                }
-            };
-            let weight = backend.weight.unwrap_or(DEFAULT_WEIGHT);
-            if weight == 0 {
-                continue;
-            }
-            backends.push((bns.to_owned(), backend.name.clone(), number, weight));
-        }
+            })
+            .collect();
         HttpRule {
             index: ri,
             rule,
@@ -686,6 +645,68 @@ impl<'a> Ctx<'a> {
             backends,
             extra_plugins,
         }
+    }
+
+    /// One backendRef of a rule, checked: `None` when it is not usable (reported on the
+    /// HTTPRoute) or has weight 0.
+    fn http_backend(
+        &mut self,
+        key: &ObjectRef,
+        namespace: &str,
+        bfield: &str,
+        backend: &HttpRouteRulesBackendRefs,
+    ) -> Option<Backend> {
+        if backend.group.as_deref().unwrap_or_default() != ""
+            || backend.kind.as_deref().unwrap_or("Service") != "Service"
+        {
+            self.results.error(
+                key,
+                Reason::Unsupported,
+                format!("{bfield}: only core Service backends are supported"),
+            );
+            return None;
+        }
+        if backend.filters.as_ref().is_some_and(|f| !f.is_empty()) {
+            self.results.warn(
+                key,
+                format!("{bfield}.filters: backend filters are not translated; ignored"),
+            );
+        }
+        let bns = backend.namespace.as_deref().unwrap_or(namespace);
+        if bns != namespace
+            && !self.grant_allows(
+                (GATEWAY_GROUP, "HTTPRoute", namespace),
+                bns,
+                ("", "Service", &backend.name),
+            )
+        {
+            self.results.error(
+                key,
+                Reason::ReferenceNotPermitted,
+                format!("{bfield}: no ReferenceGrant in namespace {bns} allows HTTPRoutes from {namespace} to use Service {}", backend.name),
+            );
+            return None;
+        }
+        let Some(port) = backend.port else {
+            self.results.error(
+                key,
+                Reason::InvalidSpec,
+                format!("{bfield}.port: required for a Service backend"),
+            );
+            return None;
+        };
+        let number = match self.resolve_port(bns, &backend.name, &PortRef::Number(port)) {
+            Ok(n) => n,
+            Err((reason, e)) => {
+                self.results.error(key, reason, format!("{bfield}: {e}"));
+                return None;
+            }
+        };
+        let weight = backend.weight.unwrap_or(DEFAULT_WEIGHT);
+        if weight == 0 {
+            return None;
+        }
+        Some((bns.to_owned(), backend.name.clone(), number, weight))
     }
 }
 
