@@ -223,3 +223,91 @@ impl<'a> Ctx<'a> {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use crate::translate::Reason;
+
+    /// A KongConsumer is a Konnect consumer keyed by its username, else its custom_id, both
+    /// copied as written (docs/compatibility.md "Consumer: its username (or custom_id)"; Kong
+    /// requires one of them: `at_least_one_of = { "custom_id", "username" }` in
+    /// kong/db/schema/entities/consumers.lua). Ids: python3 uuid.uuid5 over go-kong's scheme
+    /// ("consumers", the key).
+    #[test]
+    fn consumers_are_keyed_by_username_else_custom_id() {
+        let state = Fixture::new()
+            .with(consumer("default", "alice").username("alice"))
+            .with(consumer("default", "numbered").custom_id("0042"))
+            .with(consumer("default", "nobody"))
+            .translate();
+        let by_key: Vec<(String, Option<&str>, Option<&str>)> = state
+            .consumers
+            .iter()
+            .map(|c| (id(c.id), c.username.as_deref(), c.custom_id.as_deref()))
+            .collect();
+        assert_eq!(
+            by_key,
+            [
+                (
+                    "32925980-4211-5e85-bd18-4cc49d122d43".to_owned(),
+                    None,
+                    Some("0042")
+                ),
+                (
+                    "b32379d9-3d28-5683-a79c-72139be6e34f".to_owned(),
+                    Some("alice"),
+                    None
+                ),
+            ]
+        );
+        let nobody = result(&state, "KongConsumer", "nobody");
+        assert_eq!(nobody.status.reason(), Some(Reason::InvalidSpec));
+        assert!(nobody.is_invalid());
+    }
+
+    /// `consumerGroups` names KongConsumerGroup objects of the consumer's namespace; the
+    /// Konnect group is named by the group's `spec.name` when set; a missing group is reported
+    /// on the consumer, which keeps its other memberships (as tests/golden/consumers-and-groups
+    /// documents). Group id: python3 uuid.uuid5 over go-kong's scheme ("consumergroups",
+    /// "premium-tier").
+    #[test]
+    fn consumer_groups_are_joined_by_object_name_and_named_by_spec_name() {
+        let state = Fixture::new()
+            .with(consumer_group("default", "premium").spec_name("premium-tier"))
+            .with(
+                consumer("default", "alice")
+                    .username("alice")
+                    .group("premium")
+                    .group("absent"),
+            )
+            .translate();
+        let groups: Vec<(String, &str)> = state
+            .consumer_groups
+            .iter()
+            .map(|g| (id(g.id), g.name.as_str()))
+            .collect();
+        assert_eq!(
+            groups,
+            [(
+                "81fb781d-d89b-5877-bdce-f7209b88b1d5".to_owned(),
+                "premium-tier"
+            )]
+        );
+        let memberships: Vec<(String, String)> = state
+            .memberships
+            .iter()
+            .map(|m| (m.consumer_group.id.to_string(), m.consumer.id.to_string()))
+            .collect();
+        assert_eq!(
+            memberships,
+            [(
+                "81fb781d-d89b-5877-bdce-f7209b88b1d5".to_owned(),
+                "b32379d9-3d28-5683-a79c-72139be6e34f".to_owned()
+            )]
+        );
+        let alice = result(&state, "KongConsumer", "alice");
+        assert_eq!(alice.status.reason(), Some(Reason::ReferenceNotFound));
+        assert!(alice.message.contains("absent"), "{}", alice.message);
+    }
+}

@@ -21,6 +21,8 @@
 pub mod annotations;
 mod consumers;
 pub mod desired;
+#[cfg(test)]
+mod fixtures;
 mod hold;
 pub mod ids;
 mod plugins;

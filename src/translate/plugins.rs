@@ -35,7 +35,7 @@ use super::tags::SourceMeta;
 use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering, SecretRef};
 use crate::konnect::models::{ForeignKey, Plugin};
-use crate::schema::{Registry, ValidationOutcome};
+use crate::schema::{PluginSchema, Registry, ValidationOutcome};
 
 const KONG_GROUP: &str = "configuration.konghq.com";
 /// Label that makes a KongClusterPlugin global.
@@ -371,8 +371,28 @@ fn resolve_fields<'s>(
             "configFrom: Using both configFrom and configPatches fields is not allowed.",
         )]);
     }
+    let (config, shadow) = base_config(f, secrets)?;
+    let (config, shadow) = patched(f, secrets, config, shadow)?;
+    if !config.is_object() {
+        return Err(vec![ConfigProblem::new(
+            Reason::InvalidConfig,
+            "configPatches: the patched configuration is not an object",
+        )]);
+    }
+    Ok(ResolvedConfig {
+        config,
+        secret_fields: shadow.fields(),
+    })
+}
+
+/// The configuration before `configPatches` (`configFrom`'s Secret, every value of it marked as
+/// the Secret's; `config`; or `{}`), with its shadow (see [`super::redact`]).
+fn base_config<'s>(
+    f: &PluginFields<'_>,
+    secrets: &dyn Fn(&str, &str) -> Option<&'s Secret>,
+) -> Result<(Value, Shadow), Vec<ConfigProblem>> {
     let mut shadow = Shadow::default();
-    let mut config = match (&f.config_from, f.config) {
+    let config = match (&f.config_from, f.config) {
         (Some(src), _) => {
             let field = "configFrom.secretKeyRef";
             let text = secret_text(secrets, src).map_err(|p| vec![p.in_field(field)])?;
@@ -418,6 +438,17 @@ fn resolve_fields<'s>(
             )]);
         }
     };
+    Ok((config, shadow))
+}
+
+/// `config` and its shadow with the `configPatches` applied: each an RFC 6902 `add` of a
+/// Secret's JSON value, marked on the shadow as that Secret's.
+fn patched<'s>(
+    f: &PluginFields<'_>,
+    secrets: &dyn Fn(&str, &str) -> Option<&'s Secret>,
+    mut config: Value,
+    mut shadow: Shadow,
+) -> Result<(Value, Shadow), Vec<ConfigProblem>> {
     let mut errors = Vec::new();
     for (i, patch) in f.patches.iter().enumerate() {
         let field = format!("configPatches[{i}]");
@@ -458,16 +489,7 @@ fn resolve_fields<'s>(
     if !errors.is_empty() {
         return Err(errors);
     }
-    if !config.is_object() {
-        return Err(vec![ConfigProblem::new(
-            Reason::InvalidConfig,
-            "configPatches: the patched configuration is not an object",
-        )]);
-    }
-    Ok(ResolvedConfig {
-        config,
-        secret_fields: shadow.fields(),
-    })
+    Ok((config, shadow))
 }
 
 /// Drops, from `resolved.secret_fields`, the objects read from a Secret whose keys are field
@@ -737,45 +759,14 @@ impl<'a> Ctx<'a> {
             Ok(r) => r,
             Err(problems) => {
                 for p in problems {
-                    let message = match &p.missing_secret {
-                        // Present but undecodable (reported on the Secret itself): "not found"
-                        // would send the user looking for the wrong problem.
-                        Some((ns, name))
-                            if self.ix.malformed.contains(&ObjectRef {
-                                kind: "Secret",
-                                namespace: Some(ns.clone()),
-                                name: name.clone(),
-                            }) =>
-                        {
-                            let field = p.message.split(": ").next().unwrap_or_default();
-                            format!(
-                                "{field}: Secret {ns}/{name} cannot be decoded (see its own error)"
-                            )
-                        }
-                        _ => p.message,
-                    };
+                    let message = self.problem_message(p.message, p.missing_secret);
                     self.results.error(&key, p.reason, message);
                 }
                 return None;
             }
         };
         keep_secret_keys_only(self.schemas, f.plugin, &mut resolved);
-        // The desired payload keeps the user's configuration (not the defaults-filled one),
-        // so the hash does not move when a schema version adds a default.
-        // With Secret values the messages are scrubbed per object: those are not shared.
-        let verdict = if resolved.secret_fields.is_empty() {
-            let key = (
-                f.plugin.to_owned(),
-                serde_json::to_vec(&resolved.config).unwrap_or_default(),
-            );
-            checked
-                .entry(key)
-                .or_insert_with(|| check_plugin_config(self.schemas, f.plugin, &resolved))
-                .clone()
-        } else {
-            check_plugin_config(self.schemas, f.plugin, &resolved)
-        };
-        match verdict {
+        match self.check_config(f.plugin, &resolved, checked) {
             Ok(()) => {}
             Err(ConfigCheck::UnknownPlugin) => self.results.warn(
                 &key,
@@ -791,23 +782,50 @@ impl<'a> Ctx<'a> {
                 return None;
             }
         }
-        let ordering = f
-            .ordering
-            .and_then(|o| serde_json::to_value(o).ok())
-            .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
-        let source = Self::source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
-        Some(Base {
-            plugin: f.plugin.to_owned(),
-            config: resolved.config,
-            secret_fields: resolved.secret_fields,
-            enabled: !f.disabled,
-            protocols: f.protocols.filter(|p| !p.is_empty()),
-            ordering,
-            instance_name: f.instance_name.filter(|n| !n.is_empty()).map(str::to_owned),
-            source,
-            origin: key,
-            age: age_key(f.meta),
-        })
+        Some(base(f, resolved, key))
+    }
+
+    /// The message of a configuration problem: a Secret that is present but undecodable
+    /// (reported on the Secret itself) is said to be so, as "not found" would send the user
+    /// looking for the wrong problem.
+    fn problem_message(&self, message: String, missing_secret: Option<(String, String)>) -> String {
+        match missing_secret {
+            Some((ns, name))
+                if self.ix.malformed.contains(&ObjectRef {
+                    kind: "Secret",
+                    namespace: Some(ns.clone()),
+                    name: name.clone(),
+                }) =>
+            {
+                let field = message.split(": ").next().unwrap_or_default();
+                format!("{field}: Secret {ns}/{name} cannot be decoded (see its own error)")
+            }
+            _ => message,
+        }
+    }
+
+    /// The schema verdict on a resolved configuration. The desired payload keeps the user's
+    /// configuration (not the defaults-filled one), so the hash does not move when a schema
+    /// version adds a default. With Secret values the messages are scrubbed per object: those
+    /// are not shared through `checked`.
+    fn check_config(
+        &self,
+        plugin: &str,
+        resolved: &ResolvedConfig,
+        checked: &mut CheckCache,
+    ) -> Result<(), ConfigCheck> {
+        if resolved.secret_fields.is_empty() {
+            let key = (
+                plugin.to_owned(),
+                serde_json::to_vec(&resolved.config).unwrap_or_default(),
+            );
+            checked
+                .entry(key)
+                .or_insert_with(|| check_plugin_config(self.schemas, plugin, resolved))
+                .clone()
+        } else {
+            check_plugin_config(self.schemas, plugin, resolved)
+        }
     }
 
     /// Resolves a `konghq.com/plugins` entry (or an ExtensionRef) of a referrer; a plugin
@@ -819,17 +837,37 @@ impl<'a> Ctx<'a> {
         pref: &PluginRef,
         field: &str,
     ) -> Result<PluginSource, (Reason, String)> {
+        let ns = pref
+            .namespace
+            .clone()
+            .unwrap_or_else(|| referrer.namespace.clone());
+        self.find_ref(referrer, pref, field, &ns)
+            .map_err(|missing| match self.unreadable_ref(pref, &ns) {
+                // Say why it is missing: it exists but could not be read, so it is Invalid.
+                Some(r) => (
+                    Reason::PluginInvalid,
+                    format!("{field}: {r} cannot be read (see its own result)"),
+                ),
+                None => missing,
+            })
+    }
+
+    /// [`Self::resolve_ref`]'s lookup, `ns` the KongPlugin's namespace (the referrer's unless
+    /// the reference names one).
+    fn find_ref(
+        &self,
+        referrer: &Referrer,
+        pref: &PluginRef,
+        field: &str,
+        ns: &str,
+    ) -> Result<PluginSource, (Reason, String)> {
         let own_ns = &referrer.namespace;
-        let key = (
-            pref.namespace.clone().unwrap_or_else(|| own_ns.clone()),
-            pref.name.clone(),
-        );
         let kong_plugin = self
             .ix
             .kong_plugins
-            .contains_key(&(key.0.as_str(), key.1.as_str()))
-            .then(|| PluginSource::Namespaced(key.0.clone(), key.1.clone()));
-        let (reason, message) = match pref.namespace.as_deref() {
+            .contains_key(&(ns, pref.name.as_str()))
+            .then(|| PluginSource::Namespaced(ns.to_owned(), pref.name.clone()));
+        match pref.namespace.as_deref() {
             Some(ns) if ns != own_ns => {
                 let allowed = self.grant_allows(
                     (referrer.group, referrer.key.kind, own_ns),
@@ -837,29 +875,26 @@ impl<'a> Ctx<'a> {
                     (KONG_GROUP, "KongPlugin", &pref.name),
                 );
                 if !allowed {
-                    (
+                    Err((
                         Reason::ReferenceNotPermitted,
                         format!(
                             "{field}: plugin \"{pref}\": no ReferenceGrant in namespace {ns} allows {} from namespace {own_ns} to refer to KongPlugin {}",
                             referrer.key.kind, pref.name
                         ),
-                    )
-                } else if let Some(src) = kong_plugin {
-                    return Ok(src);
+                    ))
                 } else {
-                    (
-                        Reason::ReferenceNotFound,
-                        format!("{field}: KongPlugin {ns}/{} not found", pref.name),
-                    )
+                    kong_plugin.ok_or_else(|| {
+                        (
+                            Reason::ReferenceNotFound,
+                            format!("{field}: KongPlugin {ns}/{} not found", pref.name),
+                        )
+                    })
                 }
             }
             // `own:name`: no grant is needed (ReferenceGrants only govern cross-namespace
             // references), but a namespace-qualified name names a KongPlugin: it never falls
             // back to a KongClusterPlugin, which has no namespace.
-            Some(ns) => {
-                if let Some(src) = kong_plugin {
-                    return Ok(src);
-                }
+            Some(ns) => kong_plugin.ok_or_else(|| {
                 (
                     Reason::ReferenceNotFound,
                     format!(
@@ -867,7 +902,7 @@ impl<'a> Ctx<'a> {
                         pref.name
                     ),
                 )
-            }
+            }),
             None => {
                 if let Some(src) = kong_plugin {
                     return Ok(src);
@@ -875,55 +910,46 @@ impl<'a> Ctx<'a> {
                 if self.ix.cluster_plugins.contains_key(pref.name.as_str()) {
                     return Ok(PluginSource::Cluster(pref.name.clone()));
                 }
-                if self
+                let message = if self
                     .ix
                     .ignored_cluster_plugins
                     .contains_key(pref.name.as_str())
                 {
-                    (
-                        Reason::ReferenceNotFound,
-                        format!(
-                            "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
-                            pref.name,
-                            self.opts.ingress_class,
-                            ann::INGRESS_CLASS
-                        ),
+                    format!(
+                        "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
+                        pref.name,
+                        self.opts.ingress_class,
+                        ann::INGRESS_CLASS
                     )
                 } else {
-                    (
-                        Reason::ReferenceNotFound,
-                        format!(
-                            "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
-                            pref.name
-                        ),
+                    format!(
+                        "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
+                        pref.name
                     )
-                }
+                };
+                Err((Reason::ReferenceNotFound, message))
             }
-        };
-        let unreadable = [
+        }
+    }
+
+    /// The plugin object a reference names that exists but could not be read (the
+    /// KongPlugin, or for a bare name the KongClusterPlugin too), if any.
+    fn unreadable_ref(&self, pref: &PluginRef, ns: &str) -> Option<ObjectRef> {
+        [
             ObjectRef {
                 kind: "KongPlugin",
-                namespace: Some(key.0.clone()),
-                name: key.1.clone(),
+                namespace: Some(ns.to_owned()),
+                name: pref.name.clone(),
             },
             ObjectRef {
                 kind: "KongClusterPlugin",
                 namespace: None,
-                name: key.1.clone(),
+                name: pref.name.clone(),
             },
         ]
         .into_iter()
         .filter(|r| r.kind == "KongPlugin" || pref.namespace.is_none())
-        .find(|r| self.ix.malformed.contains(r));
-        let (reason, message) = match unreadable {
-            // Say why it is missing: it exists but could not be read, so it is Invalid.
-            Some(r) => (
-                Reason::PluginInvalid,
-                format!("{field}: {r} cannot be read (see its own result)"),
-            ),
-            None => (reason, message),
-        };
-        Err((reason, message))
+        .find(|r| self.ix.malformed.contains(r))
     }
 
     /// Every referrer with its plugin references: core Services (through the Konnect services
@@ -991,12 +1017,56 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    /// Builds every plugin instance.
+    /// Builds every plugin instance: the numbered steps below, each a function of its own.
     pub(crate) fn plugins(&mut self) {
-        // 1. Resolve every plugin object we serve, referenced or not, so bad ones are reported.
-        let mut bases: BTreeMap<PluginSource, Option<Base>> = BTreeMap::new();
-        // Every plugin object's result key and plugin type, valid or not (for holding).
-        let mut infos: BTreeMap<PluginSource, PluginInfo> = BTreeMap::new();
+        let cluster_plugins: Vec<(&'a str, &'a KongClusterPlugin)> = self
+            .ix
+            .cluster_plugins
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        let (mut bases, infos) = self.resolve_plugin_objects(&cluster_plugins);
+        let References {
+            relations,
+            uses,
+            entities,
+        } = self.references();
+        for src in self.misplaced(&relations, &bases, &infos) {
+            bases.insert(src, None);
+        }
+        let instances = instantiate(&relations, &bases);
+        let instances = self.drop_target_conflicts(instances, &bases);
+        let mut instances = name_instances(instances);
+        let globals = global_plugins(&cluster_plugins);
+        instances.extend(self.global_instances(&globals, &bases));
+        let instances = self.drop_name_conflicts(instances, &bases);
+        self.report_unreferenced(&bases, &relations, &globals);
+        // 9. Fail closed: hold back the referrers of missing or Invalid plugins, and all that
+        // derives from them.
+        let instances = self.hold(&uses, &entities, &infos, &relations, instances);
+        for inst in instances {
+            let Some(Some(base)) = bases.get(&inst.source) else {
+                continue;
+            };
+            self.plugins.push(BuiltPlugin {
+                built: Built {
+                    entity: inst.entity,
+                    source: base.source.clone(),
+                    origin: base.origin.clone(),
+                },
+                secret_fields: base.secret_fields.clone(),
+            });
+        }
+    }
+
+    /// Step 1: Resolves every plugin object we serve, referenced or not, so bad ones are reported;
+    /// with every plugin object's result key and plugin type, valid or not (for holding).
+    fn resolve_plugin_objects(
+        &mut self,
+        cluster_plugins: &[(&'a str, &'a KongClusterPlugin)],
+    ) -> (Bases, Infos) {
+        let mut bases = Bases::new();
+        let mut infos = Infos::new();
         let mut checked = CheckCache::new();
         let kong_plugins: Vec<_> = self.ix.kong_plugins.iter().map(|(k, v)| (*k, *v)).collect();
         for ((ns, name), p) in kong_plugins {
@@ -1016,13 +1086,7 @@ impl<'a> Ctx<'a> {
             );
             bases.insert(src, base);
         }
-        let cluster_plugins: Vec<_> = self
-            .ix
-            .cluster_plugins
-            .iter()
-            .map(|(k, v)| (*k, *v))
-            .collect();
-        for (name, p) in &cluster_plugins {
+        for (name, p) in cluster_plugins {
             let base = self.resolve_plugin(PluginFields::from_cluster_plugin(p), &mut checked);
             let src = PluginSource::Cluster((*name).to_owned());
             infos.insert(
@@ -1035,68 +1099,54 @@ impl<'a> Ctx<'a> {
             );
             bases.insert(src, base);
         }
+        (bases, infos)
+    }
 
-        // 2. Relations: who refers to which plugin object. Every reference, to a plugin valid
-        // or not, is kept for holding (step 9); a missing one makes no relation.
-        let mut relations: BTreeMap<PluginSource, Relations> = BTreeMap::new();
-        let mut uses: Vec<PluginUse> = Vec::new();
-        let mut entities: Vec<(ObjectRef, Slot, String)> = Vec::new();
+    /// Step 2: Relations: who refers to which plugin object. Every reference, to a plugin valid or
+    /// not, is kept for holding (step 9); a missing one makes no relation.
+    fn references(&self) -> References {
+        let mut out = References::default();
         for referral in self.referrals() {
             for (pref, field) in &referral.refs {
                 let found = self.resolve_ref(&referral.referrer, pref, field);
                 if let Ok(src) = &found {
-                    relations
+                    out.relations
                         .entry(src.clone())
                         .or_default()
                         .slot(referral.slot)
                         .insert(referral.entity.clone());
                 }
-                uses.push(PluginUse {
+                out.uses.push(PluginUse {
                     referrer: referral.referrer.key.clone(),
                     found,
                 });
             }
-            entities.push((referral.referrer.key, referral.slot, referral.entity));
+            out.entities
+                .push((referral.referrer.key, referral.slot, referral.entity));
         }
+        out
+    }
 
-        // 2b. Where a plugin may be attached: Kong's plugin schema can forbid a consumer, a
-        // route, a service or a consumer group (`consumer = typedefs.no_consumer`, in
-        // kong/plugins/<name>/schema.lua; `eq = null` in kong/db/schema/typedefs.lua), and
-        // Konnect then answers 400 `consumer: value must be null`. The plugin object is
-        // invalid, like one with a bad config, so its referrers are held (step 9).
+    /// Step 2b: Where a plugin may be attached: Kong's plugin schema can forbid a consumer, a
+    /// route, a service or a consumer group (`consumer = typedefs.no_consumer`, in
+    /// kong/plugins/<name>/schema.lua; `eq = null` in kong/db/schema/typedefs.lua), and
+    /// Konnect then answers 400 `consumer: value must be null`. The plugin object is invalid,
+    /// like one with a bad config, so its referrers are held (step 9). Returns those objects.
+    fn misplaced(
+        &mut self,
+        relations: &BTreeMap<PluginSource, Relations>,
+        bases: &Bases,
+        infos: &Infos,
+    ) -> Vec<PluginSource> {
         let mut misplaced = Vec::new();
-        for (src, rels) in &relations {
+        for (src, rels) in relations {
             let (Some(Some(base)), Some(info)) = (bases.get(src), infos.get(src)) else {
                 continue;
             };
             let Some(schema) = self.schemas.get(&base.plugin) else {
                 continue;
             };
-            let slots = [
-                ("service", &rels.services),
-                ("route", &rels.routes),
-                ("consumer", &rels.consumers),
-                ("consumer_group", &rels.groups),
-            ];
-            let mut errors = Vec::new();
-            for (field, names) in slots {
-                let Some(name) = names.iter().next() else {
-                    continue;
-                };
-                let mut scope = serde_json::Map::new();
-                scope.insert(field.to_owned(), serde_json::json!({ "id": name }));
-                if let Err(es) = schema.validate_scope(&scope) {
-                    errors.extend(es.into_iter().map(|e| {
-                        format!(
-                            "{}: {} (plugin {:?} cannot be attached to a {})",
-                            e.field,
-                            e.message,
-                            base.plugin,
-                            field.replace('_', " ")
-                        )
-                    }));
-                }
-            }
+            let errors = scope_errors(schema, &base.plugin, rels);
             if !errors.is_empty() {
                 for e in errors {
                     self.results.error(&info.key, Reason::InvalidConfig, e);
@@ -1104,40 +1154,13 @@ impl<'a> Ctx<'a> {
                 misplaced.push(src.clone());
             }
         }
-        for src in misplaced {
-            bases.insert(src, None);
-        }
+        misplaced
+    }
 
-        // 3. Instances, by KIC's combination rule.
-        let mut instances: Vec<Instance> = Vec::new();
-        for (src, rels) in &relations {
-            let Some(Some(base)) = bases.get(src) else {
-                continue;
-            };
-            for parents in rels.combinations() {
-                // The relation hash only serves instance names (step 5).
-                let hash = if base.instance_name.is_some() {
-                    relation_hash(&parents)
-                } else {
-                    String::new()
-                };
-                instances.push(Instance {
-                    source: src.clone(),
-                    hash,
-                    entity: plugin_entity(base, &parents),
-                    parents,
-                });
-            }
-        }
-        let age = |src: &PluginSource| {
-            bases
-                .get(src)
-                .and_then(|b| b.as_ref().map(|b| b.age.clone()))
-        };
-
-        // 4. Two plugin objects putting one plugin type on one target: the older wins.
-        // Grouped by hash (nearly every group has one instance), then the groups with a
-        // conflict are handled in (plugin, target) order.
+    /// Step 4: Two plugin objects putting one plugin type on one target: the older wins.
+    /// Grouped by hash (nearly every group has one instance), then the groups with a conflict
+    /// are handled in (plugin, target) order.
+    fn drop_target_conflicts(&mut self, instances: Vec<Instance>, bases: &Bases) -> Vec<Instance> {
         let mut by_target: HashMap<(&str, &PluginParents), Vec<usize>> =
             HashMap::with_capacity(instances.len());
         for (i, inst) in instances.iter().enumerate() {
@@ -1155,13 +1178,9 @@ impl<'a> Ctx<'a> {
         for ((plugin, parents), mut idx) in conflicts {
             idx.sort_by(|a, b| {
                 let (sa, sb) = (&instances[*a].source, &instances[*b].source);
-                (age(sa), sa).cmp(&(age(sb), sb))
+                (age_of(bases, sa), sa).cmp(&(age_of(bases, sb), sb))
             });
-            let winner = bases
-                .get(&instances[idx[0]].source)
-                .and_then(Option::as_ref)
-                .map(|b| b.origin.to_string())
-                .unwrap_or_default();
+            let winner = origin_of(bases, &instances[idx[0]].source);
             for loser in &idx[1..] {
                 dropped.insert(*loser);
                 let Some(Some(base)) = bases.get(&instances[*loser].source) else {
@@ -1178,58 +1197,14 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
-        let mut instances: Vec<Instance> = instances
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !dropped.contains(i))
-            .map(|(_, inst)| inst)
-            .collect();
+        without(instances, &dropped)
+    }
 
-        // 5. Instance names: `<instance_name>-<9 hex>`, the full hash where 9 collide.
-        let short = |n: &str, hash: &str| {
-            format!("{n}-{}", hash.get(..INSTANCE_SUFFIX_LEN).unwrap_or(hash))
-        };
-        // A collision is two different relations whose 9 hex digits agree; two plugin objects
-        // on the same relation have the same full hash too, so step 7 settles those instead.
-        let mut hashes: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-        for inst in &instances {
-            if let Some(n) = &inst.entity.instance_name {
-                hashes
-                    .entry(short(n, &inst.hash))
-                    .or_default()
-                    .insert(&inst.hash);
-            }
-        }
-        let collisions: BTreeSet<String> = hashes
-            .into_iter()
-            .filter(|(_, h)| h.len() > 1)
-            .map(|(name, _)| name)
-            .collect();
-        for inst in &mut instances {
-            if let Some(n) = inst.entity.instance_name.clone() {
-                let name = short(&n, &inst.hash);
-                let collides = collisions.contains(&name);
-                inst.entity.instance_name = Some(if collides {
-                    format!("{n}-{}", inst.hash)
-                } else {
-                    name
-                });
-            }
-        }
-
-        // 6. Globals: KongClusterPlugins labelled global; two of one type are both refused.
-        let mut globals: BTreeMap<String, Vec<(String, ObjectRef)>> = BTreeMap::new();
-        for (name, p) in &cluster_plugins {
-            if is_global(&p.metadata) {
-                // Keyed like the object's other results (ObjectRef::new), never rebuilt.
-                let key = ObjectRef::new("KongClusterPlugin", &p.metadata);
-                globals
-                    .entry(p.plugin.clone())
-                    .or_default()
-                    .push(((*name).to_owned(), key));
-            }
-        }
-        for (plugin, entries) in &globals {
+    /// Step 6: Global instances: KongClusterPlugins labelled global; two of one type are both
+    /// refused.
+    fn global_instances(&mut self, globals: &Globals, bases: &Bases) -> Vec<Instance> {
+        let mut instances = Vec::new();
+        for (plugin, entries) in globals {
             if entries.len() > 1 {
                 for (name, key) in entries {
                     let others: Vec<&str> = entries
@@ -1260,10 +1235,13 @@ impl<'a> Ctx<'a> {
                 });
             }
         }
+        instances
+    }
 
-        // 7. Instance names are unique in a control plane: two plugin objects ending with one
-        // (same instance_name on one target, or a global one equal to a suffixed one), the
-        // older keeps it and the newer's instance is not created.
+    /// Step 7: Instance names are unique in a control plane: two plugin objects ending with one
+    /// (same instance_name on one target, or a global one equal to a suffixed one), the older
+    /// keeps it and the newer's instance is not created.
+    fn drop_name_conflicts(&mut self, instances: Vec<Instance>, bases: &Bases) -> Vec<Instance> {
         let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, inst) in instances.iter().enumerate() {
             if let Some(n) = &inst.entity.instance_name {
@@ -1275,15 +1253,11 @@ impl<'a> Ctx<'a> {
             let winner_src = idx
                 .iter()
                 .map(|i| &instances[*i].source)
-                .min_by(|a, b| (age(a), *a).cmp(&(age(b), *b)));
+                .min_by(|a, b| (age_of(bases, a), *a).cmp(&(age_of(bases, b), *b)));
             let Some(winner_src) = winner_src.cloned() else {
                 continue;
             };
-            let winner = bases
-                .get(&winner_src)
-                .and_then(Option::as_ref)
-                .map(|b| b.origin.to_string())
-                .unwrap_or_default();
+            let winner = origin_of(bases, &winner_src);
             for i in idx {
                 let inst = &instances[i];
                 if inst.source == winner_src {
@@ -1303,15 +1277,17 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
-        let instances: Vec<Instance> = instances
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !dropped.contains(i))
-            .map(|(_, inst)| inst)
-            .collect();
+        without(instances, &dropped)
+    }
 
-        // 8. Plugin objects nothing refers to are pending, not errors.
-        for (src, base) in &bases {
+    /// Step 8: Plugin objects nothing refers to are pending, not errors.
+    fn report_unreferenced(
+        &mut self,
+        bases: &Bases,
+        relations: &BTreeMap<PluginSource, Relations>,
+        globals: &Globals,
+    ) {
+        for (src, base) in bases {
             let Some(base) = base else { continue };
             let is_global = matches!(src, PluginSource::Cluster(n) if globals.get(&base.plugin).is_some_and(|v| v.iter().any(|(g, _)| g == n)));
             if !relations.contains_key(src) && !is_global {
@@ -1322,24 +1298,175 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
+    }
+}
 
-        // 9. Fail closed: hold back the referrers of missing or Invalid plugins, and all that
-        // derives from them.
-        let instances = self.hold(&uses, &entities, &infos, &relations, instances);
+/// Every plugin object we serve, by source: its [`Base`], or `None` when it is Invalid.
+type Bases = BTreeMap<PluginSource, Option<Base>>;
+/// Every plugin object's result key and plugin type, valid or not (for holding).
+type Infos = BTreeMap<PluginSource, PluginInfo>;
+/// Global KongClusterPlugins by plugin type: (object name, result key) of each.
+type Globals = BTreeMap<String, Vec<(String, ObjectRef)>>;
 
-        for inst in instances {
-            let Some(Some(base)) = bases.get(&inst.source) else {
-                continue;
+/// Step 2's output: the relations, and every reference and referrer (for holding).
+#[derive(Default)]
+struct References {
+    relations: BTreeMap<PluginSource, Relations>,
+    uses: Vec<PluginUse>,
+    entities: Vec<(ObjectRef, Slot, String)>,
+}
+
+/// The age of a plugin object with a [`Base`], for "older wins".
+fn age_of(bases: &Bases, src: &PluginSource) -> Option<Age> {
+    bases
+        .get(src)
+        .and_then(|b| b.as_ref().map(|b| b.age.clone()))
+}
+
+/// The result key of a plugin object with a [`Base`], as text ("" without one).
+fn origin_of(bases: &Bases, src: &PluginSource) -> String {
+    bases
+        .get(src)
+        .and_then(Option::as_ref)
+        .map(|b| b.origin.to_string())
+        .unwrap_or_default()
+}
+
+/// The instances whose index is not in `dropped`, in order.
+fn without(instances: Vec<Instance>, dropped: &BTreeSet<usize>) -> Vec<Instance> {
+    instances
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped.contains(i))
+        .map(|(_, inst)| inst)
+        .collect()
+}
+
+/// Step 2b for one plugin object: the schema's refusal of each kind of parent it has (the
+/// first entity of each kind stands for all: the schema only tells whether one may be set).
+fn scope_errors(schema: &PluginSchema, plugin: &str, rels: &Relations) -> Vec<String> {
+    let slots = [
+        ("service", &rels.services),
+        ("route", &rels.routes),
+        ("consumer", &rels.consumers),
+        ("consumer_group", &rels.groups),
+    ];
+    let mut errors = Vec::new();
+    for (field, names) in slots {
+        let Some(name) = names.iter().next() else {
+            continue;
+        };
+        let mut scope = serde_json::Map::new();
+        scope.insert(field.to_owned(), serde_json::json!({ "id": name }));
+        if let Err(es) = schema.validate_scope(&scope) {
+            errors.extend(es.into_iter().map(|e| {
+                format!(
+                    "{}: {} (plugin {:?} cannot be attached to a {})",
+                    e.field,
+                    e.message,
+                    plugin,
+                    field.replace('_', " ")
+                )
+            }));
+        }
+    }
+    errors
+}
+
+/// Step 3: Instances, by KIC's combination rule: one per combination of each valid plugin
+/// object's referrers.
+fn instantiate(relations: &BTreeMap<PluginSource, Relations>, bases: &Bases) -> Vec<Instance> {
+    let mut instances = Vec::new();
+    for (src, rels) in relations {
+        let Some(Some(base)) = bases.get(src) else {
+            continue;
+        };
+        for parents in rels.combinations() {
+            // The relation hash only serves instance names (step 5).
+            let hash = if base.instance_name.is_some() {
+                relation_hash(&parents)
+            } else {
+                String::new()
             };
-            self.plugins.push(BuiltPlugin {
-                built: Built {
-                    entity: inst.entity,
-                    source: base.source.clone(),
-                    origin: base.origin.clone(),
-                },
-                secret_fields: base.secret_fields.clone(),
+            instances.push(Instance {
+                source: src.clone(),
+                hash,
+                entity: plugin_entity(base, &parents),
+                parents,
             });
         }
+    }
+    instances
+}
+
+/// Step 5: Instance names: `<instance_name>-<9 hex>`, the full hash where 9 collide.
+fn name_instances(mut instances: Vec<Instance>) -> Vec<Instance> {
+    let short =
+        |n: &str, hash: &str| format!("{n}-{}", hash.get(..INSTANCE_SUFFIX_LEN).unwrap_or(hash));
+    // A collision is two different relations whose 9 hex digits agree; two plugin objects
+    // on the same relation have the same full hash too, so step 7 settles those instead.
+    let mut hashes: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for inst in &instances {
+        if let Some(n) = &inst.entity.instance_name {
+            hashes
+                .entry(short(n, &inst.hash))
+                .or_default()
+                .insert(&inst.hash);
+        }
+    }
+    let collisions: BTreeSet<String> = hashes
+        .into_iter()
+        .filter(|(_, h)| h.len() > 1)
+        .map(|(name, _)| name)
+        .collect();
+    for inst in &mut instances {
+        if let Some(n) = inst.entity.instance_name.clone() {
+            let name = short(&n, &inst.hash);
+            let collides = collisions.contains(&name);
+            inst.entity.instance_name = Some(if collides {
+                format!("{n}-{}", inst.hash)
+            } else {
+                name
+            });
+        }
+    }
+    instances
+}
+
+/// Step 6: Globals: the KongClusterPlugins labelled global, by plugin type.
+fn global_plugins(cluster_plugins: &[(&str, &KongClusterPlugin)]) -> Globals {
+    let mut globals = Globals::new();
+    for (name, p) in cluster_plugins {
+        if is_global(&p.metadata) {
+            // Keyed like the object's other results (ObjectRef::new), never rebuilt.
+            let key = ObjectRef::new("KongClusterPlugin", &p.metadata);
+            globals
+                .entry(p.plugin.clone())
+                .or_default()
+                .push(((*name).to_owned(), key));
+        }
+    }
+    globals
+}
+
+/// The [`Base`] of a plugin object whose configuration resolved and passed its schema.
+fn base(f: PluginFields<'_>, resolved: ResolvedConfig, origin: ObjectRef) -> Base {
+    let ordering = f
+        .ordering
+        .and_then(|o| serde_json::to_value(o).ok())
+        .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
+    let source = Ctx::source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
+    Base {
+        plugin: f.plugin.to_owned(),
+        config: resolved.config,
+        secret_fields: resolved.secret_fields,
+        enabled: !f.disabled,
+        protocols: f.protocols.filter(|p| !p.is_empty()),
+        ordering,
+        instance_name: f.instance_name.filter(|n| !n.is_empty()).map(str::to_owned),
+        source,
+        age: age_key(f.meta),
+        origin,
     }
 }
 
@@ -1540,6 +1667,265 @@ mod tests {
         assert_eq!(
             shown.config["oauth"]["client_id"],
             json!("<redacted: Secret default/oauth key config>")
+        );
+    }
+
+    use super::super::fixtures::{self as fx, Fixture};
+    use crate::translate::DesiredState;
+
+    const PLUGINS: &str = "konghq.com/plugins";
+
+    /// Service default/echo behind Ingress default/app (host app.example.com).
+    fn echo_app(service_plugins: &str, ingress_plugins: &str) -> Fixture {
+        let mut svc = fx::service("default", "echo").port(80);
+        if !service_plugins.is_empty() {
+            svc = svc.annotation(PLUGINS, service_plugins);
+        }
+        let mut ing =
+            fx::ingress("default", "app").path("app.example.com", "/", "Prefix", "echo", 80);
+        if !ingress_plugins.is_empty() {
+            ing = ing.annotation(PLUGINS, ingress_plugins);
+        }
+        Fixture::new().with(svc).with(ing)
+    }
+
+    fn rate_limiting(name: &str, minute: i64) -> fx::PluginB {
+        fx::kong_plugin("default", name, "rate-limiting").config(json!({ "minute": minute }))
+    }
+
+    /// Plugin ids with their parents' ids (service, route, consumer, group; "" when absent).
+    fn instances(state: &DesiredState) -> Vec<(String, [String; 4])> {
+        let mut out: Vec<_> = state
+            .plugins
+            .iter()
+            .map(|p| (fx::id(p.id), fx::parents(p)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn s(x: &str) -> String {
+        x.to_owned()
+    }
+
+    /// The scope of an instance is its referrer: a Service annotation gives a service plugin
+    /// (on each Konnect service of that Service), an Ingress one a route plugin, a KongConsumer
+    /// one a consumer plugin, a global KongClusterPlugin one without parents (KIC's
+    /// `ForeignRelations.GetCombinations`, internal/dataplane/kongstate/kongstate.go, and
+    /// `getPluginRelations`; docs/compatibility.md "Plugin instances"). Ids: python3 uuid.uuid5
+    /// over go-kong's scheme ("plugins", "<plugin>:service/<name>" and so on).
+    #[test]
+    fn plugin_scope_is_global_service_route_or_consumer_by_referrer() {
+        let state = echo_app("svc-rl", "route-rl")
+            .with(rate_limiting("svc-rl", 5))
+            .with(rate_limiting("route-rl", 10))
+            .with(rate_limiting("consumer-rl", 1))
+            .with(
+                fx::consumer("default", "alice")
+                    .username("alice")
+                    .annotation(PLUGINS, "consumer-rl"),
+            )
+            .with(fx::cluster_plugin("cid", "correlation-id").global())
+            .translate();
+        let service = s("8e980ed1-7cfc-5fc0-9756-290ab293e834");
+        let route = s("ef0d30f1-9c2d-5219-a29f-cc3fc54ff38d");
+        let alice = s("b32379d9-3d28-5683-a79c-72139be6e34f");
+        let mut expected = vec![
+            (
+                s("4125f259-07a9-5a23-bdda-9c764c4a6121"),
+                [service, s(""), s(""), s("")],
+            ),
+            (
+                s("249d52ce-b9c3-5404-ac7c-5face7f0bdf7"),
+                [s(""), route, s(""), s("")],
+            ),
+            (
+                s("7afbe842-050e-5eca-9533-8f0ed98adf48"),
+                [s(""), s(""), alice, s("")],
+            ),
+            (
+                s("403593f5-c05b-5a26-bea7-b0c5e23934bc"),
+                [s(""), s(""), s(""), s("")],
+            ),
+        ];
+        expected.sort();
+        assert_eq!(instances(&state), expected);
+        assert!(state.held.is_empty());
+    }
+
+    /// KIC's combination rule: a plugin named by a route and by a consumer is one instance on
+    /// (route, consumer), not one on each (`GetCombinations`: consumers times services/routes;
+    /// tests/golden/plugin-combinations). Id: python3 uuid.uuid5 ("plugins",
+    /// "rate-limiting:route/default.app.echo.app.example.com.80:consumer/bob").
+    #[test]
+    fn plugin_named_by_a_route_and_a_consumer_is_one_instance_on_both() {
+        let state = echo_app("", "both")
+            .with(rate_limiting("both", 3))
+            .with(
+                fx::consumer("default", "bob")
+                    .username("bob")
+                    .annotation(PLUGINS, "both"),
+            )
+            .translate();
+        assert_eq!(
+            instances(&state),
+            [(
+                s("9988ed61-5823-5447-b0e0-103b04e1b9bf"),
+                [
+                    s(""),
+                    s("ef0d30f1-9c2d-5219-a29f-cc3fc54ff38d"),
+                    s("def4f7d3-9863-5ad2-8fa9-c949bf26f55e"),
+                    s("")
+                ]
+            )]
+        );
+    }
+
+    /// KongPlugins are never global (KIC only reads the `global` label on KongClusterPlugins):
+    /// the label is warned about and the unreferenced plugin is Pending; two global
+    /// KongClusterPlugins of one type are both refused (docs/compatibility.md).
+    #[test]
+    fn only_one_global_cluster_plugin_per_type_and_never_a_kong_plugin() {
+        let state = Fixture::new()
+            .with(rate_limiting("not-global", 1).global())
+            .with(fx::cluster_plugin("cid-a", "correlation-id").global())
+            .with(fx::cluster_plugin("cid-b", "correlation-id").global())
+            .translate();
+        assert!(state.plugins.is_empty(), "{:?}", instances(&state));
+        let kp = fx::result(&state, "KongPlugin", "not-global");
+        assert_eq!(kp.status.reason(), Some(Reason::NotReferenced));
+        assert!(
+            kp.warnings.iter().any(|w| w.contains("never global")),
+            "{kp:?}"
+        );
+        for name in ["cid-a", "cid-b"] {
+            let r = fx::result(&state, "KongClusterPlugin", name);
+            assert_eq!(r.status.reason(), Some(Reason::Conflict), "{r:?}");
+        }
+    }
+
+    /// Fail closed, as KIC 3's fallback configuration (internal/dataplane/fallback/:
+    /// `GenerateExcludingBrokenObjects` drops a broken plugin's dependants, which
+    /// graph_dependencies_common.go `resolveObjectDependenciesPlugin` makes of its referrers;
+    /// cited in tests/golden/fail-closed-*): a route or consumer naming an invalid plugin is
+    /// held (its id and the would-be instance's in `held`), its object Pending PluginInvalid,
+    /// the plugin Invalid; an Ingress to the same Service without the plugin is unaffected.
+    /// Ids: python3 uuid.uuid5 over go-kong's scheme.
+    #[test]
+    fn an_invalid_plugin_holds_its_referrers() {
+        let state = Fixture::new()
+            .with(fx::service("shop", "echo").port(80))
+            .with(
+                fx::ingress("shop", "private")
+                    .annotation(PLUGINS, "auth")
+                    .path("private.example.com", "/", "Prefix", "echo", 80),
+            )
+            .with(fx::ingress("shop", "public").path(
+                "public.example.com",
+                "/",
+                "Prefix",
+                "echo",
+                80,
+            ))
+            .with(
+                fx::kong_plugin("shop", "auth", "key-auth")
+                    .config(json!({ "key_names": "apikey" })),
+            )
+            .with(
+                fx::kong_plugin("shop", "rl", "rate-limiting").config(json!({ "minute": "many" })),
+            )
+            .with(
+                fx::consumer("shop", "carol")
+                    .username("carol")
+                    .annotation(PLUGINS, "rl"),
+            )
+            .translate();
+        let held: Vec<String> = state.held.iter().map(|i| i.to_string()).collect();
+        let mut expected = vec![
+            s("22986a43-e1a7-55f2-9fca-6e971a64bb39"), // route shop.private.echo.private.example.com.80
+            s("51b6de5f-6418-5c4d-8d0e-5287dff15c55"), // key-auth on that route
+            s("ffba6a1f-e659-5189-8244-bb9a3171034f"), // consumer carol
+            s("9960b3bb-5b75-5ae0-9fd5-24e7022a045d"), // rate-limiting on carol
+        ];
+        expected.sort();
+        assert_eq!(held, expected);
+        assert_eq!(
+            fx::names(&state.routes),
+            ["shop.public.echo.public.example.com.80"]
+        );
+        assert!(state.consumers.is_empty() && state.plugins.is_empty());
+        for (kind, name) in [("Ingress", "private"), ("KongConsumer", "carol")] {
+            let r = fx::result(&state, kind, name);
+            assert_eq!(r.status.as_str(), "Pending", "{r:?}");
+            assert_eq!(r.status.reason(), Some(Reason::PluginInvalid), "{r:?}");
+        }
+        for name in ["auth", "rl"] {
+            let r = fx::result(&state, "KongPlugin", name);
+            assert_eq!(r.status.reason(), Some(Reason::InvalidConfig), "{r:?}");
+        }
+        assert_eq!(
+            fx::result(&state, "Ingress", "public").status.as_str(),
+            "Accepted"
+        );
+    }
+
+    /// A missing plugin holds its referrer too (KIC's fallback treats an unresolvable
+    /// reference as broken): the Service naming it is Pending ReferenceNotFound, and the route
+    /// through that Service's Konnect service is held with it
+    /// (tests/golden/fail-closed-service-missing-plugin). Ids: python3 uuid.uuid5.
+    #[test]
+    fn a_missing_plugin_holds_its_referrer_and_what_hangs_off_it() {
+        let state = echo_app("nope", "").translate();
+        let held: Vec<String> = state.held.iter().map(|i| i.to_string()).collect();
+        let mut expected = vec![
+            s("8e980ed1-7cfc-5fc0-9756-290ab293e834"), // service default.echo.80
+            s("ef0d30f1-9c2d-5219-a29f-cc3fc54ff38d"), // route default.app.echo.app.example.com.80
+        ];
+        expected.sort();
+        assert_eq!(held, expected);
+        assert!(state.services.is_empty() && state.routes.is_empty());
+        let svc = fx::result(&state, "Service", "echo");
+        assert_eq!(
+            svc.status.reason(),
+            Some(Reason::ReferenceNotFound),
+            "{svc:?}"
+        );
+        assert!(
+            svc.message.contains("no KongPlugin default/nope"),
+            "{}",
+            svc.message
+        );
+    }
+
+    /// An HTTPRoute `ExtensionRef` filter naming a KongPlugin puts the plugin on the routes of
+    /// its rule only: rules with other filters are another group (`groupRulesByFilter`), so
+    /// another route, even with the same backends (subtranslator/httproute.go; as
+    /// tests/golden/kic-cases.py `consolidation` derives). Id: python3 uuid.uuid5 ("plugins",
+    /// "rate-limiting:route/httproute.shop.r.0.0").
+    #[test]
+    fn an_extension_ref_filter_puts_the_plugin_on_its_rule_routes_only() {
+        let state = Fixture::new()
+            .with(fx::gateway("shop", "gw").listener("http", "HTTP", 80))
+            .with(fx::service("shop", "web").port(80))
+            .with(fx::kong_plugin("shop", "limit", "rate-limiting").config(json!({ "minute": 2 })))
+            .with(
+                fx::http_route("shop", "r")
+                    .parent("gw")
+                    .rule(fx::rule().prefix("/a").backend("web", 80).plugin("limit"))
+                    .rule(fx::rule().prefix("/b").backend("web", 80)),
+            )
+            .translate();
+        assert_eq!(
+            fx::names(&state.routes),
+            ["httproute.shop.r.0.0", "httproute.shop.r.1.0"]
+        );
+        let route = s("416b3ebc-1fb1-5077-b6bb-b57dd7263fff"); // httproute.shop.r.0.0
+        assert_eq!(
+            instances(&state),
+            [(
+                s("1b283aea-47b6-5156-81d2-cafe2279dbea"),
+                [s(""), route, s(""), s("")]
+            )]
         );
     }
 }

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 
 use gateway_api::gateways::GatewayListeners;
 use gateway_api::httproutes::{
-    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesMatches,
-    HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
+    HttpRoute, HttpRouteParentRefs, HttpRouteRules, HttpRouteRulesBackendRefs,
+    HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
 };
-use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, Ingress, IngressServiceBackend, IngressSpec,
+};
 
 use super::annotations::{self as ann, PluginRef};
 use super::consumers::age_key;
@@ -188,78 +190,13 @@ impl<'a> Ctx<'a> {
         }
         let regex_prefix = ann::get(ingress.metadata.annotations.as_ref(), ann::REGEX_PREFIX)
             .unwrap_or(CONTROLLER_REGEX_PREFIX);
-        // (route name) -> (host, konnect service id, paths), in rule order.
-        let mut groups: BTreeMap<String, (String, EntityId, Vec<String>)> = BTreeMap::new();
-        for (ri, rule) in spec.rules.iter().flatten().enumerate() {
-            let host = rule.host.clone().unwrap_or_default();
-            for (pi, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
-                let field = format!("spec.rules[{ri}].http.paths[{pi}]");
-                let Some(backend) = path.backend.service.as_ref() else {
-                    self.results.error(
-                        &key,
-                        Reason::Unsupported,
-                        format!("{field}.backend: only Service backends are supported"),
-                    );
-                    continue;
-                };
-                let port = match backend.port.as_ref() {
-                    Some(p) => {
-                        match (&p.number, &p.name) {
-                            (Some(n), _) => PortRef::Number(*n),
-                            (None, Some(s)) => PortRef::Name(s.clone()),
-                            (None, None) => {
-                                self.results.error(&key, Reason::InvalidSpec, format!("{field}.backend.service.port: a number or a name is required"));
-                                continue;
-                            }
-                        }
-                    }
-                    None => {
-                        self.results.error(
-                            &key,
-                            Reason::InvalidSpec,
-                            format!("{field}.backend.service.port: a number or a name is required"),
-                        );
-                        continue;
-                    }
-                };
-                let paths = match ingress_paths(path, regex_prefix) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.results.error(
-                            &key,
-                            Reason::InvalidSpec,
-                            format!("{field}.pathType: {e}"),
-                        );
-                        continue;
-                    }
-                };
-                let port_number = match self.resolve_port(&namespace, &backend.name, &port) {
-                    Ok(n) => n,
-                    Err((reason, e)) => {
-                        self.results
-                            .error(&key, reason, format!("{field}.backend.service: {e}"));
-                        continue;
-                    }
-                };
-                let service_name = format!("{namespace}.{}.{}", backend.name, port.canonical());
-                let Some(service_id) =
-                    self.ensure_service(&service_name, &namespace, &backend.name, port_number)
-                else {
-                    continue;
-                };
-                // Kong refuses `*` in names: KIC writes `_` for a wildcard host.
-                let route_name = format!(
-                    "{namespace}.{name}.{}.{}.{}",
-                    backend.name,
-                    host.replace('*', "_"),
-                    port.canonical()
-                );
-                let entry = groups
-                    .entry(route_name)
-                    .or_insert_with(|| (host.clone(), service_id, Vec::new()));
-                push_unique(&mut entry.2, paths);
-            }
-        }
+        let of = IngressOf {
+            key: &key,
+            namespace: &namespace,
+            name: &name,
+            regex_prefix,
+        };
+        let groups = self.ingress_groups(&of, spec);
         if groups.is_empty() {
             return;
         }
@@ -272,21 +209,8 @@ impl<'a> Ctx<'a> {
         };
         let source =
             Self::source_meta("Ingress", "networking.k8s.io", "v1", &ingress.metadata, &[]);
-        for (route_name, (host, service_id, paths)) in groups {
-            let mut route = Route {
-                id: Some(ids::route_id(&route_name)),
-                name: Some(route_name.clone()),
-                service: Some(ForeignKey::new(service_id)),
-                protocols: Some(vec!["http".into(), "https".into()]),
-                hosts: (!host.is_empty()).then(|| vec![host]),
-                paths: Some(paths),
-                strip_path: Some(false),
-                preserve_host: Some(true),
-                regex_priority: Some(0),
-                request_buffering: Some(true),
-                response_buffering: Some(true),
-                ..Default::default()
-            };
+        for (route_name, group) in groups {
+            let mut route = ingress_route(&route_name, group);
             overrides.apply(&mut route);
             self.claim_route(
                 route_name,
@@ -302,6 +226,90 @@ impl<'a> Ctx<'a> {
                 },
             );
         }
+    }
+
+    /// The paths of an Ingress grouped by route name (host, backend Service and port), in
+    /// rule order; a path that cannot be translated is reported and left out.
+    fn ingress_groups(
+        &mut self,
+        of: &IngressOf,
+        spec: &IngressSpec,
+    ) -> BTreeMap<String, IngressGroup> {
+        let mut groups: BTreeMap<String, IngressGroup> = BTreeMap::new();
+        for (ri, rule) in spec.rules.iter().flatten().enumerate() {
+            let host = rule.host.clone().unwrap_or_default();
+            for (pi, path) in rule.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
+                let field = format!("spec.rules[{ri}].http.paths[{pi}]");
+                let Some((route_name, service_id, paths)) =
+                    self.ingress_path(of, &host, &field, path)
+                else {
+                    continue;
+                };
+                let entry = groups.entry(route_name).or_insert_with(|| IngressGroup {
+                    host: host.clone(),
+                    service_id,
+                    paths: Vec::new(),
+                });
+                push_unique(&mut entry.paths, paths);
+            }
+        }
+        groups
+    }
+
+    /// One Ingress path: its route name, the id of its backend's Konnect service (made here)
+    /// and its Kong paths; `None` when it cannot be translated (reported on the Ingress).
+    fn ingress_path(
+        &mut self,
+        of: &IngressOf,
+        host: &str,
+        field: &str,
+        path: &HTTPIngressPath,
+    ) -> Option<(String, EntityId, Vec<String>)> {
+        let (key, namespace) = (of.key, of.namespace);
+        let Some(backend) = path.backend.service.as_ref() else {
+            self.results.error(
+                key,
+                Reason::Unsupported,
+                format!("{field}.backend: only Service backends are supported"),
+            );
+            return None;
+        };
+        let Some(port) = backend_port(backend) else {
+            self.results.error(
+                key,
+                Reason::InvalidSpec,
+                format!("{field}.backend.service.port: a number or a name is required"),
+            );
+            return None;
+        };
+        let paths = match ingress_paths(path, of.regex_prefix) {
+            Ok(p) => p,
+            Err(e) => {
+                self.results
+                    .error(key, Reason::InvalidSpec, format!("{field}.pathType: {e}"));
+                return None;
+            }
+        };
+        let port_number = match self.resolve_port(namespace, &backend.name, &port) {
+            Ok(n) => n,
+            Err((reason, e)) => {
+                self.results
+                    .error(key, reason, format!("{field}.backend.service: {e}"));
+                return None;
+            }
+        };
+        let service_name = format!("{namespace}.{}.{}", backend.name, port.canonical());
+        let service_id =
+            self.ensure_service(&service_name, namespace, &backend.name, port_number)?;
+        // Kong refuses `*` in names: KIC writes `_` for a wildcard host.
+        let route_name = format!(
+            "{namespace}.{}.{}.{}.{}",
+            of.name,
+            backend.name,
+            host.replace('*', "_"),
+            port.canonical()
+        );
+        Some((route_name, service_id, paths))
     }
 
     /// Parses KIC's route annotations; a bad value is reported and ignored (KIC ignores it too).
@@ -438,8 +446,11 @@ impl<'a> Ctx<'a> {
     fn http_route(&mut self, http_route: &'a HttpRoute) {
         let key = self.results.track("HTTPRoute", &http_route.metadata);
         let (namespace, name) = ns_name(&http_route.metadata);
-        let hostnames = http_route.spec.hostnames.clone().filter(|h| !h.is_empty());
-        let protocols = listener_protocols(&self.http_route_listeners(http_route));
+        let shape = RouteShape {
+            prefix: format!("httproute.{namespace}.{name}"),
+            hostnames: http_route.spec.hostnames.clone().filter(|h| !h.is_empty()),
+            protocols: listener_protocols(&self.http_route_listeners(http_route)),
+        };
         let overrides = self.route_overrides(http_route.metadata.annotations.as_ref(), &key);
         let referrer = Referrer {
             key: key.clone(),
@@ -457,150 +468,15 @@ impl<'a> Ctx<'a> {
             .map(|(ri, rule)| self.http_rule(&key, &namespace, ri, rule))
             .collect();
         // KIC's groupRulesByBackendRefs: groups in order of their first rule.
-        let mut by_backends: Vec<Vec<&HttpRule<'a>>> = Vec::new();
-        for rule in &rules {
-            match by_backends
-                .iter_mut()
-                .find(|g| g[0].backend_key == rule.backend_key)
-            {
-                Some(g) => g.push(rule),
-                None => by_backends.push(vec![rule]),
-            }
-        }
-        for group in by_backends {
-            let first = group[0];
-            let Some(backend) = first.backends.first().cloned() else {
-                for rule in &group {
-                    self.results.error(
-                        &key,
-                        Reason::InvalidSpec,
-                        format!(
-                            "spec.rules[{}].backendRefs: no usable backend; the rule is not translated",
-                            rule.index
-                        ),
-                    );
-                }
+        for group in group_by(&rules, |r| &r.backend_key) {
+            let Some(service_id) = self.http_service(&key, &namespace, &name, &group) else {
                 continue;
             };
-            if first.backends.len() > 1 {
-                for rule in &group {
-                    self.results.warn(
-                        &key,
-                        format!("spec.rules[{}].backendRefs: Konnect services have one host; traffic goes to Service {}/{} (weighted balancing needs a Kong upstream, which this operator does not manage)", rule.index, backend.0, backend.1),
-                    );
-                }
-            }
-            let service_name = if self.opts.combined_services_from_different_httproutes {
-                combined_service_name(&namespace, &first.backend_names)
-            } else {
-                // groupRulesFromHTTPRoutesByKongServiceName, KIC's default.
-                format!("httproute.{namespace}.{name}.{}", first.index)
-            };
-            let Some(service_id) =
-                self.ensure_service(&service_name, &backend.0, &backend.1, backend.2)
-            else {
-                continue;
-            };
-            for (ns, n, _, _) in first.backends.iter().skip(1) {
-                if let Some(s) = self.services.get_mut(&service_name) {
-                    s.k8s_services.insert((ns.clone(), n.clone()));
-                }
-            }
             // groupRulesByFilter, then the match groups of translateHTTPRouteRulesMetaToKongstateRoutes.
-            let mut by_filters: Vec<Vec<&HttpRule<'a>>> = Vec::new();
-            for rule in group {
-                match by_filters
-                    .iter_mut()
-                    .find(|g| g[0].filter_key == rule.filter_key)
-                {
-                    Some(g) => g.push(rule),
-                    None => by_filters.push(vec![rule]),
-                }
-            }
-            for rules_with_same_filters in by_filters {
+            for rules_with_same_filters in group_by(group, |r| &r.filter_key) {
                 let extra_plugins = rules_with_same_filters[0].extra_plugins.clone();
-                let mut routes: Vec<Route> = Vec::new();
-                // (match key, rule index, match index, matches), in order of first appearance.
-                let mut match_groups: Vec<(String, usize, usize, Vec<&HttpRouteRulesMatches>)> =
-                    Vec::new();
-                for rule in &rules_with_same_filters {
-                    let matches = match rule.rule.matches.as_deref() {
-                        // The API server's default for an absent `matches` (Gateway API CRD):
-                        // one PathPrefix `/` match.
-                        None => std::slice::from_ref(&*DEFAULT_MATCH),
-                        // Present but empty: KIC's route matching hostnames only (or all).
-                        Some([]) => {
-                            let route_name =
-                                format!("httproute.{namespace}.{name}.{}.0", rule.index);
-                            routes.push(Route {
-                                id: Some(ids::route_id(&route_name)),
-                                name: Some(route_name),
-                                service: Some(ForeignKey::new(service_id)),
-                                protocols: Some(protocols.clone()),
-                                hosts: hostnames.clone(),
-                                preserve_host: Some(true),
-                                ..Default::default()
-                            });
-                            continue;
-                        }
-                        Some(m) => m,
-                    };
-                    for (mi, m) in matches.iter().enumerate() {
-                        if m.query_params.as_ref().is_some_and(|q| !q.is_empty()) {
-                            self.results.error(
-                                &key,
-                                Reason::Unsupported,
-                                format!("spec.rules[{}].matches[{mi}].queryParams: query parameter matches need Kong's expressions router; Konnect routes in traditional_compatible form cannot express them, so this match is not translated", rule.index),
-                            );
-                            continue;
-                        }
-                        let mkey = match_key(m);
-                        match match_groups.iter_mut().find(|g| g.0 == mkey) {
-                            Some(g) => g.3.push(m),
-                            None => match_groups.push((mkey, rule.index, mi, vec![m])),
-                        }
-                    }
-                }
-                for (_, ri, mi, matches) in match_groups {
-                    let route_name = format!("httproute.{namespace}.{name}.{ri}.{mi}");
-                    let headers = match match_headers(matches[0]) {
-                        Ok(h) => h,
-                        Err(e) => {
-                            self.results.error(
-                                &key,
-                                Reason::InvalidSpec,
-                                format!("spec.rules[{ri}].matches[{mi}].headers: {e}; route {route_name:?} is not created"),
-                            );
-                            continue;
-                        }
-                    };
-                    let mut methods: Vec<String> = Vec::new();
-                    let mut paths: Vec<String> = Vec::new();
-                    for m in &matches {
-                        paths.extend(http_route_paths(m));
-                        let method = m
-                            .method
-                            .as_ref()
-                            .and_then(|m| serde_json::to_value(m).ok())
-                            .and_then(|v| v.as_str().map(str::to_owned));
-                        if let Some(method) = method {
-                            push_unique(&mut methods, [method]);
-                        }
-                    }
-                    routes.push(Route {
-                        id: Some(ids::route_id(&route_name)),
-                        name: Some(route_name),
-                        service: Some(ForeignKey::new(service_id)),
-                        protocols: Some(protocols.clone()),
-                        methods: (!methods.is_empty()).then_some(methods),
-                        hosts: hostnames.clone(),
-                        paths: Some(paths),
-                        headers: (!headers.is_empty()).then_some(headers),
-                        strip_path: Some(false),
-                        preserve_host: Some(true),
-                        ..Default::default()
-                    });
-                }
+                let routes =
+                    self.http_rule_routes(&key, &shape, service_id, &rules_with_same_filters);
                 for mut route in routes {
                     overrides.apply(&mut route);
                     let route_name = route.name.clone().unwrap_or_default();
@@ -620,6 +496,107 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+    }
+
+    /// The Konnect service of one group of rules with the same backendRefs, made from its
+    /// first rule's first usable backend (KIC's default names it after that rule); `None`,
+    /// reported on each rule, when that rule has no usable backend.
+    fn http_service(
+        &mut self,
+        key: &ObjectRef,
+        namespace: &str,
+        name: &str,
+        group: &[&HttpRule<'a>],
+    ) -> Option<EntityId> {
+        let first = group[0];
+        let Some(backend) = first.backends.first().cloned() else {
+            for rule in group {
+                self.results.error(
+                    key,
+                    Reason::InvalidSpec,
+                    format!(
+                        "spec.rules[{}].backendRefs: no usable backend; the rule is not translated",
+                        rule.index
+                    ),
+                );
+            }
+            return None;
+        };
+        if first.backends.len() > 1 {
+            for rule in group {
+                self.results.warn(
+                    key,
+                    format!("spec.rules[{}].backendRefs: Konnect services have one host; traffic goes to Service {}/{} (weighted balancing needs a Kong upstream, which this operator does not manage)", rule.index, backend.0, backend.1),
+                );
+            }
+        }
+        let service_name = if self.opts.combined_services_from_different_httproutes {
+            combined_service_name(namespace, &first.backend_names)
+        } else {
+            // groupRulesFromHTTPRoutesByKongServiceName, KIC's default.
+            format!("httproute.{namespace}.{name}.{}", first.index)
+        };
+        let service_id = self.ensure_service(&service_name, &backend.0, &backend.1, backend.2)?;
+        for (ns, n, _, _) in first.backends.iter().skip(1) {
+            if let Some(s) = self.services.get_mut(&service_name) {
+                s.k8s_services.insert((ns.clone(), n.clone()));
+            }
+        }
+        Some(service_id)
+    }
+
+    /// The routes of one group of rules with the same backends and filters: a route for each
+    /// rule with an empty `matches`, then one per group of matches with the same key, in order
+    /// of first appearance. Unsupported matches and bad headers are reported and left out.
+    fn http_rule_routes(
+        &mut self,
+        key: &ObjectRef,
+        shape: &RouteShape,
+        service_id: EntityId,
+        rules: &[&HttpRule<'a>],
+    ) -> Vec<Route> {
+        let mut routes: Vec<Route> = Vec::new();
+        let mut match_groups: Vec<MatchGroup<'a>> = Vec::new();
+        for rule in rules {
+            let matches = match rule.rule.matches.as_deref() {
+                // The API server's default for an absent `matches` (Gateway API CRD):
+                // one PathPrefix `/` match.
+                None => std::slice::from_ref(&*DEFAULT_MATCH),
+                // Present but empty: KIC's route matching hostnames only (or all).
+                Some([]) => {
+                    routes.push(shape.catch_all_route(rule.index, service_id));
+                    continue;
+                }
+                Some(m) => m,
+            };
+            for (mi, m) in matches.iter().enumerate() {
+                if m.query_params.as_ref().is_some_and(|q| !q.is_empty()) {
+                    self.results.error(
+                        key,
+                        Reason::Unsupported,
+                        format!("spec.rules[{}].matches[{mi}].queryParams: query parameter matches need Kong's expressions router; Konnect routes in traditional_compatible form cannot express them, so this match is not translated", rule.index),
+                    );
+                    continue;
+                }
+                let mkey = match_key(m);
+                match match_groups.iter_mut().find(|g| g.key == mkey) {
+                    Some(g) => g.matches.push(m),
+                    None => match_groups.push(MatchGroup {
+                        key: mkey,
+                        rule: rule.index,
+                        index: mi,
+                        matches: vec![m],
+                    }),
+                }
+            }
+        }
+        for group in &match_groups {
+            match shape.match_route(service_id, group) {
+                Ok(route) => routes.push(route),
+                Err(e) => self.results.error(key, Reason::InvalidSpec, e),
+            }
+        }
+        routes
     }
 
     /// Checks one rule: its filters (KongPlugin `ExtensionRef`s become plugins of its routes)
@@ -645,61 +622,20 @@ impl<'a> Ctx<'a> {
             }
         }
         // Backends: (namespace, name, port, weight).
-        let mut backends: Vec<Backend> = Vec::new();
-        for (bi, backend) in rule.backend_refs.iter().flatten().enumerate() {
-            let bfield = format!("{field}.backendRefs[{bi}]");
-            if backend.group.as_deref().unwrap_or_default() != ""
-                || backend.kind.as_deref().unwrap_or("Service") != "Service"
-            {
-                self.results.error(
+        let backends: Vec<Backend> = rule
+            .backend_refs
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(bi, backend)| {
+                self.http_backend(
                     key,
-                    Reason::Unsupported,
-                    format!("{bfield}: only core Service backends are supported"),
-                );
-                continue;
-            }
-            if backend.filters.as_ref().is_some_and(|f| !f.is_empty()) {
-                self.results.warn(
-                    key,
-                    format!("{bfield}.filters: backend filters are not translated; ignored"),
-                );
-            }
-            let bns = backend.namespace.as_deref().unwrap_or(namespace);
-            if bns != namespace
-                && !self.grant_allows(
-                    (GATEWAY_GROUP, "HTTPRoute", namespace),
-                    bns,
-                    ("", "Service", &backend.name),
+                    namespace,
+                    &format!("{field}.backendRefs[{bi}]"),
+                    backend,
                 )
-            {
-                self.results.error(
-                    key,
-                    Reason::ReferenceNotPermitted,
-                    format!("{bfield}: no ReferenceGrant in namespace {bns} allows HTTPRoutes from {namespace} to use Service {}", backend.name),
-                );
-                continue;
-            }
-            let Some(port) = backend.port else {
-                self.results.error(
-                    key,
-                    Reason::InvalidSpec,
-                    format!("{bfield}.port: required for a Service backend"),
-                );
-                continue;
-            };
-            let number = match self.resolve_port(bns, &backend.name, &PortRef::Number(port)) {
-                Ok(n) => n,
-                Err((reason, e)) => {
-                    self.results.error(key, reason, format!("{bfield}: {e}"));
-                    continue;
-                }
-            };
-            let weight = backend.weight.unwrap_or(DEFAULT_WEIGHT);
-            if weight == 0 {
-                continue;
-            }
-            backends.push((bns.to_owned(), backend.name.clone(), number, weight));
-        }
+            })
+            .collect();
         HttpRule {
             index: ri,
             rule,
@@ -709,6 +645,201 @@ impl<'a> Ctx<'a> {
             backends,
             extra_plugins,
         }
+    }
+
+    /// One backendRef of a rule, checked: `None` when it is not usable (reported on the
+    /// HTTPRoute) or has weight 0.
+    fn http_backend(
+        &mut self,
+        key: &ObjectRef,
+        namespace: &str,
+        bfield: &str,
+        backend: &HttpRouteRulesBackendRefs,
+    ) -> Option<Backend> {
+        if backend.group.as_deref().unwrap_or_default() != ""
+            || backend.kind.as_deref().unwrap_or("Service") != "Service"
+        {
+            self.results.error(
+                key,
+                Reason::Unsupported,
+                format!("{bfield}: only core Service backends are supported"),
+            );
+            return None;
+        }
+        if backend.filters.as_ref().is_some_and(|f| !f.is_empty()) {
+            self.results.warn(
+                key,
+                format!("{bfield}.filters: backend filters are not translated; ignored"),
+            );
+        }
+        let bns = backend.namespace.as_deref().unwrap_or(namespace);
+        if bns != namespace
+            && !self.grant_allows(
+                (GATEWAY_GROUP, "HTTPRoute", namespace),
+                bns,
+                ("", "Service", &backend.name),
+            )
+        {
+            self.results.error(
+                key,
+                Reason::ReferenceNotPermitted,
+                format!("{bfield}: no ReferenceGrant in namespace {bns} allows HTTPRoutes from {namespace} to use Service {}", backend.name),
+            );
+            return None;
+        }
+        let Some(port) = backend.port else {
+            self.results.error(
+                key,
+                Reason::InvalidSpec,
+                format!("{bfield}.port: required for a Service backend"),
+            );
+            return None;
+        };
+        let number = match self.resolve_port(bns, &backend.name, &PortRef::Number(port)) {
+            Ok(n) => n,
+            Err((reason, e)) => {
+                self.results.error(key, reason, format!("{bfield}: {e}"));
+                return None;
+            }
+        };
+        let weight = backend.weight.unwrap_or(DEFAULT_WEIGHT);
+        if weight == 0 {
+            return None;
+        }
+        Some((bns.to_owned(), backend.name.clone(), number, weight))
+    }
+}
+
+/// Groups items by a key, groups in order of their first item, items in order (KIC's
+/// `groupRulesByBackendRefs` and `groupRulesByFilter`).
+fn group_by<'r, T: 'r>(
+    items: impl IntoIterator<Item = &'r T>,
+    key: impl Fn(&T) -> &str,
+) -> Vec<Vec<&'r T>> {
+    let mut groups: Vec<Vec<&'r T>> = Vec::new();
+    for item in items {
+        match groups.iter_mut().find(|g| key(g[0]) == key(item)) {
+            Some(g) => g.push(item),
+            None => groups.push(vec![item]),
+        }
+    }
+    groups
+}
+
+/// What every route of one HTTPRoute shares.
+struct RouteShape {
+    /// `httproute.<namespace>.<name>`: route names add `.<rule>.<match>`.
+    prefix: String,
+    /// `spec.hostnames`, `None` when empty.
+    hostnames: Option<Vec<String>>,
+    /// The protocols of the listeners the HTTPRoute attaches to.
+    protocols: Vec<String>,
+}
+
+/// Matches of one group of rules with the same key (KIC merges them into one route), with
+/// the rule and match index of the first, which name the route.
+struct MatchGroup<'a> {
+    key: String,
+    rule: usize,
+    index: usize,
+    matches: Vec<&'a HttpRouteRulesMatches>,
+}
+
+impl RouteShape {
+    /// The route of a rule with an empty `matches`: hostnames only (or everything).
+    fn catch_all_route(&self, rule: usize, service_id: EntityId) -> Route {
+        let route_name = format!("{}.{rule}.0", self.prefix);
+        Route {
+            id: Some(ids::route_id(&route_name)),
+            name: Some(route_name),
+            service: Some(ForeignKey::new(service_id)),
+            protocols: Some(self.protocols.clone()),
+            hosts: self.hostnames.clone(),
+            preserve_host: Some(true),
+            ..Default::default()
+        }
+    }
+
+    /// The route of one match group: the paths and methods of all its matches, the headers of
+    /// the first (the same in all: they are part of the key). `Err` is the error to report.
+    fn match_route(&self, service_id: EntityId, group: &MatchGroup) -> Result<Route, String> {
+        let (ri, mi) = (group.rule, group.index);
+        let route_name = format!("{}.{ri}.{mi}", self.prefix);
+        let headers = match_headers(group.matches[0]).map_err(|e| {
+            format!(
+                "spec.rules[{ri}].matches[{mi}].headers: {e}; route {route_name:?} is not created"
+            )
+        })?;
+        let mut methods: Vec<String> = Vec::new();
+        let mut paths: Vec<String> = Vec::new();
+        for m in &group.matches {
+            paths.extend(http_route_paths(m));
+            let method = m
+                .method
+                .as_ref()
+                .and_then(|m| serde_json::to_value(m).ok())
+                .and_then(|v| v.as_str().map(str::to_owned));
+            if let Some(method) = method {
+                push_unique(&mut methods, [method]);
+            }
+        }
+        Ok(Route {
+            id: Some(ids::route_id(&route_name)),
+            name: Some(route_name),
+            service: Some(ForeignKey::new(service_id)),
+            protocols: Some(self.protocols.clone()),
+            methods: (!methods.is_empty()).then_some(methods),
+            hosts: self.hostnames.clone(),
+            paths: Some(paths),
+            headers: (!headers.is_empty()).then_some(headers),
+            strip_path: Some(false),
+            preserve_host: Some(true),
+            ..Default::default()
+        })
+    }
+}
+
+/// The Ingress being translated, for its steps.
+struct IngressOf<'x> {
+    key: &'x ObjectRef,
+    namespace: &'x str,
+    name: &'x str,
+    /// The regular-expression marker: `konghq.com/regex-prefix`, else KIC's `/~`.
+    regex_prefix: &'x str,
+}
+
+/// The paths of one Ingress route: its host and backend's Konnect service.
+struct IngressGroup {
+    host: String,
+    service_id: EntityId,
+    paths: Vec<String>,
+}
+
+/// A backend's Service port, by number (first) or name; `None` when it has neither.
+fn backend_port(backend: &IngressServiceBackend) -> Option<PortRef> {
+    let p = backend.port.as_ref()?;
+    match (&p.number, &p.name) {
+        (Some(n), _) => Some(PortRef::Number(*n)),
+        (None, Some(s)) => Some(PortRef::Name(s.clone())),
+        (None, None) => None,
+    }
+}
+
+/// The route of one Ingress route group, with KIC's defaults for Ingress routes.
+fn ingress_route(route_name: &str, group: IngressGroup) -> Route {
+    Route {
+        id: Some(ids::route_id(route_name)),
+        name: Some(route_name.to_owned()),
+        service: Some(ForeignKey::new(group.service_id)),
+        protocols: Some(vec!["http".into(), "https".into()]),
+        hosts: (!group.host.is_empty()).then(|| vec![group.host]),
+        paths: Some(group.paths),
+        strip_path: Some(false),
+        preserve_host: Some(true),
+        regex_priority: Some(0),
+        request_buffering: Some(true),
+        response_buffering: Some(true),
+        ..Default::default()
     }
 }
 
@@ -1085,5 +1216,208 @@ mod tests {
                 hex::encode(Sha256::digest(full.as_bytes()))
             )
         );
+    }
+
+    use super::super::fixtures::*;
+
+    fn echo_ingress(ingress: IngressB) -> crate::translate::DesiredState {
+        Fixture::new()
+            .with(service("web", "echo").port(80))
+            .with(ingress)
+            .translate()
+    }
+
+    /// One route per (Ingress, host, Service, port), named
+    /// `<namespace>.<ingress>.<service>.<host>.<port>` with `*` written `_`, the paths of its
+    /// rule combined in order; Exact `/p` is `~/p$`, Prefix `/p` is `/p/` then `~/p$` (`/` for
+    /// the root), ImplementationSpecific as written (KIC 3.5
+    /// internal/dataplane/translator/subtranslator/ingress.go `PathsFromIngressPaths` and the
+    /// route name of `ingressTranslationMeta`; docs/compatibility.md). Route defaults
+    /// (protocols http+https, strip_path false, preserve_host true, regex_priority 0,
+    /// buffering on) as tests/golden/kic-cases.py `ingress_regex` derives them.
+    #[test]
+    fn ingress_paths_of_each_type_share_one_route_per_host_and_backend() {
+        let state = echo_ingress(
+            ingress("web", "shop")
+                .path("shop.example.com", "/cart", "Exact", "echo", 80)
+                .path("shop.example.com", "/items/", "Prefix", "echo", 80)
+                .path(
+                    "shop.example.com",
+                    "/raw",
+                    "ImplementationSpecific",
+                    "echo",
+                    80,
+                )
+                .path("*.example.com", "/", "Prefix", "echo", 80),
+        );
+        assert_eq!(
+            names(&state.routes),
+            [
+                "web.shop.echo._.example.com.80",
+                "web.shop.echo.shop.example.com.80"
+            ]
+        );
+        let shop = route(&state, "web.shop.echo.shop.example.com.80");
+        assert_eq!(
+            shop.paths,
+            v(&["~/cart$", "/items/", "~/items$", "/raw"]),
+            "Exact, Prefix, ImplementationSpecific in rule order"
+        );
+        assert_eq!(shop.hosts, v(&["shop.example.com"]));
+        assert_eq!(shop.protocols, v(&["http", "https"]));
+        assert_eq!(
+            (shop.strip_path, shop.preserve_host),
+            (Some(false), Some(true))
+        );
+        assert_eq!(shop.regex_priority, Some(0));
+        assert_eq!(
+            (shop.request_buffering, shop.response_buffering),
+            (Some(true), Some(true))
+        );
+        let wildcard = route(&state, "web.shop.echo._.example.com.80");
+        assert_eq!(wildcard.hosts, v(&["*.example.com"]));
+        assert_eq!(wildcard.paths, v(&["/"]));
+        // Both routes lead to the one service of the backend.
+        assert_eq!(shop.service, wildcard.service);
+    }
+
+    /// KIC's `MaybePrependRegexPrefixForIngressV1Fn`: a path starting with `/~`
+    /// (`ControllerPathRegexPrefix`) is a regular expression, the marker replaced by `~`;
+    /// `konghq.com/regex-prefix` replaces the marker, and `/~` is then a plain path; repeated
+    /// slashes are flattened first (`flattenMultipleSlashes`). Cited in
+    /// tests/golden/ingress-regex-paths/input.yaml.
+    #[test]
+    fn ingress_regex_paths_use_kic_marker_or_the_annotation() {
+        let state = echo_ingress(
+            ingress("web", "default-marker")
+                .path(
+                    "a.example.com",
+                    "/~/foo/\\d{3}",
+                    "ImplementationSpecific",
+                    "echo",
+                    80,
+                )
+                .path("a.example.com", "//double//", "Prefix", "echo", 80),
+        );
+        assert_eq!(
+            route(&state, "web.default-marker.echo.a.example.com.80").paths,
+            v(&["~/foo/\\d{3}", "/double/", "~/double$"])
+        );
+        let state = echo_ingress(
+            ingress("web", "custom-marker")
+                .annotation("konghq.com/regex-prefix", "/re")
+                .path(
+                    "b.example.com",
+                    "/re/bar.*",
+                    "ImplementationSpecific",
+                    "echo",
+                    80,
+                )
+                .path(
+                    "b.example.com",
+                    "/~/plain",
+                    "ImplementationSpecific",
+                    "echo",
+                    80,
+                ),
+        );
+        assert_eq!(
+            route(&state, "web.custom-marker.echo.b.example.com.80").paths,
+            v(&["~/bar.*", "/~/plain"])
+        );
+    }
+
+    fn shop_gateway(route: HttpRouteB) -> Fixture {
+        Fixture::new()
+            .with(gateway("shop", "gw").listener("http", "HTTP", 80))
+            .with(service("shop", "web").port(80))
+            .with(service("shop", "b").port(80))
+            .with(route.parent("gw"))
+    }
+
+    /// KIC's default (`groupRulesFromHTTPRoutesByKongServiceName`, subtranslator/httproute.go):
+    /// the rules of one HTTPRoute with the same backendRefs share one service named
+    /// `httproute.<ns>.<route>.<first rule>`; within it, matches with the same
+    /// method/headers/query (`getKey`) merge into one route named after the first, with the
+    /// paths of all (`translateHTTPRouteRulesMetaToKongstateRoutes`); PathPrefix `/p` is
+    /// `~/p$` then `/p/` (`generateKongRoutePathFromHTTPRouteMatch`); an HTTP listener gives
+    /// `[http]` (KIC PR #7901). As tests/golden/kic-cases.py `services_cases` and
+    /// `consolidation` derive them; ids with python3 uuid.uuid5 over go-kong's scheme.
+    #[test]
+    fn http_route_gets_one_service_per_group_of_rules_with_the_same_backends() {
+        let state = shop_gateway(
+            http_route("shop", "one")
+                .rule(rule().prefix("/one").backend("web", 80))
+                .rule(rule().prefix("/two").backend("b", 80))
+                .rule(rule().prefix("/three").backend("web", 80)),
+        )
+        .translate();
+        assert_eq!(
+            names(&state.services),
+            ["httproute.shop.one.0", "httproute.shop.one.1"]
+        );
+        let web = service_named(&state, "httproute.shop.one.0");
+        assert_eq!(id(web.id), "59722d37-31f5-596f-9f7f-a6979ab3b4a7");
+        assert_eq!((web.host.as_str(), web.port), ("web.shop.svc", Some(80)));
+        assert_eq!(
+            id(service_named(&state, "httproute.shop.one.1").id),
+            "568be6fe-9356-5818-be57-808a7000c8d3"
+        );
+        // Rule 2 has rule 0's backends and no method or headers: its match joins rule 0's route.
+        assert_eq!(
+            names(&state.routes),
+            ["httproute.shop.one.0.0", "httproute.shop.one.1.0"]
+        );
+        let r0 = route(&state, "httproute.shop.one.0.0");
+        assert_eq!(id(r0.id), "4f509916-bb1e-5da7-9f72-656c6c58a1e4");
+        assert_eq!(r0.paths, v(&["~/one$", "/one/", "~/three$", "/three/"]));
+        assert_eq!(r0.protocols, v(&["http"]));
+        assert_eq!((r0.strip_path, r0.preserve_host), (Some(false), Some(true)));
+        assert_eq!(
+            r0.service.as_ref().map(|s| s.id.to_string()),
+            Some("59722d37-31f5-596f-9f7f-a6979ab3b4a7".to_owned())
+        );
+        let r1 = route(&state, "httproute.shop.one.1.0");
+        assert_eq!(
+            r1.service.as_ref().map(|s| s.id.to_string()),
+            Some("568be6fe-9356-5818-be57-808a7000c8d3".to_owned())
+        );
+    }
+
+    /// `matches: []` gives a route on the hostnames only (no paths, no strip_path), while an
+    /// absent `matches` is the API server's default PathPrefix `/` (Gateway API CRD), so
+    /// `~/$` and `/`; a method match is its own route (another `getKey`). docs/compatibility.md,
+    /// "Routes from an HTTPRoute".
+    #[test]
+    fn http_route_empty_absent_and_method_matches() {
+        let state = shop_gateway(
+            http_route("shop", "r")
+                .hostname("shop.example.com")
+                .rule(rule().no_matches().backend("web", 80))
+                .rule(rule().backend("b", 80))
+                .rule(
+                    rule()
+                        .matching(serde_json::json!({
+                            "path": { "type": "Exact", "value": "/buy" },
+                            "method": "POST",
+                        }))
+                        .backend("b", 80),
+                ),
+        )
+        .translate();
+        let hosts_only = route(&state, "httproute.shop.r.0.0");
+        assert_eq!(hosts_only.hosts, v(&["shop.example.com"]));
+        assert_eq!(
+            (hosts_only.paths.as_ref(), hosts_only.strip_path),
+            (None, None)
+        );
+        assert_eq!(hosts_only.preserve_host, Some(true));
+        let default_match = route(&state, "httproute.shop.r.1.0");
+        assert_eq!(default_match.paths, v(&["~/$", "/"]));
+        assert_eq!(default_match.methods, None);
+        let post = route(&state, "httproute.shop.r.2.0");
+        assert_eq!(post.paths, v(&["~/buy$"]));
+        assert_eq!(post.methods, v(&["POST"]));
+        assert_eq!(post.service, default_match.service, "rules 1 and 2 share b");
     }
 }

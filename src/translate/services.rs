@@ -253,3 +253,79 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use crate::translate::Reason;
+
+    /// An Ingress with one backend by port number and one by port name.
+    fn shop() -> Fixture {
+        Fixture::new()
+            .with(service("web", "cart").port(8080))
+            .with(service("web", "front").named_port("web", 3000))
+            .with(
+                ingress("web", "shop")
+                    .path("shop.example.com", "/cart", "Prefix", "cart", 8080)
+                    .path_to_named("shop.example.com", "/", "Prefix", "front", "web"),
+            )
+    }
+
+    /// KIC names an Ingress backend's service `<namespace>.<service>.<port>`, the port as the
+    /// backend wrote it (`kongstate.PortDef.CanonicalString`: the number, or the port's name;
+    /// internal/dataplane/translator/subtranslator/ingress.go), with KIC's defaults
+    /// (translateIntoKongStateService: protocol http, path /, retries 5, timeouts 60000 ms, as
+    /// tests/golden/kic-cases.py `service` cites). Host `<name>.<namespace>.svc` and the port
+    /// number the name resolves to are this operator's (no upstreams; docs/compatibility.md).
+    /// Ids: python3 uuid.uuid5 over go-kong's scheme ("services", the name).
+    #[test]
+    fn backend_services_are_named_by_port_number_or_name_with_kic_defaults() {
+        let state = shop().translate();
+        assert_eq!(names(&state.services), ["web.cart.8080", "web.front.web"]);
+        let cart = service_named(&state, "web.cart.8080");
+        assert_eq!(id(cart.id), "3cc03135-4b16-5097-8731-be5c6110d41a");
+        assert_eq!(
+            (cart.host.as_str(), cart.port, cart.protocol.as_deref()),
+            ("cart.web.svc", Some(8080), Some("http"))
+        );
+        assert_eq!(cart.path.as_deref(), Some("/"));
+        assert_eq!(cart.retries, Some(5));
+        let timeouts = (cart.connect_timeout, cart.read_timeout, cart.write_timeout);
+        assert_eq!(timeouts, (Some(60_000), Some(60_000), Some(60_000)));
+        let front = service_named(&state, "web.front.web");
+        assert_eq!(id(front.id), "9e0b3975-9730-5ebb-acd8-043d00ed734b");
+        assert_eq!(
+            (front.host.as_str(), front.port),
+            ("front.web.svc", Some(3000))
+        );
+    }
+
+    /// KIC's Service annotations (internal/annotations/annotations.go `ExtractProtocolName`,
+    /// `ExtractPath`, `ExtractRetries`; applied by kongstate/service.go `overrideByAnnotation`):
+    /// `konghq.com/protocol` and `konghq.com/path` set the service's protocol and path; a bad
+    /// value is ignored (KIC logs it) and reported here on the Service, the default kept.
+    #[test]
+    fn service_annotations_set_protocol_and_path_and_bad_values_are_ignored() {
+        let state = Fixture::new()
+            .with(
+                service("web", "cart")
+                    .port(8080)
+                    .annotation("konghq.com/protocol", "https")
+                    .annotation("konghq.com/path", "/api")
+                    .annotation("konghq.com/retries", "lots"),
+            )
+            .with(ingress("web", "shop").path("", "/", "Prefix", "cart", 8080))
+            .translate();
+        let cart = service_named(&state, "web.cart.8080");
+        assert_eq!(cart.protocol.as_deref(), Some("https"));
+        assert_eq!(cart.path.as_deref(), Some("/api"));
+        assert_eq!(cart.retries, Some(5), "the bad retries value is ignored");
+        let r = result(&state, "Service", "cart");
+        assert_eq!(r.status.reason(), Some(Reason::InvalidAnnotation));
+        assert!(
+            r.message.contains("konghq.com/retries") && !r.message.contains("konghq.com/path"),
+            "{}",
+            r.message
+        );
+    }
+}
