@@ -867,19 +867,6 @@ impl Drop for Running {
     }
 }
 
-/// The admin kubeconfig with every user impersonating `user`: what the API server decides for
-/// requests made with it is what it decides for that identity.
-fn impersonating_kubeconfig(dir: &Path, user: &str) -> PathBuf {
-    let admin = std::fs::read_to_string(support::cluster().kubeconfig_path()).expect("kubeconfig");
-    let mut kc: Value = serde_norway::from_str(&admin).expect("kubeconfig YAML");
-    for u in kc["users"].as_array_mut().expect("users") {
-        u["user"]["as"] = Value::String(user.to_string());
-    }
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, serde_norway::to_string(&kc).expect("YAML")).expect("write");
-    path
-}
-
 /// The proof that the chart's RBAC is enough: the operator, started with the args the
 /// chart renders and authenticated as the chart's ServiceAccount (impersonation), reconciles
 /// config/samples into the emulator and writes Programmed; no request of it is forbidden.
@@ -944,7 +931,7 @@ async fn the_operator_as_the_charts_service_account_programs_the_samples() {
         }
     }
     let kubeconfig =
-        impersonating_kubeconfig(dir.path(), &format!("system:serviceaccount:{ns}:{sa}"));
+        support::impersonating_kubeconfig(dir.path(), &format!("system:serviceaccount:{ns}:{sa}"));
     // The kubeconfig really is the ServiceAccount, not the admin.
     let (ok, _, stderr) = run_status(
         Command::new(cluster.bin_dir().join("kubectl"))

@@ -292,19 +292,6 @@ async fn two_replicas_one_writer_and_a_takeover() {
     assert_eq!(plugins.len(), N, "{plugins:#?}");
 }
 
-/// The admin kubeconfig with every user impersonating `user` (as tests/chart.rs does): what
-/// the API server decides for requests made with it is what it decides for that identity.
-fn impersonating_kubeconfig(dir: &Path, user: &str) -> std::path::PathBuf {
-    let admin = std::fs::read_to_string(support::cluster().kubeconfig_path()).expect("kubeconfig");
-    let mut kc: Value = serde_norway::from_str(&admin).expect("kubeconfig YAML");
-    for u in kc["users"].as_array_mut().expect("users") {
-        u["user"]["as"] = Value::String(user.to_string());
-    }
-    let path = dir.join(format!("kubeconfig-{}", support::unique_name("as")));
-    std::fs::write(&path, serde_norway::to_string(&kc).expect("YAML")).expect("write");
-    path
-}
-
 /// What the chart's RBAC grants (charts/konnect-plugin-operator/templates/rbac.yaml, with
 /// `namespaces` set), for `user` in `ns`, but without `httproutes`.
 fn rbac_without_httproutes(ns: &str, user: &str) -> String {
@@ -474,7 +461,7 @@ async fn a_kind_it_cannot_list_is_never_read_as_empty() {
     // The same operator, as an identity the API server refuses HTTPRoutes.
     let user = format!("kpo-partial-{}", w.ns);
     w.apply_yaml(&rbac_without_httproutes(&w.ns, &user));
-    let kubeconfig = impersonating_kubeconfig(w.dir.path(), &user);
+    let kubeconfig = support::impersonating_kubeconfig(w.dir.path(), &user);
     let denied = support::cluster()
         .kubectl()
         .arg("--kubeconfig")

@@ -293,7 +293,7 @@ async fn a_kind_that_cannot_be_listed_is_named_and_never_deleted() {
 
     let user = format!("kpo-diff-{}", w.ns);
     w.apply_yaml(&rbac_without_services(&w.ns, &user));
-    let kubeconfig = impersonating_kubeconfig(w.dir.path(), &user);
+    let kubeconfig = support::impersonating_kubeconfig(w.dir.path(), &user);
     let denied = support::cluster()
         .kubectl()
         .arg("--kubeconfig")
@@ -360,18 +360,6 @@ async fn a_cluster_that_does_not_settle_in_time_is_an_error() {
         stderr.contains("did not list") && stderr.contains("--settle-timeout"),
         "{both}"
     );
-}
-
-/// The admin kubeconfig with every user impersonating `user` (as tests/controller_faults.rs).
-fn impersonating_kubeconfig(dir: &Path, user: &str) -> std::path::PathBuf {
-    let admin = std::fs::read_to_string(support::cluster().kubeconfig_path()).expect("kubeconfig");
-    let mut kc: Value = serde_norway::from_str(&admin).expect("kubeconfig YAML");
-    for u in kc["users"].as_array_mut().expect("users") {
-        u["user"]["as"] = Value::String(user.to_string());
-    }
-    let path = dir.join(format!("kubeconfig-{}", support::unique_name("as")));
-    std::fs::write(&path, serde_norway::to_string(&kc).expect("YAML")).expect("write");
-    path
 }
 
 /// What the chart's RBAC lets the operator read (charts/konnect-plugin-operator/templates/

@@ -303,3 +303,16 @@ pub fn output_text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// The admin kubeconfig with every user impersonating `user`, written in `dir`: what the API
+/// server decides for requests made with it is what it decides for that identity.
+pub fn impersonating_kubeconfig(dir: &Path, user: &str) -> PathBuf {
+    let admin = std::fs::read_to_string(cluster().kubeconfig_path()).expect("kubeconfig");
+    let mut kc: serde_json::Value = serde_norway::from_str(&admin).expect("kubeconfig YAML");
+    for u in kc["users"].as_array_mut().expect("users") {
+        u["user"]["as"] = serde_json::Value::String(user.to_string());
+    }
+    let path = dir.join(format!("kubeconfig-{}", unique_name("as")));
+    std::fs::write(&path, serde_norway::to_string(&kc).expect("YAML")).expect("write");
+    path
+}
