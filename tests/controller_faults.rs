@@ -9,11 +9,10 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use konnect_plugin_operator::emulator::EmulatorConfig;
 use konnect_plugin_operator::konnect::models::{Plugin, Service};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[path = "support/operator.rs"]
 mod harness;

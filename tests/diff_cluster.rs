@@ -11,8 +11,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
-
 #[path = "support/operator.rs"]
 mod harness;
 use harness::*;
