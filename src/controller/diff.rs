@@ -92,7 +92,11 @@ impl Observed {
             }
             return;
         }
-        self.written.remove(&op.id);
+        if matches!(op.action, Action::Put(_)) {
+            // Written, but no body came back to fingerprint.
+            self.written.remove(&op.id);
+        }
+        // A membership op carries the consumer's id: the consumer's fingerprint stays.
         self.apply(op);
     }
 
@@ -1037,6 +1041,41 @@ mod tests {
         let p = plan(&desired, &observed, &DiffOptions::default());
         assert_eq!(kinds_and_ops(&p), vec![vec![(Kind::Plugin, "put", id(3))]]);
         assert!(p.phases[0][0].drift);
+    }
+
+    #[test]
+    fn a_membership_write_keeps_the_consumer_s_fingerprint() {
+        // Found in review: the membership op carries the consumer's id, and recording it
+        // dropped the fingerprint the consumer's PUT had just stored.
+        let consumer = Consumer {
+            id: Some(id(5)),
+            username: Some("alice".into()),
+            ..Consumer::default()
+        };
+        let put = Op {
+            kind: Kind::Consumer,
+            id: id(5),
+            action: Action::Put(Box::new(Body::Consumer(consumer.clone()))),
+            update: false,
+            drift: false,
+            after: Vec::new(),
+        };
+        let mut observed = Observed::default();
+        observed.record(&put, Some(Body::Consumer(consumer)));
+        let add = Op {
+            kind: Kind::Membership,
+            id: id(5),
+            action: Action::AddMember(ConsumerGroupMembership {
+                consumer_group: ForeignKey::new(id(6)),
+                consumer: ForeignKey::new(id(5)),
+            }),
+            update: false,
+            drift: false,
+            after: Vec::new(),
+        };
+        observed.record(&add, None);
+        assert!(observed.written.contains_key(&id(5)));
+        assert_eq!(observed.memberships.len(), 1);
     }
 
     #[test]

@@ -296,7 +296,7 @@ struct SyncLoop {
     secrets: watch::SecretCache,
     /// Writes Konnect refused for good: not re-sent while their body is unchanged.
     refusals: execute::Refusals,
-    /// The mass-delete guard stopped the last pass's deletes (its Event goes out once a spell).
+    /// The mass-delete guard stops the deletes and its Event went out (once a spell).
     delete_guard: bool,
     /// With leader election: confirms the Lease before each pass.
     lease_check: Option<LeaseCheck>,
@@ -472,8 +472,10 @@ impl SyncLoop {
         if let Some(why) = &plan.delete_guard {
             tracing::error!("{why}");
             self.metrics.delete_guard(true);
+            // Once a spell; a publish that failed is tried again at the next pass.
             if !self.delete_guard && !self.args.dry_run {
-                self.reporter
+                self.delete_guard = self
+                    .reporter
                     .operator_event(
                         kube::runtime::events::EventType::Warning,
                         "MassDeleteBlocked",
@@ -483,8 +485,8 @@ impl SyncLoop {
             }
         } else {
             self.metrics.delete_guard(false);
+            self.delete_guard = false;
         }
-        self.delete_guard = plan.delete_guard.is_some();
         let kept = count_kept(&plan);
         self.metrics.kept(&kept);
         self.metrics.queued(plan.len());

@@ -242,10 +242,11 @@ impl Reporter {
     }
 
     /// An Event on the operator's own Pod; without POD_NAME and POD_NAMESPACE, none (the log
-    /// line the caller writes says it all the same). Returns whether one was published.
+    /// line the caller writes says it all the same). Returns false only when publishing failed,
+    /// so the caller can try again at the next pass.
     pub async fn operator_event(&self, type_: EventType, reason: &str, note: &str) -> bool {
         let Some(pod) = &self.pod else {
-            return false;
+            return true;
         };
         let event = Event {
             type_,
