@@ -80,14 +80,8 @@ pub async fn diff_cluster_command(
             "! {kind}: cannot be listed ({why}); what it produced is kept, never shown as a DELETE"
         )?;
     }
-    let mut snapshot = stores.snapshot();
-    let wanted = crate::translate::referenced_secrets(
-        snapshot.kong_plugins.iter().map(|p| &**p),
-        snapshot.kong_cluster_plugins.iter().map(|p| &**p),
-    );
-    // Never translate without a Secret a plugin reads: it would read as missing.
-    snapshot.secrets = watch::SecretCache::default()
-        .resolve(&kube, &stores, &wanted)
+    let snapshot = stores
+        .snapshot_with_secrets(&kube, &mut watch::SecretCache::default())
         .await
         .context("cannot read a Secret a plugin references")?;
     let mut desired = crate::translate::translate_with_schemas(

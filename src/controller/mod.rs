@@ -429,24 +429,19 @@ impl SyncLoop {
     /// that may succeed unchanged later (Konnect unavailable).
     async fn pass(&mut self) -> bool {
         let started = std::time::Instant::now();
-        let mut snapshot = self.stores.snapshot();
-        let wanted = crate::translate::referenced_secrets(
-            snapshot.kong_plugins.iter().map(|p| &**p),
-            snapshot.kong_cluster_plugins.iter().map(|p| &**p),
-        );
-        match self
-            .secrets
-            .resolve(&self.client, &self.stores, &wanted)
+        let snapshot = match self
+            .stores
+            .snapshot_with_secrets(&self.client, &mut self.secrets)
             .await
         {
-            Ok(secrets) => snapshot.secrets = secrets,
+            Ok(snapshot) => snapshot,
             Err(err) => {
                 // Never translate without a Secret a plugin reads: it would read as missing.
                 tracing::warn!(error = %err, "cannot read a Secret a plugin references; retrying");
                 self.metrics.sync_pass("failed", Duration::ZERO);
                 return true;
             }
-        }
+        };
         let translated =
             crate::translate::translate_with_schemas(&snapshot, &self.opts, &self.schemas);
         drop(snapshot);

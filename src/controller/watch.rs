@@ -432,6 +432,22 @@ impl SecretCache {
 }
 
 impl Stores {
+    /// [`Self::snapshot`] with the data of the Secrets its plugins reference, through `cache`.
+    /// Fails rather than leave one out: a missing Secret would translate as "not found".
+    pub async fn snapshot_with_secrets(
+        &self,
+        client: &Client,
+        cache: &mut SecretCache,
+    ) -> Result<Snapshot, kube::Error> {
+        let mut snapshot = self.snapshot();
+        let wanted = crate::translate::referenced_secrets(
+            snapshot.kong_plugins.iter().map(|p| &**p),
+            snapshot.kong_cluster_plugins.iter().map(|p| &**p),
+        );
+        snapshot.secrets = cache.resolve(client, self, &wanted).await?;
+        Ok(snapshot)
+    }
+
     /// The snapshot translation reads: every object of every store.
     pub fn snapshot(&self) -> Snapshot {
         let mut reference_grants = all(&self.reference_grants);
