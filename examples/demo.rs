@@ -17,7 +17,8 @@ use konnect_plugin_operator::controller::{self, RunArgs};
 use konnect_plugin_operator::emulator::{self, EmulatorConfig};
 use konnect_plugin_operator::konnect::models::{ForeignKey, Plugin};
 use konnect_plugin_operator::konnect::{ClientConfig, KonnectClient, ServerUrl, Token};
-use konnect_plugin_operator::translate::TranslateOptions;
+use konnect_plugin_operator::manifest;
+use konnect_plugin_operator::translate::{TranslateOptions, translate};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 const TOKEN: &str = "kpat_demo";
@@ -84,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         ..TranslateOptions::default()
     };
     // Not spawned: the controller future is polled here, next to the demo's own steps.
+    let opts_for_wait = opts.clone();
     let operator = controller::run_with(kube_config, args, opts);
     tokio::pin!(operator);
     let steps = async {
@@ -109,16 +111,48 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         println!("{}", kubectl(cluster, &["get", "kp,kcp"]).await?);
 
+        // Every object Programmed says the last pass wrote what it saw; a pass that started
+        // while `kubectl apply` was half done may have programmed each KongPlugin through one
+        // use while the next pass still writes the rest. So wait until Konnect holds as many
+        // entities as `render` computes from the same files.
+        let want = translate(&manifest::load_paths(&[samples])?.snapshot, &opts_for_wait);
+        let want = [
+            want.services.len(),
+            want.routes.len(),
+            want.consumers.len(),
+            want.consumer_groups.len(),
+            want.plugins.len(),
+        ];
         step("what Konnect (the emulator) now holds");
         let mut cfg = ClientConfig::new(ServerUrl::parse(&emu.base_url())?, Token::new(TOKEN)?);
         cfg.requests_per_minute = 100_000;
         let konnect = KonnectClient::new(cfg)?;
         let cp = konnect.control_plane(emu.control_plane_id(CP).unwrap_or_default());
-        let services = cp.list_all_services(None).await?;
-        let routes = cp.list_all_routes(None).await?;
-        let consumers = cp.list_all_consumers(None).await?;
-        let groups = cp.list_all_consumer_groups(None).await?;
-        let plugins = cp.list_all_plugins(None).await?;
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        let (services, routes, consumers, groups, plugins) = loop {
+            let services = cp.list_all_services(None).await?;
+            let routes = cp.list_all_routes(None).await?;
+            let consumers = cp.list_all_consumers(None).await?;
+            let groups = cp.list_all_consumer_groups(None).await?;
+            let plugins = cp.list_all_plugins(None).await?;
+            let got = [
+                services.len(),
+                routes.len(),
+                consumers.len(),
+                groups.len(),
+                plugins.len(),
+            ];
+            if got == want {
+                break (services, routes, consumers, groups, plugins);
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "after 60 s Konnect holds {got:?} (services, routes, consumers, groups, \
+                     plugins); the samples render {want:?}"
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
         let name_of = |fk: &Option<ForeignKey>| -> Option<String> {
             let id = fk.as_ref()?.id;
             services

@@ -986,7 +986,6 @@ async fn the_operator_as_the_charts_service_account_programs_the_samples() {
     let cp = KonnectClient::new(cfg)
         .expect("client")
         .control_plane(emu.control_plane_id("kpo-chart").expect("control plane"));
-    let plugins = cp.list_all_plugins(None).await.expect("plugins");
     // One Konnect plugin per KongPlugin/KongClusterPlugin use in the samples, as `render`
     // computes it from the same files without a cluster.
     let render = run(
@@ -998,7 +997,24 @@ async fn the_operator_as_the_charts_service_account_programs_the_samples() {
     let want: Value = serde_json::from_str(&render).expect("render JSON");
     let want = want["plugins"].as_array().expect("plugins").len();
     assert!(want > 0);
-    assert_eq!(plugins.len(), want, "operator log:\n{}", log_text());
+    // Polled: every KongPlugin can be Programmed by a pass that saw only part of the applied
+    // samples (one use of each written) while the next pass is still writing the rest, so the
+    // wait above does not mean every use is in Konnect yet. The deadline only bounds a failing
+    // run (CI once read 4 of the samples' plugins here, mid-pass).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let plugins = cp.list_all_plugins(None).await.expect("plugins");
+        if plugins.len() == want {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Konnect holds {} plugins, the samples render {want}; operator log:\n{}",
+            plugins.len(),
+            log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     // Events were published (events.k8s.io, by this controller). Polled: they follow the
     // status write asynchronously; the deadline only bounds a failing run.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
