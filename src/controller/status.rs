@@ -275,7 +275,9 @@ impl Reporter {
         let mut writes = 0;
         // Status writes (and their transition Events) go out concurrently: after a bulk sync
         // there is one per plugin object, and one at a time would hold the next pass back.
-        let mut todo: Vec<(&Report, Condition, bool)> = Vec::new();
+        // Owned (not borrowed from `reports`): the writer task's future must be Send for any
+        // lifetime, which a stream of borrowed items cannot prove.
+        let mut todo: Vec<(Report, Condition, bool)> = Vec::new();
         for report in reports {
             let key = (
                 report.kind.to_owned(),
@@ -304,7 +306,7 @@ impl Reporter {
                 let transition = now_cond
                     .as_ref()
                     .is_none_or(|c| c.status != cond.status || c.reason != cond.reason);
-                todo.push((report, cond, transition));
+                todo.push((report.clone(), cond, transition));
             } else {
                 let state = (report.status.to_owned(), report.message.clone());
                 if self.last.get(&key) != Some(&state) {
@@ -320,9 +322,9 @@ impl Reporter {
         let this = &*self;
         let done: Vec<_> = futures::stream::iter(todo)
             .map(|(report, cond, transition)| async move {
-                let result = this.apply(report, &cond).await;
+                let result = this.apply(&report, &cond).await;
                 if result.is_ok() && transition {
-                    this.transition_event(report).await;
+                    this.transition_event(&report).await;
                 }
                 (report, cond, result)
             })
@@ -410,6 +412,53 @@ impl Reporter {
         if let Err(err) = self.recorder.publish(&event, &reference).await {
             tracing::debug!(error = %err, "event not published");
         }
+    }
+}
+
+/// Reads the condition an object holds now.
+pub type CurrentCondition = Box<dyn Fn(&Report) -> Option<Condition> + Send + Sync>;
+
+/// Status writing beside the sync loop: a pass hands over its reports and goes on to the next
+/// change, so a backlog of condition writes (one per plugin object after a bulk sync: 10,000
+/// took the apiserver about 50 s here) never delays a Konnect write. Only the newest reports
+/// matter (each pass reports every object), so a batch submitted while one is being written
+/// replaces any batch still waiting.
+pub struct StatusQueue {
+    tx: tokio::sync::watch::Sender<std::sync::Arc<Vec<Report>>>,
+}
+
+impl StatusQueue {
+    /// Starts the writer task. `current` reads the condition an object holds now (from the
+    /// reflector stores); with leader election, `leader` says whether we may write.
+    pub fn spawn(
+        mut reporter: Reporter,
+        current: CurrentCondition,
+        leader: Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Self {
+        let (tx, mut rx) = tokio::sync::watch::channel(std::sync::Arc::new(Vec::new()));
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let reports = rx.borrow_and_update().clone();
+                if leader.as_ref().is_some_and(|l| !*l.borrow()) {
+                    continue;
+                }
+                let started = std::time::Instant::now();
+                let writes = reporter.report(&reports, &*current).await;
+                if writes > 0 {
+                    tracing::info!(
+                        writes,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "status written"
+                    );
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Hands over a pass's reports; returns at once.
+    pub fn submit(&self, reports: Vec<Report>) {
+        self.tx.send_replace(std::sync::Arc::new(reports));
     }
 }
 
