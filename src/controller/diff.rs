@@ -37,6 +37,12 @@ pub struct Observed {
     /// fields we do not set (a key-auth's `anonymous`, a route's `hosts`). A hash, not the body:
     /// 8 bytes an entity. Kept across relists; empty after a restart.
     pub written: BTreeMap<EntityId, u64>,
+    /// Entities a pass found in sync, by id: a [`digest`] of the desired entity they matched.
+    /// While the desired entity keeps that digest and Konnect's copy was neither relisted nor
+    /// written since, the next pass skips the comparison (three JSON conversions an entity,
+    /// most of a steady-state pass at 20,000 entities). A relist starts it empty, so drift is
+    /// still looked for at every relist; a write forgets the id.
+    pub verified: BTreeMap<EntityId, u64>,
 }
 
 impl Observed {
@@ -71,6 +77,9 @@ impl Observed {
     /// so it is what the next pass compares with, exactly as a relist would list it. Without it
     /// the body we sent stands in and no fingerprint is kept.
     pub fn record(&mut self, op: &Op, stored: Option<Body>) {
+        if matches!(op.action, Action::Put(_) | Action::Delete) {
+            self.verified.remove(&op.id);
+        }
         if let (Action::Put(_), Some(stored)) = (&op.action, stored) {
             let fp = match &stored {
                 Body::Service(e) => fingerprint(e),
@@ -102,6 +111,9 @@ impl Observed {
 
     /// Records a successful write from the body we sent (no fingerprint is kept for it).
     pub fn apply(&mut self, op: &Op) {
+        if matches!(op.action, Action::Put(_) | Action::Delete) {
+            self.verified.remove(&op.id);
+        }
         if matches!(op.action, Action::Delete) {
             self.written.remove(&op.id);
         }
@@ -266,6 +278,9 @@ pub struct Plan {
     pub kept: BTreeMap<EntityId, KeepReason>,
     /// Set when the mass-delete guard stopped the deletes: why.
     pub delete_guard: Option<String>,
+    /// Entities this plan compared and found in sync, with the [`digest`] of the desired
+    /// entity: the caller adds them to [`Observed::verified`].
+    pub verified: Vec<(EntityId, u64)>,
 }
 
 impl Plan {
@@ -314,12 +329,18 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
     let mut puts_parents = Vec::new();
     let mut puts_routes = Vec::new();
     let mut puts_plugins = Vec::new();
+    let mut verified = Vec::new();
+    let known = Known {
+        written: &observed.written,
+        verified: &observed.verified,
+    };
     puts(
         &mut puts_parents,
         Kind::Service,
         &desired.services,
         &observed.services,
-        &observed.written,
+        &known,
+        &mut verified,
         Body::Service,
     );
     puts(
@@ -327,7 +348,8 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::ConsumerGroup,
         &desired.consumer_groups,
         &observed.consumer_groups,
-        &observed.written,
+        &known,
+        &mut verified,
         Body::ConsumerGroup,
     );
     puts(
@@ -335,7 +357,8 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::Consumer,
         &desired.consumers,
         &observed.consumers,
-        &observed.written,
+        &known,
+        &mut verified,
         Body::Consumer,
     );
     puts(
@@ -343,7 +366,8 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::Route,
         &desired.routes,
         &observed.routes,
-        &observed.written,
+        &known,
+        &mut verified,
         Body::Route,
     );
     puts(
@@ -351,7 +375,8 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
         Kind::Plugin,
         &desired.plugins,
         &observed.plugins,
-        &observed.written,
+        &known,
+        &mut verified,
         Body::Plugin,
     );
     // Defence in depth: never write anything attached to a held entity.
@@ -408,6 +433,7 @@ pub fn plan(desired: &DesiredState, observed: &Observed, opts: &DiffOptions) -> 
 
     let mut plan = Plan {
         kept,
+        verified,
         ..Plan::default()
     };
     let delete_count = del_plugins.len() + del_routes.len() + del_parents.len();
@@ -514,12 +540,19 @@ fn detach_unprotected_routes(routes: &mut [Op], plugins: &[Op], observed: &Obser
     attach
 }
 
+/// What the last writes and passes left about the observed entities.
+struct Known<'a> {
+    written: &'a BTreeMap<EntityId, u64>,
+    verified: &'a BTreeMap<EntityId, u64>,
+}
+
 fn puts<T: Serialize + Clone + Entity>(
     out: &mut Vec<Op>,
     kind: Kind,
     desired: &[T],
     observed: &BTreeMap<EntityId, T>,
-    written: &BTreeMap<EntityId, u64>,
+    known: &Known,
+    verified: &mut Vec<(EntityId, u64)>,
     wrap: fn(T) -> Body,
 ) {
     for entity in desired {
@@ -527,8 +560,18 @@ fn puts<T: Serialize + Clone + Entity>(
             continue;
         };
         let current = observed.get(&id);
-        let untouched = |o: &T| written.get(&id).is_none_or(|w| fingerprint(o) == Some(*w));
+        let digest = current.and_then(|_| digest(entity));
+        if digest.is_some() && known.verified.get(&id) == digest.as_ref() {
+            continue;
+        }
+        let untouched = |o: &T| {
+            known
+                .written
+                .get(&id)
+                .is_none_or(|w| fingerprint(o) == Some(*w))
+        };
         if current.is_some_and(|o| in_sync(entity, o) && untouched(o)) {
+            verified.extend(digest.map(|d| (id, d)));
             continue;
         }
         let drift = current.is_some_and(|o| same_hash(entity, o));
@@ -740,6 +783,25 @@ pub fn fingerprint<T: Serialize>(entity: &T) -> Option<u64> {
     Some(h.finish())
 }
 
+/// A hash of an entity's JSON, serialized straight into the hasher (no intermediate value).
+/// Equal for equal desired entities within one process.
+pub fn digest<T: Serialize>(entity: &T) -> Option<u64> {
+    use std::hash::Hasher;
+    struct Sink(std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Sink(std::collections::hash_map::DefaultHasher::new());
+    serde_json::to_writer(&mut sink, entity).ok()?;
+    Some(sink.0.finish())
+}
+
 fn same_hash<T: Serialize>(desired: &T, observed: &T) -> bool {
     match (
         serde_json::to_value(desired),
@@ -852,6 +914,7 @@ mod tests {
                 .collect(),
             memberships: d.memberships.iter().cloned().collect(),
             written: BTreeMap::new(),
+            verified: BTreeMap::new(),
         }
     }
 
@@ -1076,6 +1139,42 @@ mod tests {
         observed.record(&add, None);
         assert!(observed.written.contains_key(&id(5)));
         assert_eq!(observed.memberships.len(), 1);
+    }
+
+    #[test]
+    fn a_verified_entity_is_skipped_only_while_neither_side_changed() {
+        let desired = DesiredState {
+            services: vec![service(1, "aa")],
+            plugins: vec![plugin_on_route(3, 2, json!({"key_names": ["apikey"]}))],
+            ..DesiredState::default()
+        };
+        let mut observed = observed_of(&desired);
+        let first = plan(&desired, &observed, &DiffOptions::default());
+        assert!(first.is_empty(), "{first:#?}");
+        let ids: BTreeSet<EntityId> = first.verified.iter().map(|(i, _)| *i).collect();
+        assert_eq!(ids, BTreeSet::from([id(1), id(3)]));
+        observed.verified.extend(first.verified.iter().copied());
+        // A new desired config (the KongPlugin was edited) is written although the entity was
+        // verified: the digest is of the desired entity, not just its id.
+        let mut edited = desired.clone();
+        edited.plugins[0].config = json!({"key_names": ["token"]});
+        let p = plan(&edited, &observed, &DiffOptions::default());
+        assert_eq!(kinds_and_ops(&p), vec![vec![(Kind::Plugin, "put", id(3))]]);
+        // Our write forgets the verification: the next pass compares with what Konnect returned.
+        let mut returned = edited.plugins[0].clone();
+        returned.config = json!({"key_names": ["token"], "hide_credentials": false});
+        observed.record(&p.phases[0][0], Some(Body::Plugin(returned)));
+        assert!(!observed.verified.contains_key(&id(3)));
+        assert!(observed.verified.contains_key(&id(1)));
+        let again = plan(&edited, &observed, &DiffOptions::default());
+        assert!(again.is_empty(), "{again:#?}");
+        assert_eq!(again.verified.len(), 1, "the plugin is verified anew");
+        // A relist starts without verifications, so an out-of-band edit is seen there.
+        let mut relisted = observed_of(&edited);
+        relisted.verified = BTreeMap::new();
+        relisted.plugins.get_mut(&id(3)).unwrap().config = json!({"key_names": ["other"]});
+        let p = plan(&edited, &relisted, &DiffOptions::default());
+        assert_eq!(kinds_and_ops(&p), vec![vec![(Kind::Plugin, "put", id(3))]]);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub async fn load(cp: &ControlPlaneClient, owner: &Tag) -> Result<Observed, Erro
         plugins: by_id(plugins),
         memberships: Default::default(),
         written: Default::default(),
+        verified: Default::default(),
     };
     let groups: Vec<_> = observed.consumer_groups.keys().copied().collect();
     let members: Vec<Vec<ConsumerGroupMembership>> = futures::stream::iter(groups)
