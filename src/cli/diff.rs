@@ -16,13 +16,13 @@ use serde_json::Value;
 use crate::controller::config::parse_duration;
 use crate::controller::diff::{self, Action, Body, DiffOptions, Op, Plan};
 use crate::controller::watch::{self, WatchState};
-use crate::controller::{KonnectArgs, cluster_owner, observed, resolve_control_plane};
+use crate::controller::{KonnectArgs, cluster_owner, observed, resolve_control_plane, status};
 use crate::konnect::client::KonnectClient;
 use crate::konnect::config::{ClientConfig, ServerUrl};
 use crate::manifest;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::translate::{DesiredState, Reason, Snapshot, Status, TranslateOptions, tags, translate};
+use crate::translate::{DesiredState, Snapshot, TranslateOptions, tags, translate};
 
 /// `diff --from-cluster`: the desired state is what the cluster holds, read as `run` reads it.
 #[derive(clap::Args, Debug, Clone)]
@@ -93,7 +93,7 @@ pub async fn diff_cluster_command(
     if !unavailable.is_empty() {
         // As the pass's status reports: a missing referrer or referenced object may only be
         // unlisted, so do not print what the partial view cannot know.
-        desired.results.retain(|r| !unknowable(&r.status));
+        desired.results.retain(|r| !status::unknowable(&r.status));
     }
 
     let cp_id = resolve_control_plane(&client, &konnect.control_plane).await?;
@@ -106,17 +106,6 @@ pub async fn diff_cluster_command(
     let plan = diff::plan(&desired, &observed, &diff_opts);
     write_plan(&plan, &desired, &observed, out)?;
     Ok(!plan.is_empty())
-}
-
-/// A finding that only the absence of an object justifies.
-fn unknowable(status: &Status) -> bool {
-    let (Status::Pending { reason } | Status::Invalid { reason }) = status else {
-        return false;
-    };
-    matches!(
-        reason,
-        Reason::NotReferenced | Reason::ReferenceNotFound | Reason::ReferenceNotPermitted
-    )
 }
 
 /// Waits until every watched kind has listed or been refused (as the sync loop does before

@@ -537,18 +537,7 @@ impl SyncLoop {
         }
         let retryable = outcome.failed.values().any(|f| f.retryable);
         // The translated state (before reference mode's rewrite) says which object produced what.
-        let mut reports = status::reports(&translated, &outcome);
-        if !unavailable.is_empty() {
-            // A missing referrer or referenced object may only be unlisted: do not report
-            // what the partial view cannot know.
-            reports.retain(|r| {
-                r.is_true()
-                    || !matches!(
-                        r.reason.as_str(),
-                        "NotReferenced" | "ReferenceNotFound" | "ReferenceNotPermitted"
-                    )
-            });
-        }
+        let reports = status::reports(&translated, &outcome, !unavailable.is_empty());
         let reported = reports.len();
         if !self.args.dry_run {
             self.status_queue.submit(reports);

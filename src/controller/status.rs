@@ -66,8 +66,9 @@ impl Report {
 }
 
 /// The reports of one pass: every object translation returned a result for, except those of
-/// another class. Pure.
-pub fn reports(desired: &DesiredState, outcome: &Outcome) -> Vec<Report> {
+/// another class and, on a `partial_view` (a kind could not be listed), the findings only an
+/// object's absence justifies ([`unknowable`]). Pure.
+pub fn reports(desired: &DesiredState, outcome: &Outcome, partial_view: bool) -> Vec<Report> {
     let produced = produced_by(desired);
     desired
         .results
@@ -78,8 +79,22 @@ pub fn reports(desired: &DesiredState, outcome: &Outcome) -> Vec<Report> {
                     reason: Reason::IgnoredClass,
                 })
         })
+        .filter(|r| !(partial_view && unknowable(&r.status)))
         .map(|r| report(r, produced.get(&key_of(r)), outcome))
         .collect()
+}
+
+/// A finding that only the absence of an object justifies (a plugin nothing refers to, a
+/// reference to an object or grant that is not there). On a partial view the object may only
+/// be unlisted, so neither the sync pass nor `diff` reports these.
+pub fn unknowable(status: &Status) -> bool {
+    let (Status::Pending { reason } | Status::Invalid { reason }) = status else {
+        return false;
+    };
+    matches!(
+        reason,
+        Reason::NotReferenced | Reason::ReferenceNotFound | Reason::ReferenceNotPermitted
+    )
 }
 
 type Key = (String, Option<String>, String);
@@ -518,7 +533,7 @@ mod tests {
             results: vec![result("KongPlugin", "auth", Status::Accepted, "")],
             ..DesiredState::default()
         };
-        let r = reports(&desired, &Outcome::default());
+        let r = reports(&desired, &Outcome::default(), false);
         assert_eq!(r.len(), 1);
         assert_eq!((r[0].status, r[0].reason.as_str()), ("True", "Programmed"));
         assert_eq!(r[0].generation, Some(3));
@@ -545,7 +560,7 @@ mod tests {
                 retryable: false,
             },
         );
-        let r = reports(&desired, &outcome);
+        let r = reports(&desired, &outcome, false);
         assert_eq!(r[0].status, "False");
         assert_eq!(r[0].reason, "KonnectValidationFailed");
         assert!(
@@ -584,7 +599,7 @@ mod tests {
             ],
             ..DesiredState::default()
         };
-        let r = reports(&desired, &Outcome::default());
+        let r = reports(&desired, &Outcome::default(), false);
         assert_eq!(r.len(), 1);
         assert_eq!(
             (r[0].status, r[0].reason.as_str()),
@@ -594,6 +609,41 @@ mod tests {
             r[0].message,
             "KongPlugin default/bad: config.x: unknown field"
         );
+    }
+
+    #[test]
+    fn a_partial_view_reports_no_finding_only_an_absence_justifies() {
+        let pending = |reason| Status::Pending { reason };
+        let desired = DesiredState {
+            results: vec![
+                result("KongPlugin", "unused", pending(Reason::NotReferenced), "m"),
+                result("KongConsumer", "c", pending(Reason::ReferenceNotFound), "m"),
+                result(
+                    "KongConsumer",
+                    "d",
+                    pending(Reason::ReferenceNotPermitted),
+                    "m",
+                ),
+                result("KongPlugin", "held", pending(Reason::PluginInvalid), "m"),
+                result(
+                    "KongPlugin",
+                    "bad",
+                    Status::Invalid {
+                        reason: Reason::InvalidConfig,
+                    },
+                    "m",
+                ),
+            ],
+            ..DesiredState::default()
+        };
+        let names = |partial| -> Vec<String> {
+            reports(&desired, &Outcome::default(), partial)
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        assert_eq!(names(false), ["unused", "c", "d", "held", "bad"]);
+        assert_eq!(names(true), ["held", "bad"]);
     }
 
     #[test]
