@@ -17,6 +17,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::core::v1::Service;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -474,7 +475,10 @@ fn add_value(
     // translation reports it as Invalid while the other objects still translate. The message
     // names the field path (serde_path_to_error), e.g. `protocols[0]: unknown variant ...`.
     macro_rules! push {
-        ($list:expr, $kind:literal, $api:expr, $namespaced:expr) => {{
+        ($list:expr, $kind:literal, $api:expr, $namespaced:expr) => {
+            push!($list, $kind, $api, $namespaced, |_| {})
+        };
+        ($list:expr, $kind:literal, $api:expr, $namespaced:expr, $trim:expr) => {{
             let mut value = value;
             if let Some(obj) = value.as_object_mut() {
                 // Gateway API kinds share one shape across served versions.
@@ -501,7 +505,14 @@ fn add_value(
                 serde_path_to_error::deserialize(value).map_err(Some)
             };
             match parsed {
-                Ok(obj) => $list.push(std::sync::Arc::new(obj)),
+                Ok(mut obj) => {
+                    // Parsed whole (so a malformed field is still reported), then stripped of
+                    // what translation never reads: every object is kept until translation
+                    // is done, and exported manifests carry large `managedFields`.
+                    kube::Resource::meta_mut(&mut obj).managed_fields = None;
+                    $trim(&mut obj);
+                    $list.push(std::sync::Arc::new(obj))
+                }
                 Err(None) => {
                     let message = "metadata.name: required".to_owned();
                     loaded.malformed.push(format!(
@@ -546,7 +557,14 @@ fn add_value(
         }};
     }
     match (group, api_version.as_str(), kind.as_str()) {
-        (_, "v1", "Service") => push!(snap.services, "Service", "v1", true),
+        (_, "v1", "Service") => push!(snap.services, "Service", "v1", true, |svc: &mut Service| {
+            // Translation reads a Service's ports, type and external name, never which Pods
+            // it selects, nor its status.
+            svc.status = None;
+            if let Some(spec) = &mut svc.spec {
+                spec.selector = None;
+            }
+        }),
         (_, "v1", "Secret") => {
             ignore_line_breaks_in_data(&mut value);
             push!(snap.secrets, "Secret", "v1", true)
