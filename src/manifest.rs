@@ -762,6 +762,33 @@ mod tests {
     }
 
     #[test]
+    fn what_translation_never_reads_is_dropped_after_a_full_parse() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  managedFields: [{manager: kubectl}]\n  labels: {app: a}\nspec: {selector: {app: a}, ports: [{port: 80}]}\nstatus: {loadBalancer: {}}\n---\napiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: p, managedFields: [{manager: kubectl}]}\nplugin: cors\n---\napiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {selector: 5}\n";
+        let mut loaded = Loaded::default();
+        assert!(load_str(text, Path::new("t.yaml"), &mut loaded).is_ok());
+        let svc = &loaded.snapshot.services;
+        assert_eq!(svc.len(), 1);
+        assert_eq!(svc[0].metadata.managed_fields, None);
+        assert!(svc[0].metadata.labels.is_some());
+        assert_eq!(svc[0].status, None);
+        let spec = svc[0].spec.as_ref().expect("spec");
+        assert_eq!(spec.selector, None);
+        assert_eq!(spec.ports.as_ref().map(Vec::len), Some(1));
+        assert_eq!(
+            loaded.snapshot.kong_plugins[0].metadata.managed_fields,
+            None
+        );
+        // Still parsed before it is dropped: a malformed selector is reported.
+        let m = &loaded.snapshot.malformed;
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].message.starts_with("spec.selector"),
+            "{}",
+            m[0].message
+        );
+    }
+
+    #[test]
     fn yaml_errors_name_file_and_document() {
         let mut loaded = Loaded::default();
         let err = load_str("a: [", Path::new("bad.yaml"), &mut loaded)
