@@ -17,6 +17,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::core::v1::Service;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -474,7 +475,10 @@ fn add_value(
     // translation reports it as Invalid while the other objects still translate. The message
     // names the field path (serde_path_to_error), e.g. `protocols[0]: unknown variant ...`.
     macro_rules! push {
-        ($list:expr, $kind:literal, $api:expr, $namespaced:expr) => {{
+        ($list:expr, $kind:literal, $api:expr, $namespaced:expr) => {
+            push!($list, $kind, $api, $namespaced, |_| {})
+        };
+        ($list:expr, $kind:literal, $api:expr, $namespaced:expr, $trim:expr) => {{
             let mut value = value;
             if let Some(obj) = value.as_object_mut() {
                 // Gateway API kinds share one shape across served versions.
@@ -501,7 +505,14 @@ fn add_value(
                 serde_path_to_error::deserialize(value).map_err(Some)
             };
             match parsed {
-                Ok(obj) => $list.push(std::sync::Arc::new(obj)),
+                Ok(mut obj) => {
+                    // Parsed whole (so a malformed field is still reported), then stripped of
+                    // what translation never reads: every object is kept until translation
+                    // is done, and exported manifests carry large `managedFields`.
+                    kube::Resource::meta_mut(&mut obj).managed_fields = None;
+                    $trim(&mut obj);
+                    $list.push(std::sync::Arc::new(obj))
+                }
                 Err(None) => {
                     let message = "metadata.name: required".to_owned();
                     loaded.malformed.push(format!(
@@ -546,7 +557,14 @@ fn add_value(
         }};
     }
     match (group, api_version.as_str(), kind.as_str()) {
-        (_, "v1", "Service") => push!(snap.services, "Service", "v1", true),
+        (_, "v1", "Service") => push!(snap.services, "Service", "v1", true, |svc: &mut Service| {
+            // Translation reads a Service's ports, type and external name, never which Pods
+            // it selects, nor its status.
+            svc.status = None;
+            if let Some(spec) = &mut svc.spec {
+                spec.selector = None;
+            }
+        }),
         (_, "v1", "Secret") => {
             ignore_line_breaks_in_data(&mut value);
             push!(snap.secrets, "Secret", "v1", true)
@@ -740,6 +758,33 @@ mod tests {
         assert_eq!(
             loaded.snapshot.kong_cluster_plugins[0].metadata.namespace,
             None
+        );
+    }
+
+    #[test]
+    fn what_translation_never_reads_is_dropped_after_a_full_parse() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n  managedFields: [{manager: kubectl}]\n  labels: {app: a}\nspec: {selector: {app: a}, ports: [{port: 80}]}\nstatus: {loadBalancer: {}}\n---\napiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata: {name: p, managedFields: [{manager: kubectl}]}\nplugin: cors\n---\napiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {selector: 5}\n";
+        let mut loaded = Loaded::default();
+        assert!(load_str(text, Path::new("t.yaml"), &mut loaded).is_ok());
+        let svc = &loaded.snapshot.services;
+        assert_eq!(svc.len(), 1);
+        assert_eq!(svc[0].metadata.managed_fields, None);
+        assert!(svc[0].metadata.labels.is_some());
+        assert_eq!(svc[0].status, None);
+        let spec = svc[0].spec.as_ref().expect("spec");
+        assert_eq!(spec.selector, None);
+        assert_eq!(spec.ports.as_ref().map(Vec::len), Some(1));
+        assert_eq!(
+            loaded.snapshot.kong_plugins[0].metadata.managed_fields,
+            None
+        );
+        // Still parsed before it is dropped: a malformed selector is reported.
+        let m = &loaded.snapshot.malformed;
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].message.starts_with("spec.selector"),
+            "{}",
+            m[0].message
         );
     }
 

@@ -2,7 +2,7 @@
 //! Users run it in CI; it returns whether any object is Invalid so the caller exits 1.
 //! Values from Kubernetes Secrets are redacted unless the caller asks for [`Secrets::Show`].
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use crate::manifest;
@@ -34,6 +34,8 @@ pub fn render_command(
         tracing::warn!("{skipped}");
     }
     let state = translate(&loaded.snapshot, &opts);
+    // The state owns all it needs: free the manifests before writing.
+    drop(loaded);
     let count = state.secret_value_count();
     if count > 0 {
         match secrets {
@@ -47,11 +49,14 @@ pub fn render_command(
             ),
         }
     }
-    let text = match format {
-        OutputFormat::Json => render::to_json_with(&state, secrets)?,
-        OutputFormat::Yaml => render::to_yaml_with(&state, secrets)?,
-    };
-    out.write_all(text.as_bytes())?;
+    // Streamed: the output is never held whole in memory (it is the largest thing `render`
+    // makes). Serialization cannot fail on these types, so nothing is cut short but by an I/O
+    // error.
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
+    match format {
+        OutputFormat::Json => render::write_json(&state, secrets, &mut out)?,
+        OutputFormat::Yaml => render::write_yaml(&state, secrets, &mut out)?,
+    }
     out.flush()?;
     // A held object (a referrer of a missing or broken plugin) fails the gate too: Konnect
     // would not get what the manifests ask for.
