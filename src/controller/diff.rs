@@ -72,6 +72,24 @@ impl Observed {
         }
     }
 
+    /// Takes over what the previous listing knew that a relist cannot show: the fingerprints of
+    /// our last PUTs, for the entities still listed. Verifications are not carried over: the
+    /// relisted entities are compared afresh, which is how out-of-band edits are found.
+    pub fn carry_over(&mut self, old: Observed) {
+        let written = old
+            .written
+            .into_iter()
+            .filter(|(id, _)| {
+                self.services.contains_key(id)
+                    || self.routes.contains_key(id)
+                    || self.consumers.contains_key(id)
+                    || self.consumer_groups.contains_key(id)
+                    || self.plugins.contains_key(id)
+            })
+            .collect();
+        self.written = written;
+    }
+
     /// Records a successful write, so the next pass diffs against it without a relist. `stored`
     /// is the entity Konnect returned for a PUT (defaults filled): it is what Konnect now holds,
     /// so it is what the next pass compares with, exactly as a relist would list it. Without it
@@ -1169,12 +1187,23 @@ mod tests {
         let again = plan(&edited, &observed, &DiffOptions::default());
         assert!(again.is_empty(), "{again:#?}");
         assert_eq!(again.verified.len(), 1, "the plugin is verified anew");
-        // A relist starts without verifications, so an out-of-band edit is seen there.
+        // A relist starts without verifications, so an out-of-band edit is seen there; our
+        // PUT's fingerprint is carried over for the entities still listed.
         let mut relisted = observed_of(&edited);
-        relisted.verified = BTreeMap::new();
+        relisted.services.clear();
         relisted.plugins.get_mut(&id(3)).unwrap().config = json!({"key_names": ["other"]});
+        assert!(observed.verified.contains_key(&id(1)) && observed.written.contains_key(&id(3)));
+        relisted.carry_over(observed);
+        assert!(relisted.verified.is_empty());
+        assert_eq!(relisted.written.keys().collect::<Vec<_>>(), [&id(3)]);
         let p = plan(&edited, &relisted, &DiffOptions::default());
-        assert_eq!(kinds_and_ops(&p), vec![vec![(Kind::Plugin, "put", id(3))]]);
+        assert_eq!(
+            kinds_and_ops(&p),
+            vec![
+                vec![(Kind::Service, "put", id(1))],
+                vec![(Kind::Plugin, "put", id(3))]
+            ]
+        );
     }
 
     #[test]
