@@ -142,10 +142,20 @@ pub async fn run_with(
     };
     let status_queue = {
         let stores = stores.clone();
+        let lease = lease_check.clone();
         status::StatusQueue::spawn(
             reporter(),
             Box::new(move |r: &Report| current_condition(&stores, r)),
             leader.clone(),
+            Box::new(move || {
+                let lease = lease.clone();
+                Box::pin(async move {
+                    match &lease {
+                        Some(check) => check.held().await,
+                        None => true,
+                    }
+                })
+            }),
         )
     };
     let mut sync = SyncLoop {
@@ -238,6 +248,7 @@ async fn leader_lease(
 /// Reads the Lease before a pass writes: the lease manager only reports acquiring and losing
 /// the Lease, so a replica whose renewals silently fail would otherwise keep writing after its
 /// Lease expired and another replica took over.
+#[derive(Clone)]
 struct LeaseCheck {
     api: Api<k8s_openapi::api::coordination::v1::Lease>,
     identity: String,
@@ -374,14 +385,7 @@ impl SyncLoop {
                         // What our last PUTs returned outlives the relist: it is what the
                         // relisted entities are compared with.
                         if let Some(old) = self.observed.take() {
-                            o.written = old.written;
-                            o.written.retain(|id, _| {
-                                o.services.contains_key(id)
-                                    || o.routes.contains_key(id)
-                                    || o.consumers.contains_key(id)
-                                    || o.consumer_groups.contains_key(id)
-                                    || o.plugins.contains_key(id)
-                            });
+                            o.carry_over(old);
                         }
                         self.metrics.observed(&o);
                         self.observed = Some(o);

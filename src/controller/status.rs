@@ -288,6 +288,7 @@ impl Reporter {
         &mut self,
         reports: &[Report],
         current: &(dyn Fn(&Report) -> Option<Condition> + Sync),
+        leading: &(dyn Fn() -> bool + Sync),
     ) -> usize {
         let mut writes = 0;
         // Status writes (and their transition Events) go out concurrently: after a bulk sync
@@ -339,16 +340,23 @@ impl Reporter {
         let this = &*self;
         let done: Vec<_> = futures::stream::iter(todo)
             .map(|(report, cond, transition)| async move {
+                // Leadership can be lost while a long batch is written: stop at once.
+                if !leading() {
+                    return (report, cond, None);
+                }
                 let result = this.apply(&report, &cond).await;
                 if result.is_ok() && transition {
                     this.transition_event(&report).await;
                 }
-                (report, cond, result)
+                (report, cond, Some(result))
             })
             .buffer_unordered(STATUS_CONCURRENCY)
             .collect()
             .await;
         for (report, cond, result) in done {
+            let Some(result) = result else {
+                continue;
+            };
             match result {
                 Ok(()) => {
                     writes += 1;
@@ -362,6 +370,12 @@ impl Reporter {
             }
         }
         writes
+    }
+
+    /// Forgets what we applied: after leadership changes hands another replica may have
+    /// written since, so only the objects themselves say what they hold.
+    pub fn forget_applied(&mut self) {
+        self.applied.clear();
     }
 
     async fn transition_event(&self, report: &Report) {
@@ -442,25 +456,74 @@ pub type CurrentCondition = Box<dyn Fn(&Report) -> Option<Condition> + Send + Sy
 /// replaces any batch still waiting.
 pub struct StatusQueue {
     tx: tokio::sync::watch::Sender<std::sync::Arc<Vec<Report>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Whether we may write now (with leader election: the Lease is ours and current).
+pub type MayWrite = Box<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> + Send + Sync,
+>;
+
+impl Drop for StatusQueue {
+    /// The writer stops with the sync loop: nothing is written after the operator stopped.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl StatusQueue {
     /// Starts the writer task. `current` reads the condition an object holds now (from the
-    /// reflector stores); with leader election, `leader` says whether we may write.
+    /// reflector stores). With leader election, `leader` is the lease manager's flag, checked
+    /// before every write, and `may_write` reads the Lease itself before each batch (as the
+    /// sync loop does before each pass). A batch that may not be written is dropped: the next
+    /// pass after leadership returns submits anew.
     pub fn spawn(
         mut reporter: Reporter,
         current: CurrentCondition,
         leader: Option<tokio::sync::watch::Receiver<bool>>,
+        may_write: MayWrite,
     ) -> Self {
         let (tx, mut rx) = tokio::sync::watch::channel(std::sync::Arc::new(Vec::new()));
-        tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
+        let task = tokio::spawn(async move {
+            let mut leader_rx = leader.clone();
+            let leading = move || leader.as_ref().is_none_or(|l| *l.borrow());
+            loop {
+                let leader_changed = async {
+                    match leader_rx.as_mut() {
+                        Some(l) => Some(l.changed().await.is_ok()),
+                        None => std::future::pending().await,
+                    }
+                };
+                let alive = tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        None
+                    }
+                    alive = leader_changed => alive,
+                };
+                match alive {
+                    // The lease manager stopped: leadership is read from its last value.
+                    Some(false) => {
+                        leader_rx = None;
+                        continue;
+                    }
+                    // Leadership changed hands (perhaps there and back): another replica may
+                    // have written meanwhile.
+                    Some(true) => {
+                        reporter.forget_applied();
+                        continue;
+                    }
+                    None => {}
+                }
                 let reports = rx.borrow_and_update().clone();
-                if leader.as_ref().is_some_and(|l| !*l.borrow()) {
+                if !leading() || !may_write().await {
+                    reporter.forget_applied();
                     continue;
                 }
                 let started = std::time::Instant::now();
-                let writes = reporter.report(&reports, &*current).await;
+                let writes = reporter.report(&reports, &*current, &leading).await;
                 if writes > 0 {
                     tracing::info!(
                         writes,
@@ -470,7 +533,7 @@ impl StatusQueue {
                 }
             }
         });
-        Self { tx }
+        Self { tx, task }
     }
 
     /// Hands over a pass's reports; returns at once.
