@@ -25,6 +25,7 @@ pub mod desired;
 mod fixtures;
 mod hold;
 pub mod ids;
+mod par;
 mod plugins;
 pub mod redact;
 pub mod render;
@@ -479,8 +480,8 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// The tags of an entity, its payload hash included, recording dropped user tags as
-    /// warnings.
+    /// The entities with their tags, payload hash included ([`tags::tag_all`]), recording
+    /// dropped user tags as warnings on their objects.
     ///
     /// The hash is computed from the REAL entity, Secret-derived config values included: a
     /// changed Secret must change the hash, or the controller would see no drift. It is the
@@ -490,13 +491,20 @@ impl<'a> Ctx<'a> {
     /// tag of a plugin with Secret-derived values along with the values themselves
     /// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
     /// the tag written there adds nothing.
-    fn tags_of<T: Serialize>(&mut self, built: &Built<T>) -> Vec<Tag> {
-        let hash = tags::payload_hash(&built.entity);
-        let (tags, warnings) = tags::build_after(&self.head_tags, &built.source, &hash);
-        for w in warnings {
-            self.results.warn(&built.origin, w);
-        }
-        tags
+    fn with_tags<T: Serialize + Sync>(&mut self, built: Vec<Built<T>>) -> Vec<(T, Vec<Tag>)> {
+        let items: Vec<(&T, &SourceMeta)> = built.iter().map(|b| (&b.entity, &*b.source)).collect();
+        let tagged = tags::tag_all(&self.head_tags, &items);
+        drop(items);
+        built
+            .into_iter()
+            .zip(tagged)
+            .map(|(b, (tags, warnings))| {
+                for w in warnings {
+                    self.results.warn(&b.origin, w);
+                }
+                (b.entity, tags)
+            })
+            .collect()
     }
 
     fn finish(mut self) -> DesiredState {
@@ -505,54 +513,51 @@ impl<'a> Ctx<'a> {
         let consumers = std::mem::take(&mut self.consumers);
         let groups = std::mem::take(&mut self.groups);
         let plugins = std::mem::take(&mut self.plugins);
-        let mut out = DesiredState {
-            services: Vec::with_capacity(services.len()),
-            routes: Vec::with_capacity(routes.len()),
-            consumers: Vec::with_capacity(consumers.len()),
-            consumer_groups: Vec::with_capacity(groups.len()),
-            plugins: Vec::with_capacity(plugins.len()),
-            ..DesiredState::default()
-        };
+        let mut out = DesiredState::default();
         // Each entity is hashed as built (no tags yet), then moved into the output with them.
-        for (_, s) in services {
-            let b = s.built;
-            let tags = self.tags_of(&b);
-            out.services.push(Service {
+        out.services = self
+            .with_tags(services.into_values().map(|s| s.built).collect())
+            .into_iter()
+            .map(|(e, tags)| Service {
                 tags: Some(tags),
-                ..b.entity
-            });
-        }
-        for (_, r) in routes {
-            let b = r.built;
-            let tags = self.tags_of(&b);
-            out.routes.push(Route {
+                ..e
+            })
+            .collect();
+        out.routes = self
+            .with_tags(routes.into_values().map(|r| r.built).collect())
+            .into_iter()
+            .map(|(e, tags)| Route {
                 tags: Some(tags),
-                ..b.entity
-            });
-        }
-        for (_, (b, _)) in consumers {
-            let tags = self.tags_of(&b);
-            out.consumers.push(Consumer {
+                ..e
+            })
+            .collect();
+        out.consumers = self
+            .with_tags(consumers.into_values().map(|(b, _)| b).collect())
+            .into_iter()
+            .map(|(e, tags)| Consumer {
                 tags: Some(tags),
-                ..b.entity
-            });
-        }
-        for (_, (b, _)) in groups {
-            let tags = self.tags_of(&b);
-            out.consumer_groups.push(ConsumerGroup {
+                ..e
+            })
+            .collect();
+        out.consumer_groups = self
+            .with_tags(groups.into_values().map(|(b, _)| b).collect())
+            .into_iter()
+            .map(|(e, tags)| ConsumerGroup {
                 tags: Some(tags),
-                ..b.entity
-            });
-        }
-        for p in plugins {
-            let b = p.built;
-            let tags = self.tags_of(&b);
+                ..e
+            })
+            .collect();
+        let (built, secret_fields): (Vec<_>, Vec<_>) = plugins
+            .into_iter()
+            .map(|p| (p.built, p.secret_fields))
+            .unzip();
+        for ((e, tags), fields) in self.with_tags(built).into_iter().zip(secret_fields) {
             let e = Plugin {
                 tags: Some(tags),
-                ..b.entity
+                ..e
             };
-            if let (Some(id), false) = (&e.id, p.secret_fields.is_empty()) {
-                out.secret_fields.insert(*id, p.secret_fields);
+            if let (Some(id), false) = (&e.id, fields.is_empty()) {
+                out.secret_fields.insert(*id, fields);
             }
             out.plugins.push(e);
         }

@@ -32,7 +32,7 @@ use super::ids::{self, PluginParents};
 use super::redact::{Scrubber, SecretField, SecretSource, Shadow, redact_config};
 use super::result::{ObjectRef, Reason};
 use super::tags::SourceMeta;
-use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name};
+use super::{Built, BuiltPlugin, Ctx, Index, Referrer, ns_name};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering, SecretRef};
 use crate::konnect::models::{ForeignKey, Plugin};
 use crate::schema::{PluginSchema, Registry, ValidationOutcome};
@@ -722,6 +722,56 @@ pub(crate) struct Instance {
 /// Schema verdicts by (plugin name, configuration JSON), for [`Ctx::resolve_plugin`].
 type CheckCache = HashMap<(String, Vec<u8>), Result<(), ConfigCheck>>;
 
+/// Plugin objects per thread below which [`prechecked`] does not start another thread.
+const CHECKS_PER_THREAD: usize = 64;
+
+/// The schema verdicts on every distinct configuration without Secret values among the
+/// plugin objects we serve, computed up front over the machine's cores ([`super::par`]): the
+/// checks are the costliest part of resolving plugins, and independent. The keys are those
+/// [`Ctx::check_config`] looks up, so resolving then finds every such verdict made.
+fn prechecked(ix: &Index<'_>, schemas: &Registry) -> CheckCache {
+    let empty = Value::Object(serde_json::Map::new());
+    let fields = ix
+        .kong_plugins
+        .values()
+        .map(|p| PluginFields::from_kong_plugin(p))
+        .chain(
+            ix.cluster_plugins
+                .values()
+                .map(|p| PluginFields::from_cluster_plugin(p)),
+        );
+    let mut distinct: HashMap<(String, Vec<u8>), &Value> = HashMap::new();
+    for f in fields {
+        if f.config_from.is_some() || !f.patches.is_empty() || f.plugin.trim().is_empty() {
+            continue;
+        }
+        // What `resolve_fields` makes of a configuration without Secrets.
+        let config = match f.config {
+            Some(c) if c.is_object() => c,
+            None | Some(Value::Null) => &empty,
+            Some(_) => continue,
+        };
+        let key = (
+            f.plugin.to_owned(),
+            serde_json::to_vec(config).unwrap_or_default(),
+        );
+        distinct.entry(key).or_insert(config);
+    }
+    let distinct: Vec<((String, Vec<u8>), &Value)> = distinct.into_iter().collect();
+    let verdicts = super::par::map(&distinct, CHECKS_PER_THREAD, |((plugin, _), config)| {
+        let resolved = ResolvedConfig {
+            config: (*config).clone(),
+            secret_fields: Vec::new(),
+        };
+        check_plugin_config(schemas, plugin, &resolved)
+    });
+    distinct
+        .into_iter()
+        .map(|(key, _)| key)
+        .zip(verdicts)
+        .collect()
+}
+
 /// The field named when an HTTPRoute `ExtensionRef` filter names a plugin.
 const EXTENSION_REF_FIELD: &str = "spec.rules[].filters[].extensionRef";
 
@@ -1067,7 +1117,7 @@ impl<'a> Ctx<'a> {
     ) -> (Bases, Infos) {
         let mut bases = Bases::new();
         let mut infos = Infos::new();
-        let mut checked = CheckCache::new();
+        let mut checked = prechecked(&self.ix, self.schemas);
         let kong_plugins: Vec<_> = self.ix.kong_plugins.iter().map(|(k, v)| (*k, *v)).collect();
         for ((ns, name), p) in kong_plugins {
             if is_global(&p.metadata) {

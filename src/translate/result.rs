@@ -4,7 +4,7 @@
 //! took the object; "Programmed" is reserved for "written to Konnect", which only the
 //! controller can report.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
@@ -200,9 +200,10 @@ struct Acc {
 
 /// Collects findings per object while translating; [`Results::finish`] turns them into
 /// [`ObjectResult`]s sorted by kind, namespace and name.
+/// Hashed, not ordered: translation looks objects up far more often than it lists them.
 #[derive(Default)]
 pub struct Results {
-    objects: BTreeMap<ObjectRef, Acc>,
+    objects: HashMap<ObjectRef, Acc>,
 }
 
 impl Results {
@@ -269,7 +270,9 @@ impl Results {
 
     /// The results, sorted by kind, namespace, name.
     pub fn finish(self) -> Vec<ObjectResult> {
-        self.objects
+        let mut objects: Vec<(ObjectRef, Acc)> = self.objects.into_iter().collect();
+        objects.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        objects
             .into_iter()
             .map(|(key, mut acc)| {
                 acc.errors.sort_by(|a, b| a.1.cmp(&b.1));

@@ -159,6 +159,21 @@ pub(crate) fn build_after(
     (tags, warnings)
 }
 
+/// Entities per thread below which [`tag_all`] does not start another thread.
+const MIN_PER_THREAD: usize = 256;
+
+/// [`build_after`] for many entities, each with its [`payload_hash`], as `(tags, warnings)` in
+/// the order of `items`. Hashing dominates translation's last step and each entity's tags
+/// depend on that entity alone, so large batches are spread over the cores ([`super::par`]).
+pub(crate) fn tag_all<T: Serialize + Sync>(
+    head: &[Tag],
+    items: &[(&T, &SourceMeta)],
+) -> Vec<(Vec<Tag>, Vec<String>)> {
+    super::par::map(items, MIN_PER_THREAD, |(entity, source)| {
+        build_after(head, source, &payload_hash(*entity))
+    })
+}
+
 /// Sorts the keys of every object in `value`, in place. serde_json's `preserve_order` feature
 /// (on in this crate) keeps maps in insertion order, so the order must be made explicit.
 fn sort_keys(value: &mut Value) {
