@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::collections::BTreeMap;
 
 use super::result::{ObjectRef, Reason};
-use super::{Built, Ctx, Referrer, ids, ns_name};
+use super::{Built, Ctx, Referrer, ids, ns_name, source_meta};
 use crate::crd::{KongConsumer, KongConsumerGroup};
 use crate::konnect::models::{Consumer, ConsumerGroup, ConsumerGroupMembership, ForeignKey};
 
@@ -44,7 +44,7 @@ impl<'a> Ctx<'a> {
             .consumer_groups
             .values()
             .copied()
-            .filter(|g| !g.is_konnect_owned() && self.class_ok(g.metadata.annotations.as_ref()))
+            .filter(|g| !g.is_konnect_owned() && self.ix.class_ok(g.metadata.annotations.as_ref()))
             .collect();
         groups.sort_by_key(|g| age_key(&g.metadata));
         for group in groups {
@@ -65,7 +65,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let extra = spec.and_then(|s| s.tags.clone()).unwrap_or_default();
-            let source = Self::source_meta(
+            let source = source_meta(
                 "KongConsumerGroup",
                 KONG_GROUP,
                 "v1beta1",
@@ -106,7 +106,7 @@ impl<'a> Ctx<'a> {
             .consumers
             .values()
             .copied()
-            .filter(|c| !c.is_konnect_owned() && self.class_ok(c.metadata.annotations.as_ref()))
+            .filter(|c| !c.is_konnect_owned() && self.ix.class_ok(c.metadata.annotations.as_ref()))
             .collect();
         consumers.sort_by_key(|c| age_key(&c.metadata));
         // (field, value) -> the object that claimed it first; a map keeps this O(n log n).
@@ -196,8 +196,7 @@ impl<'a> Ctx<'a> {
             .as_ref()
             .and_then(|s| s.tags.clone())
             .unwrap_or_default();
-        let source =
-            Self::source_meta("KongConsumer", KONG_GROUP, "v1", &consumer.metadata, &extra);
+        let source = source_meta("KongConsumer", KONG_GROUP, "v1", &consumer.metadata, &extra);
         let entity = Consumer {
             id: Some(id),
             username,

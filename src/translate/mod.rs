@@ -150,8 +150,96 @@ pub(crate) struct Index<'a> {
     pub consumer_groups: BTreeMap<NsName<'a>, &'a crate::crd::KongConsumerGroup>,
     /// Objects of the snapshot that could not be parsed.
     pub malformed: BTreeSet<ObjectRef>,
+    /// The IngressClass we serve.
+    pub ingress_class: &'a str,
     /// True when objects without a class are ours.
     pub default_class: bool,
+}
+
+impl<'a> Index<'a> {
+    /// Indexes `snap`: the only place the snapshot is read, except for the objects left out
+    /// of the index (malformed and nameless ones), which get their results from it directly.
+    pub fn new(snap: &'a Snapshot, opts: &'a TranslateOptions) -> Self {
+        let default_class = opts.ingress_class_is_default
+            || snap.ingress_classes.iter().any(|c| {
+                c.metadata.name.as_deref() == Some(opts.ingress_class.as_str())
+                    && annotations::get(
+                        c.metadata.annotations.as_ref(),
+                        annotations::DEFAULT_INGRESS_CLASS,
+                    )
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            });
+        let class_ok =
+            |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
+                Some(class) => class.trim() == opts.ingress_class,
+                None => default_class,
+            };
+        let (cluster_plugins, ignored_cluster_plugins) =
+            index_by(&snap.kong_cluster_plugins, |p| {
+                p.metadata.name.as_deref().unwrap_or_default()
+            })
+            .into_iter()
+            .partition(|(_, p)| class_ok(p.metadata.annotations.as_ref()));
+        Index {
+            services: index_by(&snap.services, |o| ns_key(&o.metadata)),
+            secrets: index_by(&snap.secrets, |o| ns_key(&o.metadata)),
+            ingresses: index_by(&snap.ingresses, |o| ns_key(&o.metadata)),
+            http_routes: index_by(&snap.http_routes, |o| ns_key(&o.metadata)),
+            gateways: index_by(&snap.gateways, |o| ns_key(&o.metadata)),
+            gateway_classes: index_by(&snap.gateway_classes, |o| {
+                o.metadata.name.as_deref().unwrap_or_default()
+            }),
+            grants: index_by(&snap.reference_grants, |o| ns_key(&o.metadata)),
+            kong_plugins: index_by(&snap.kong_plugins, |o| ns_key(&o.metadata)),
+            cluster_plugins,
+            ignored_cluster_plugins,
+            consumers: index_by(&snap.kong_consumers, |o| ns_key(&o.metadata)),
+            consumer_groups: index_by(&snap.kong_consumer_groups, |o| ns_key(&o.metadata)),
+            malformed: snap
+                .malformed
+                .iter()
+                .map(|m| ObjectRef {
+                    kind: m.kind,
+                    namespace: m.namespace.clone(),
+                    name: m.name.clone(),
+                })
+                .collect(),
+            ingress_class: &opts.ingress_class,
+            default_class,
+        }
+    }
+
+    /// KIC's class filter for KongClusterPlugins, KongConsumers and KongConsumerGroups.
+    pub fn class_ok(&self, annotations: Option<&Annotations>) -> bool {
+        match annotations::get(annotations, annotations::INGRESS_CLASS) {
+            Some(class) => class.trim() == self.ingress_class,
+            None => self.default_class,
+        }
+    }
+
+    /// True when a ReferenceGrant in `to_namespace` lets `from` (group, kind, namespace) refer
+    /// to `to_group`/`to_kind` named `to_name`.
+    pub fn grant_allows(
+        &self,
+        from: (&str, &str, &str),
+        to_namespace: &str,
+        to: (&str, &str, &str),
+    ) -> bool {
+        self.grants
+            .range((to_namespace, "")..)
+            .take_while(|((ns, _), _)| *ns == to_namespace)
+            .any(|(_, grant)| {
+                let from_ok = grant
+                    .spec
+                    .from
+                    .iter()
+                    .any(|f| f.group == from.0 && f.kind == from.1 && f.namespace == from.2);
+                let to_ok = grant.spec.to.iter().any(|t| {
+                    t.group == to.0 && t.kind == to.1 && t.name.as_deref().is_none_or(|n| n == to.2)
+                });
+                from_ok && to_ok
+            })
+    }
 }
 
 /// Builds a map keyed by namespace/name; on a duplicate key the object with the smaller JSON
@@ -236,6 +324,27 @@ pub(crate) fn ns_name(meta: &ObjectMeta) -> (String, String) {
     )
 }
 
+/// Source metadata of an object, for tags.
+pub(crate) fn source_meta(
+    kind: &str,
+    group: &str,
+    version: &str,
+    meta: &ObjectMeta,
+    extra_tags: &[String],
+) -> Rc<SourceMeta> {
+    let mut user_tags = annotations::user_tags(meta.annotations.as_ref());
+    user_tags.extend(extra_tags.iter().cloned());
+    Rc::new(SourceMeta {
+        kind: kind.into(),
+        group: group.into(),
+        version: version.into(),
+        name: meta.name.clone().unwrap_or_default(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        user_tags,
+    })
+}
+
 /// The translation in progress.
 pub(crate) struct Ctx<'a> {
     pub opts: &'a TranslateOptions,
@@ -264,52 +373,7 @@ impl<'a> Ctx<'a> {
         opts: &'a TranslateOptions,
         schemas: &'a crate::schema::Registry,
     ) -> Self {
-        let default_class = opts.ingress_class_is_default
-            || snap.ingress_classes.iter().any(|c| {
-                c.metadata.name.as_deref() == Some(opts.ingress_class.as_str())
-                    && annotations::get(
-                        c.metadata.annotations.as_ref(),
-                        annotations::DEFAULT_INGRESS_CLASS,
-                    )
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-            });
-        let class_ok =
-            |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
-                Some(class) => class.trim() == opts.ingress_class,
-                None => default_class,
-            };
-        let (cluster_plugins, ignored_cluster_plugins) =
-            index_by(&snap.kong_cluster_plugins, |p| {
-                p.metadata.name.as_deref().unwrap_or_default()
-            })
-            .into_iter()
-            .partition(|(_, p)| class_ok(p.metadata.annotations.as_ref()));
-        let ix = Index {
-            services: index_by(&snap.services, |o| ns_key(&o.metadata)),
-            secrets: index_by(&snap.secrets, |o| ns_key(&o.metadata)),
-            ingresses: index_by(&snap.ingresses, |o| ns_key(&o.metadata)),
-            http_routes: index_by(&snap.http_routes, |o| ns_key(&o.metadata)),
-            gateways: index_by(&snap.gateways, |o| ns_key(&o.metadata)),
-            gateway_classes: index_by(&snap.gateway_classes, |o| {
-                o.metadata.name.as_deref().unwrap_or_default()
-            }),
-            grants: index_by(&snap.reference_grants, |o| ns_key(&o.metadata)),
-            kong_plugins: index_by(&snap.kong_plugins, |o| ns_key(&o.metadata)),
-            cluster_plugins,
-            ignored_cluster_plugins,
-            consumers: index_by(&snap.kong_consumers, |o| ns_key(&o.metadata)),
-            consumer_groups: index_by(&snap.kong_consumer_groups, |o| ns_key(&o.metadata)),
-            malformed: snap
-                .malformed
-                .iter()
-                .map(|m| ObjectRef {
-                    kind: m.kind,
-                    namespace: m.namespace.clone(),
-                    name: m.name.clone(),
-                })
-                .collect(),
-            default_class,
-        };
+        let ix = Index::new(snap, opts);
         Self {
             opts,
             schemas,
@@ -325,39 +389,6 @@ impl<'a> Ctx<'a> {
             held: BTreeSet::new(),
             head_tags: tags::head(opts.owner()),
         }
-    }
-
-    /// KIC's class filter for KongClusterPlugins, KongConsumers and KongConsumerGroups.
-    pub fn class_ok(&self, annotations: Option<&Annotations>) -> bool {
-        match annotations::get(annotations, annotations::INGRESS_CLASS) {
-            Some(class) => class.trim() == self.opts.ingress_class,
-            None => self.ix.default_class,
-        }
-    }
-
-    /// True when a ReferenceGrant in `to_namespace` lets `from` (group, kind, namespace) refer
-    /// to `to_group`/`to_kind` named `to_name`.
-    pub fn grant_allows(
-        &self,
-        from: (&str, &str, &str),
-        to_namespace: &str,
-        to: (&str, &str, &str),
-    ) -> bool {
-        self.ix
-            .grants
-            .range((to_namespace, "")..)
-            .take_while(|((ns, _), _)| *ns == to_namespace)
-            .any(|(_, grant)| {
-                let from_ok = grant
-                    .spec
-                    .from
-                    .iter()
-                    .any(|f| f.group == from.0 && f.kind == from.1 && f.namespace == from.2);
-                let to_ok = grant.spec.to.iter().any(|t| {
-                    t.group == to.0 && t.kind == to.1 && t.name.as_deref().is_none_or(|n| n == to.2)
-                });
-                from_ok && to_ok
-            })
     }
 
     /// Objects that could not be parsed: Invalid, with the field path their message starts with.
@@ -435,7 +466,7 @@ impl<'a> Ctx<'a> {
                 .consumers
                 .values()
                 .filter(|c| {
-                    !c.is_konnect_owned() && !self.class_ok(c.metadata.annotations.as_ref())
+                    !c.is_konnect_owned() && !self.ix.class_ok(c.metadata.annotations.as_ref())
                 })
                 .map(|c| ("KongConsumer", &c.metadata)),
         );
@@ -444,7 +475,7 @@ impl<'a> Ctx<'a> {
                 .consumer_groups
                 .values()
                 .filter(|g| {
-                    !g.is_konnect_owned() && !self.class_ok(g.metadata.annotations.as_ref())
+                    !g.is_konnect_owned() && !self.ix.class_ok(g.metadata.annotations.as_ref())
                 })
                 .map(|g| ("KongConsumerGroup", &g.metadata)),
         );
@@ -456,27 +487,6 @@ impl<'a> Ctx<'a> {
             let key = self.results.track(kind, &meta);
             self.results.pending(&key, Reason::IgnoredClass, message);
         }
-    }
-
-    /// Source metadata of an object, for tags.
-    pub fn source_meta(
-        kind: &str,
-        group: &str,
-        version: &str,
-        meta: &ObjectMeta,
-        extra_tags: &[String],
-    ) -> Rc<SourceMeta> {
-        let mut user_tags = annotations::user_tags(meta.annotations.as_ref());
-        user_tags.extend(extra_tags.iter().cloned());
-        Rc::new(SourceMeta {
-            kind: kind.into(),
-            group: group.into(),
-            version: version.into(),
-            name: meta.name.clone().unwrap_or_default(),
-            namespace: meta.namespace.clone(),
-            uid: meta.uid.clone(),
-            user_tags,
-        })
     }
 
     /// The tags of an entity, its payload hash included, recording dropped user tags as

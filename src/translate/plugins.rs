@@ -32,7 +32,7 @@ use super::ids::{self, PluginParents};
 use super::redact::{Scrubber, SecretField, SecretSource, Shadow, redact_config};
 use super::result::{ObjectRef, Reason};
 use super::tags::SourceMeta;
-use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name};
+use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name, source_meta};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering, SecretRef};
 use crate::konnect::models::{ForeignKey, Plugin};
 use crate::schema::{PluginSchema, Registry, ValidationOutcome};
@@ -869,7 +869,7 @@ impl<'a> Ctx<'a> {
             .then(|| PluginSource::Namespaced(ns.to_owned(), pref.name.clone()));
         match pref.namespace.as_deref() {
             Some(ns) if ns != own_ns => {
-                let allowed = self.grant_allows(
+                let allowed = self.ix.grant_allows(
                     (referrer.group, referrer.key.kind, own_ns),
                     ns,
                     (KONG_GROUP, "KongPlugin", &pref.name),
@@ -1455,7 +1455,7 @@ fn base(f: PluginFields<'_>, resolved: ResolvedConfig, origin: ObjectRef) -> Bas
         .ordering
         .and_then(|o| serde_json::to_value(o).ok())
         .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
-    let source = Ctx::source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
+    let source = source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
     Base {
         plugin: f.plugin.to_owned(),
         config: resolved.config,

@@ -19,7 +19,7 @@ use super::consumers::age_key;
 use super::result::{ObjectRef, Reason};
 use super::services::PortRef;
 use super::snapshot::KIC_GATEWAY_CONTROLLER;
-use super::{Built, BuiltRoute, Ctx, Referrer, ids, ns_key, ns_name};
+use super::{Built, BuiltRoute, Ctx, Referrer, ids, ns_key, ns_name, source_meta};
 use crate::konnect::models::{EntityId, ForeignKey, Route};
 
 /// Kong's prefix marking a route path as a regular expression.
@@ -207,8 +207,7 @@ impl<'a> Ctx<'a> {
             namespace: namespace.clone(),
             annotations: ingress.metadata.annotations.as_ref(),
         };
-        let source =
-            Self::source_meta("Ingress", "networking.k8s.io", "v1", &ingress.metadata, &[]);
+        let source = source_meta("Ingress", "networking.k8s.io", "v1", &ingress.metadata, &[]);
         for (route_name, group) in groups {
             let mut route = ingress_route(&route_name, group);
             overrides.apply(&mut route);
@@ -290,7 +289,7 @@ impl<'a> Ctx<'a> {
                 return None;
             }
         };
-        let port_number = match self.resolve_port(namespace, &backend.name, &port) {
+        let port_number = match self.ix.resolve_port(namespace, &backend.name, &port) {
             Ok(n) => n,
             Err((reason, e)) => {
                 self.results
@@ -458,7 +457,7 @@ impl<'a> Ctx<'a> {
             namespace: namespace.clone(),
             annotations: http_route.metadata.annotations.as_ref(),
         };
-        let source = Self::source_meta("HTTPRoute", GATEWAY_GROUP, "v1", &http_route.metadata, &[]);
+        let source = source_meta("HTTPRoute", GATEWAY_GROUP, "v1", &http_route.metadata, &[]);
         let rules: Vec<HttpRule<'a>> = http_route
             .spec
             .rules
@@ -674,7 +673,7 @@ impl<'a> Ctx<'a> {
         }
         let bns = backend.namespace.as_deref().unwrap_or(namespace);
         if bns != namespace
-            && !self.grant_allows(
+            && !self.ix.grant_allows(
                 (GATEWAY_GROUP, "HTTPRoute", namespace),
                 bns,
                 ("", "Service", &backend.name),
@@ -695,7 +694,10 @@ impl<'a> Ctx<'a> {
             );
             return None;
         };
-        let number = match self.resolve_port(bns, &backend.name, &PortRef::Number(port)) {
+        let number = match self
+            .ix
+            .resolve_port(bns, &backend.name, &PortRef::Number(port))
+        {
             Ok(n) => n,
             Err((reason, e)) => {
                 self.results.error(key, reason, format!("{bfield}: {e}"));

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Service as K8sService;
 
 use super::annotations as ann;
 use super::result::{ObjectRef, Reason};
-use super::{Built, BuiltService, Ctx, ids, ns_name};
+use super::{Built, BuiltService, Ctx, Index, ids, ns_name, source_meta};
 use crate::konnect::models::{EntityId, Service};
 
 /// How a backend names its Service port.
@@ -37,7 +37,7 @@ const MAX_TIMEOUT_MS: u32 = 2_147_483_646;
 /// Kong's upper bound on retries.
 const MAX_RETRIES: u32 = 32_767;
 
-impl Ctx<'_> {
+impl Index<'_> {
     /// Resolves a backend's port on the Service; the error names the Service.
     pub(crate) fn resolve_port(
         &self,
@@ -45,7 +45,7 @@ impl Ctx<'_> {
         name: &str,
         port: &PortRef,
     ) -> Result<u16, (Reason, String)> {
-        let Some(svc) = self.ix.services.get(&(namespace, name)) else {
+        let Some(svc) = self.services.get(&(namespace, name)) else {
             return Err((
                 Reason::ReferenceNotFound,
                 format!("Service {namespace}/{name} not found"),
@@ -86,7 +86,9 @@ impl Ctx<'_> {
                 )
             })
     }
+}
 
+impl Ctx<'_> {
     /// Ensures the Konnect service `name` exists, built from the core Service
     /// `namespace/svc_name` on `port`; adds that core Service to its plugin sources.
     pub(crate) fn ensure_service(
@@ -105,7 +107,7 @@ impl Ctx<'_> {
         let origin = self.results.track("Service", &svc.metadata);
         let entity = self.service_entity(svc, name, port, &origin);
         let id = entity.id;
-        let source = Self::source_meta("Service", "", "v1", &svc.metadata, &[]);
+        let source = source_meta("Service", "", "v1", &svc.metadata, &[]);
         self.services.insert(
             name.to_owned(),
             BuiltService {
