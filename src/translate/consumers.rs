@@ -5,10 +5,10 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::result::{ObjectRef, Reason};
-use super::{Built, Ctx, Referrer, ids, ns_name, source_meta};
+use super::result::{ObjectRef, Reason, Results};
+use super::{Built, Index, Referrer, ids, ns_name, source_meta};
 use crate::crd::{KongConsumer, KongConsumerGroup};
 use crate::konnect::models::{Consumer, ConsumerGroup, ConsumerGroupMembership, ForeignKey};
 
@@ -37,8 +37,41 @@ pub(crate) fn age_key(meta: &ObjectMeta) -> Age {
     }
 }
 
-impl<'a> Ctx<'a> {
-    pub(crate) fn consumer_groups(&mut self) {
+/// The consumers step's output.
+#[derive(Default)]
+pub(crate) struct Consumers<'a> {
+    /// Consumers keyed by their Konnect name (username, or custom_id).
+    pub consumers: BTreeMap<String, (Built<Consumer>, Referrer<'a>)>,
+    /// Consumer groups keyed by their Konnect name.
+    pub groups: BTreeMap<String, (Built<ConsumerGroup>, Referrer<'a>)>,
+    pub memberships: BTreeSet<ConsumerGroupMembership>,
+}
+
+/// The consumer groups, then the consumers with their memberships, of every KongConsumerGroup
+/// and KongConsumer we serve.
+pub(crate) fn build<'a>(ix: &Index<'a>, results: &mut Results) -> Consumers<'a> {
+    let mut step = Step {
+        ix,
+        results,
+        group_names: BTreeMap::new(),
+        out: Consumers::default(),
+    };
+    step.consumer_groups();
+    step.consumers();
+    step.out
+}
+
+/// The step in progress.
+struct Step<'s, 'a> {
+    ix: &'s Index<'a>,
+    results: &'s mut Results,
+    /// KongConsumerGroup (namespace, object name) -> Konnect group name.
+    group_names: BTreeMap<(String, String), String>,
+    out: Consumers<'a>,
+}
+
+impl<'a> Step<'_, 'a> {
+    fn consumer_groups(&mut self) {
         let mut groups: Vec<&KongConsumerGroup> = self
             .ix
             .consumer_groups
@@ -55,7 +88,7 @@ impl<'a> Ctx<'a> {
                 .filter(|n| !n.is_empty())
                 .or_else(|| group.metadata.name.clone())
                 .unwrap_or_default();
-            if let Some((_, other)) = self.groups.get(&name) {
+            if let Some((_, other)) = self.out.groups.get(&name) {
                 let other = other.key.clone();
                 self.results.error(
                     &key,
@@ -86,7 +119,7 @@ impl<'a> Ctx<'a> {
                 namespace,
                 annotations: group.metadata.annotations.as_ref(),
             };
-            self.groups.insert(
+            self.out.groups.insert(
                 name,
                 (
                     Built {
@@ -100,7 +133,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub(crate) fn consumers(&mut self) {
+    fn consumers(&mut self) {
         let mut consumers: Vec<&KongConsumer> = self
             .ix
             .consumers
@@ -179,7 +212,7 @@ impl<'a> Ctx<'a> {
         for (i, group) in consumer.consumer_groups.iter().flatten().enumerate() {
             match self.group_names.get(&(namespace.clone(), group.clone())) {
                 Some(group_name) => {
-                    self.memberships.insert(ConsumerGroupMembership {
+                    self.out.memberships.insert(ConsumerGroupMembership {
                         consumer_group: ForeignKey::new(ids::consumer_group_id(group_name)),
                         consumer: ForeignKey::new(id),
                     });
@@ -209,7 +242,7 @@ impl<'a> Ctx<'a> {
             namespace,
             annotations: consumer.metadata.annotations.as_ref(),
         };
-        self.consumers.insert(
+        self.out.consumers.insert(
             konnect_name,
             (
                 Built {

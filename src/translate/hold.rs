@@ -193,17 +193,17 @@ impl Ctx<'_> {
             }
         }
         for name in &consumers {
-            if let Some((c, _)) = self.consumers.remove(name) {
+            if let Some((c, _)) = self.consumers.consumers.remove(name) {
                 self.held.extend(c.entity.id);
             }
         }
         for name in &groups {
-            if let Some((g, _)) = self.groups.remove(name) {
+            if let Some((g, _)) = self.consumers.groups.remove(name) {
                 self.held.extend(g.entity.id);
             }
         }
         let held_ids = &self.held;
-        self.memberships.retain(|m| {
+        self.consumers.memberships.retain(|m| {
             !held_ids.contains(&m.consumer.id) && !held_ids.contains(&m.consumer_group.id)
         });
 

@@ -50,9 +50,7 @@ pub use render::Secrets;
 pub use result::{ObjectRef, ObjectResult, Reason, Status};
 pub use snapshot::{Snapshot, TranslateOptions};
 
-use crate::konnect::models::{
-    Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, Plugin, Route, Service, Tag,
-};
+use crate::konnect::models::{Consumer, ConsumerGroup, EntityId, Plugin, Route, Service, Tag};
 use annotations::Annotations;
 use result::Results;
 use tags::SourceMeta;
@@ -77,8 +75,7 @@ pub fn translate_with_schemas(
     ctx.malformed(&snapshot.malformed);
     ctx.nameless(snapshot);
     ctx.ignored_by_class();
-    ctx.consumer_groups();
-    ctx.consumers();
+    ctx.consumers = consumers::build(&ctx.ix, &mut ctx.results);
     ctx.ingresses();
     ctx.http_routes();
     ctx.annotated_services();
@@ -353,13 +350,7 @@ pub(crate) struct Ctx<'a> {
     pub results: Results,
     pub services: BTreeMap<String, BuiltService>,
     pub routes: BTreeMap<String, BuiltRoute<'a>>,
-    /// Consumers keyed by their Konnect name (username, or custom_id).
-    pub consumers: BTreeMap<String, (Built<Consumer>, Referrer<'a>)>,
-    /// Consumer groups keyed by their Konnect name.
-    pub groups: BTreeMap<String, (Built<ConsumerGroup>, Referrer<'a>)>,
-    /// KongConsumerGroup (namespace, object name) -> Konnect group name.
-    pub group_names: BTreeMap<(String, String), String>,
-    pub memberships: BTreeSet<ConsumerGroupMembership>,
+    pub consumers: consumers::Consumers<'a>,
     pub plugins: Vec<BuiltPlugin>,
     /// Ids of the entities held back (fail closed; see [`DesiredState::held`]).
     pub held: BTreeSet<EntityId>,
@@ -381,10 +372,7 @@ impl<'a> Ctx<'a> {
             results: Results::default(),
             services: BTreeMap::new(),
             routes: BTreeMap::new(),
-            consumers: BTreeMap::new(),
-            groups: BTreeMap::new(),
-            group_names: BTreeMap::new(),
-            memberships: BTreeSet::new(),
+            consumers: consumers::Consumers::default(),
             plugins: Vec::new(),
             held: BTreeSet::new(),
             head_tags: tags::head(opts.owner()),
@@ -512,8 +500,11 @@ impl<'a> Ctx<'a> {
     fn finish(mut self) -> DesiredState {
         let services = std::mem::take(&mut self.services);
         let routes = std::mem::take(&mut self.routes);
-        let consumers = std::mem::take(&mut self.consumers);
-        let groups = std::mem::take(&mut self.groups);
+        let consumers::Consumers {
+            consumers,
+            groups,
+            memberships,
+        } = std::mem::take(&mut self.consumers);
         let plugins = std::mem::take(&mut self.plugins);
         let mut out = DesiredState {
             services: Vec::with_capacity(services.len()),
@@ -566,7 +557,7 @@ impl<'a> Ctx<'a> {
             }
             out.plugins.push(e);
         }
-        out.memberships = self.memberships.into_iter().collect();
+        out.memberships = memberships.into_iter().collect();
         out.held = self.held;
         out.results = self.results.finish();
         out.sort();

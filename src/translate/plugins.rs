@@ -998,7 +998,7 @@ impl<'a> Ctx<'a> {
                 refs,
             });
         }
-        for (name, (_, referrer)) in &self.consumers {
+        for (name, (_, referrer)) in &self.consumers.consumers {
             out.push(Referral {
                 slot: Slot::Consumer,
                 entity: name.clone(),
@@ -1006,7 +1006,7 @@ impl<'a> Ctx<'a> {
                 referrer: referrer.clone(),
             });
         }
-        for (name, (_, referrer)) in &self.groups {
+        for (name, (_, referrer)) in &self.consumers.groups {
             out.push(Referral {
                 slot: Slot::Group,
                 entity: name.clone(),
