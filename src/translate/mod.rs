@@ -76,9 +76,9 @@ pub fn translate_with_schemas(
     ctx.nameless(snapshot);
     ctx.ignored_by_class();
     ctx.consumers = consumers::build(&ctx.ix, &mut ctx.results);
-    ctx.ingresses();
-    ctx.http_routes();
-    ctx.annotated_services();
+    let routes::Routes { routes, services } = routes::build(&ctx.ix, opts, &mut ctx.results);
+    ctx.routes = routes;
+    ctx.services = services::annotated(&ctx.ix, services, &mut ctx.results);
     ctx.plugins();
     ctx.finish()
 }
