@@ -27,10 +27,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Ctx;
+use super::BuiltRoute;
+use super::consumers::Consumers;
 use super::ids::{self, PluginParents};
-use super::plugins::{Instance, PluginSource, Relations, Slot};
+use super::plugins::{Instance, PluginSource, Relations, Slot, Step};
 use super::result::{ObjectRef, Reason};
+use super::services::ServiceMap;
 use crate::konnect::models::EntityId;
 
 /// The suffix of every held-back message.
@@ -50,6 +52,45 @@ pub(crate) struct PluginUse {
     pub referrer: ObjectRef,
     /// The plugin object, or why there is none (reason, message starting with the field).
     pub found: Result<PluginSource, (Reason, String)>,
+}
+
+/// What is held back: the entities by name, and every held id.
+#[derive(Default)]
+pub(crate) struct Held {
+    services: BTreeSet<String>,
+    routes: BTreeSet<String>,
+    consumers: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    /// Ids of the entities held back (see [`DesiredState::held`](super::DesiredState::held)).
+    pub ids: BTreeSet<EntityId>,
+}
+
+impl Held {
+    /// Takes the held services, routes, consumers and groups out of what the steps built (their
+    /// ids are in [`Held::ids`] already), with the memberships of held consumers and groups.
+    pub(crate) fn leave_out(
+        &self,
+        services: &mut ServiceMap,
+        routes: &mut BTreeMap<String, BuiltRoute>,
+        consumers: &mut Consumers,
+    ) {
+        for name in &self.services {
+            services.remove(name);
+        }
+        for name in &self.routes {
+            routes.remove(name);
+        }
+        for name in &self.consumers {
+            consumers.consumers.remove(name);
+        }
+        for name in &self.groups {
+            consumers.groups.remove(name);
+        }
+        let held_ids = &self.ids;
+        consumers.memberships.retain(|m| {
+            !held_ids.contains(&m.consumer.id) && !held_ids.contains(&m.consumer_group.id)
+        });
+    }
 }
 
 /// Why each referrer is held, in the order found, without duplicates.
@@ -78,13 +119,15 @@ fn describe(info: &PluginInfo) -> String {
     }
 }
 
-impl Ctx<'_> {
-    /// Holds back what must be (see the module docs): removes the held services, routes,
-    /// consumers, groups and memberships from the context, records the held ids and the
-    /// Pending results, and returns the instances that are not held.
+impl Step<'_, '_> {
+    /// Holds back what must be (see the module docs): records the Pending results, and returns
+    /// the instances that are not held with what is held ([`Held::leave_out`] takes the held
+    /// entities out of the desired state).
     ///
     /// `entities` lists every (referrer, slot, Konnect entity name) of the referrals;
-    /// `relations` every plugin object's referrers (to a valid plugin or not).
+    /// `relations` every plugin object's referrers (to a valid plugin or not). A plugin object
+    /// is Invalid when the plugins step recorded an error on it in `self.results` (this
+    /// step's own results: no earlier step reports on plugin objects).
     pub(crate) fn hold(
         &mut self,
         uses: &[PluginUse],
@@ -92,7 +135,7 @@ impl Ctx<'_> {
         infos: &BTreeMap<PluginSource, PluginInfo>,
         relations: &BTreeMap<PluginSource, Relations>,
         instances: Vec<Instance>,
-    ) -> Vec<Instance> {
+    ) -> (Vec<Instance>, Held) {
         // Invalid plugin objects, each with the sentence that says why.
         let invalid: BTreeMap<&PluginSource, String> = infos
             .iter()
@@ -135,7 +178,7 @@ impl Ctx<'_> {
             .map(|name| (ids::service_id(name), *name))
             .collect();
         let mut via_service: Vec<(ObjectRef, Reason, String)> = Vec::new();
-        for (route, r) in &self.routes {
+        for (route, r) in self.routes {
             let Some(svc) = r
                 .built
                 .entity
@@ -173,7 +216,8 @@ impl Ctx<'_> {
             );
         }
 
-        // 5. Take the held entities out, keeping their ids.
+        // 5. Keep the ids of the held entities (taken out by `Held::leave_out`).
+        let mut held_ids = BTreeSet::new();
         let names = |slot: Slot| -> BTreeSet<String> {
             held.iter()
                 .filter(|(s, _)| *s == slot)
@@ -183,29 +227,25 @@ impl Ctx<'_> {
         let (services, routes) = (names(Slot::Service), names(Slot::Route));
         let (consumers, groups) = (names(Slot::Consumer), names(Slot::Group));
         for name in &services {
-            if let Some(s) = self.services.remove(name) {
-                self.held.extend(s.built.entity.id);
+            if let Some(s) = self.services.get(name) {
+                held_ids.extend(s.built.entity.id);
             }
         }
         for name in &routes {
-            if let Some(r) = self.routes.remove(name) {
-                self.held.extend(r.built.entity.id);
+            if let Some(r) = self.routes.get(name) {
+                held_ids.extend(r.built.entity.id);
             }
         }
         for name in &consumers {
-            if let Some((c, _)) = self.consumers.consumers.remove(name) {
-                self.held.extend(c.entity.id);
+            if let Some((c, _)) = self.consumers.consumers.get(name) {
+                held_ids.extend(c.entity.id);
             }
         }
         for name in &groups {
-            if let Some((g, _)) = self.consumers.groups.remove(name) {
-                self.held.extend(g.entity.id);
+            if let Some((g, _)) = self.consumers.groups.get(name) {
+                held_ids.extend(g.entity.id);
             }
         }
-        let held_ids = &self.held;
-        self.consumers.memberships.retain(|m| {
-            !held_ids.contains(&m.consumer.id) && !held_ids.contains(&m.consumer_group.id)
-        });
 
         // 6. Instances on held entities.
         let is_held = |p: &PluginParents| {
@@ -219,7 +259,7 @@ impl Ctx<'_> {
         let mut kept = Vec::with_capacity(instances.len());
         for inst in instances {
             if is_held(&inst.parents) {
-                self.held.extend(inst.entity.id);
+                held_ids.extend(inst.entity.id);
             } else {
                 kept.push(inst);
             }
@@ -235,15 +275,21 @@ impl Ctx<'_> {
             }
             if let Some(rels) = relations.get(*src) {
                 for parents in rels.combinations() {
-                    self.held.insert(ids::plugin_id(&info.plugin, &parents));
+                    held_ids.insert(ids::plugin_id(&info.plugin, &parents));
                 }
             }
             if info.global {
-                self.held
-                    .insert(ids::plugin_id(&info.plugin, &PluginParents::default()));
+                held_ids.insert(ids::plugin_id(&info.plugin, &PluginParents::default()));
             }
         }
-        kept
+        let held = Held {
+            services,
+            routes,
+            consumers,
+            groups,
+            ids: held_ids,
+        };
+        (kept, held)
     }
 }
 

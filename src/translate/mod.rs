@@ -50,9 +50,12 @@ pub use render::Secrets;
 pub use result::{ObjectRef, ObjectResult, Reason, Status};
 pub use snapshot::{Snapshot, TranslateOptions};
 
-use crate::konnect::models::{Consumer, ConsumerGroup, EntityId, Plugin, Route, Service, Tag};
+use crate::konnect::models::{Consumer, ConsumerGroup, Plugin, Route, Service, Tag};
 use annotations::Annotations;
+use consumers::Consumers;
+use plugins::Plugins;
 use result::Results;
+use services::ServiceMap;
 use tags::SourceMeta;
 
 /// Translates a snapshot into the desired Konnect state. Pure and deterministic: the same
@@ -71,16 +74,16 @@ pub fn translate_with_schemas(
     opts: &TranslateOptions,
     schemas: &crate::schema::Registry,
 ) -> DesiredState {
-    let mut ctx = Ctx::new(snapshot, opts, schemas);
-    ctx.malformed(&snapshot.malformed);
-    ctx.nameless(snapshot);
-    ctx.ignored_by_class();
-    ctx.consumers = consumers::build(&ctx.ix, &mut ctx.results);
-    let routes::Routes { routes, services } = routes::build(&ctx.ix, opts, &mut ctx.results);
-    ctx.routes = routes;
-    ctx.services = services::annotated(&ctx.ix, services, &mut ctx.results);
-    ctx.plugins();
-    ctx.finish()
+    let ix = Index::new(snapshot, opts);
+    let mut results = Results::default();
+    malformed(&snapshot.malformed, &mut results);
+    nameless_objects(snapshot, &mut results);
+    ignored_by_class(&ix, &mut results);
+    let consumers = consumers::build(&ix, &mut results);
+    let routes::Routes { routes, services } = routes::build(&ix, opts, &mut results);
+    let services = services::annotated(&ix, services, &mut results);
+    let plugins = plugins::build(&ix, schemas, &services, &routes, &consumers, &mut results);
+    finish(opts, services, routes, consumers, plugins, results)
 }
 
 /// An entity under construction, with the object it comes from (for tags and warnings).
@@ -241,7 +244,7 @@ impl<'a> Index<'a> {
 
 /// Builds a map keyed by namespace/name; on a duplicate key the object with the smaller JSON
 /// form wins, so the choice does not depend on input order.
-/// Objects without a name are left out (see [`Ctx::nameless`]).
+/// Objects without a name are left out (see [`nameless_objects`]).
 fn index_by<'a, T: Serialize + Meta, K: Ord>(
     items: &'a [std::sync::Arc<T>],
     key: impl Fn(&'a T) -> K,
@@ -342,225 +345,197 @@ pub(crate) fn source_meta(
     })
 }
 
-/// The translation in progress.
-pub(crate) struct Ctx<'a> {
-    pub opts: &'a TranslateOptions,
-    pub schemas: &'a crate::schema::Registry,
-    pub ix: Index<'a>,
-    pub results: Results,
-    pub services: BTreeMap<String, BuiltService>,
-    pub routes: BTreeMap<String, BuiltRoute<'a>>,
-    pub consumers: consumers::Consumers<'a>,
-    pub plugins: Vec<BuiltPlugin>,
-    /// Ids of the entities held back (fail closed; see [`DesiredState::held`]).
-    pub held: BTreeSet<EntityId>,
-    /// The managed-by and owner tags, the same on every entity: made once.
-    head_tags: [Tag; 2],
+/// Objects that could not be parsed: Invalid, with the field path their message starts with.
+fn malformed(malformed: &[snapshot::MalformedObject], results: &mut Results) {
+    for m in malformed {
+        let key = ObjectRef {
+            kind: m.kind,
+            namespace: m.namespace.clone(),
+            name: m.name.clone(),
+        };
+        results.error(&key, Reason::InvalidSpec, m.message.clone());
+    }
 }
 
-impl<'a> Ctx<'a> {
-    fn new(
-        snap: &'a Snapshot,
-        opts: &'a TranslateOptions,
-        schemas: &'a crate::schema::Registry,
-    ) -> Self {
-        let ix = Index::new(snap, opts);
-        Self {
-            opts,
-            schemas,
-            ix,
-            results: Results::default(),
-            services: BTreeMap::new(),
-            routes: BTreeMap::new(),
-            consumers: consumers::Consumers::default(),
-            plugins: Vec::new(),
-            held: BTreeSet::new(),
-            head_tags: tags::head(opts.owner()),
-        }
+/// Objects without `metadata.name` (missing, empty or null): Invalid; the index leaves
+/// them out, so nothing is built from them.
+fn nameless_objects(snap: &Snapshot, results: &mut Results) {
+    fn each<T: Meta>(
+        out: &mut Vec<(&'static str, ObjectMeta)>,
+        kind: &'static str,
+        items: &[std::sync::Arc<T>],
+    ) {
+        out.extend(
+            items
+                .iter()
+                .filter(|o| nameless(o.meta()))
+                .map(|o| (kind, o.meta().clone())),
+        );
     }
-
-    /// Objects that could not be parsed: Invalid, with the field path their message starts with.
-    fn malformed(&mut self, malformed: &[snapshot::MalformedObject]) {
-        for m in malformed {
-            let key = ObjectRef {
-                kind: m.kind,
-                namespace: m.namespace.clone(),
-                name: m.name.clone(),
-            };
-            self.results
-                .error(&key, Reason::InvalidSpec, m.message.clone());
-        }
+    let mut found = Vec::new();
+    each(&mut found, "Service", &snap.services);
+    each(&mut found, "Ingress", &snap.ingresses);
+    each(&mut found, "IngressClass", &snap.ingress_classes);
+    each(&mut found, "Secret", &snap.secrets);
+    each(&mut found, "HTTPRoute", &snap.http_routes);
+    each(&mut found, "Gateway", &snap.gateways);
+    each(&mut found, "GatewayClass", &snap.gateway_classes);
+    each(&mut found, "ReferenceGrant", &snap.reference_grants);
+    each(&mut found, "KongPlugin", &snap.kong_plugins);
+    each(&mut found, "KongClusterPlugin", &snap.kong_cluster_plugins);
+    each(&mut found, "KongConsumer", &snap.kong_consumers);
+    each(&mut found, "KongConsumerGroup", &snap.kong_consumer_groups);
+    for (kind, meta) in found {
+        let key = results.track(kind, &meta);
+        results.error(&key, Reason::InvalidSpec, "metadata.name: required");
     }
+}
 
-    /// Objects without `metadata.name` (missing, empty or null): Invalid; the index leaves
-    /// them out, so nothing is built from them.
-    fn nameless(&mut self, snap: &Snapshot) {
-        fn each<T: Meta>(
-            out: &mut Vec<(&'static str, ObjectMeta)>,
-            kind: &'static str,
-            items: &[std::sync::Arc<T>],
-        ) {
-            out.extend(
-                items
-                    .iter()
-                    .filter(|o| nameless(o.meta()))
-                    .map(|o| (kind, o.meta().clone())),
-            );
-        }
-        let mut found = Vec::new();
-        each(&mut found, "Service", &snap.services);
-        each(&mut found, "Ingress", &snap.ingresses);
-        each(&mut found, "IngressClass", &snap.ingress_classes);
-        each(&mut found, "Secret", &snap.secrets);
-        each(&mut found, "HTTPRoute", &snap.http_routes);
-        each(&mut found, "Gateway", &snap.gateways);
-        each(&mut found, "GatewayClass", &snap.gateway_classes);
-        each(&mut found, "ReferenceGrant", &snap.reference_grants);
-        each(&mut found, "KongPlugin", &snap.kong_plugins);
-        each(&mut found, "KongClusterPlugin", &snap.kong_cluster_plugins);
-        each(&mut found, "KongConsumer", &snap.kong_consumers);
-        each(&mut found, "KongConsumerGroup", &snap.kong_consumer_groups);
-        for (kind, meta) in found {
-            let key = self.results.track(kind, &meta);
-            self.results
-                .error(&key, Reason::InvalidSpec, "metadata.name: required");
-        }
-    }
-
-    /// Kong objects that fail the class filter get a Pending `IgnoredClass` result, so `render`
-    /// shows why nothing came of them.
-    fn ignored_by_class(&mut self) {
-        let why = |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
-            Some(class) => format!(
-                "metadata.annotations[{}]: class {:?} is not ours ({:?}); ignored",
-                annotations::INGRESS_CLASS,
-                class.trim(),
-                self.opts.ingress_class
-            ),
-            None => format!(
-                "metadata.annotations[{}]: no class, and {:?} is not the default IngressClass; ignored",
-                annotations::INGRESS_CLASS,
-                self.opts.ingress_class
-            ),
-        };
-        let mut ignored: Vec<(&'static str, &ObjectMeta)> = self
-            .ix
-            .ignored_cluster_plugins
+/// Kong objects that fail the class filter get a Pending `IgnoredClass` result, so `render`
+/// shows why nothing came of them.
+fn ignored_by_class(ix: &Index, results: &mut Results) {
+    let why = |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
+        Some(class) => format!(
+            "metadata.annotations[{}]: class {:?} is not ours ({:?}); ignored",
+            annotations::INGRESS_CLASS,
+            class.trim(),
+            ix.ingress_class
+        ),
+        None => format!(
+            "metadata.annotations[{}]: no class, and {:?} is not the default IngressClass; ignored",
+            annotations::INGRESS_CLASS,
+            ix.ingress_class
+        ),
+    };
+    let mut ignored: Vec<(&'static str, &ObjectMeta)> = ix
+        .ignored_cluster_plugins
+        .values()
+        .map(|p| ("KongClusterPlugin", &p.metadata))
+        .collect();
+    ignored.extend(
+        ix.consumers
             .values()
-            .map(|p| ("KongClusterPlugin", &p.metadata))
-            .collect();
-        ignored.extend(
-            self.ix
-                .consumers
-                .values()
-                .filter(|c| {
-                    !c.is_konnect_owned() && !self.ix.class_ok(c.metadata.annotations.as_ref())
-                })
-                .map(|c| ("KongConsumer", &c.metadata)),
-        );
-        ignored.extend(
-            self.ix
-                .consumer_groups
-                .values()
-                .filter(|g| {
-                    !g.is_konnect_owned() && !self.ix.class_ok(g.metadata.annotations.as_ref())
-                })
-                .map(|g| ("KongConsumerGroup", &g.metadata)),
-        );
-        let ignored: Vec<(&'static str, ObjectMeta, String)> = ignored
-            .into_iter()
-            .map(|(k, m)| (k, m.clone(), why(m.annotations.as_ref())))
-            .collect();
-        for (kind, meta, message) in ignored {
-            let key = self.results.track(kind, &meta);
-            self.results.pending(&key, Reason::IgnoredClass, message);
-        }
+            .filter(|c| !c.is_konnect_owned() && !ix.class_ok(c.metadata.annotations.as_ref()))
+            .map(|c| ("KongConsumer", &c.metadata)),
+    );
+    ignored.extend(
+        ix.consumer_groups
+            .values()
+            .filter(|g| !g.is_konnect_owned() && !ix.class_ok(g.metadata.annotations.as_ref()))
+            .map(|g| ("KongConsumerGroup", &g.metadata)),
+    );
+    let ignored: Vec<(&'static str, ObjectMeta, String)> = ignored
+        .into_iter()
+        .map(|(k, m)| (k, m.clone(), why(m.annotations.as_ref())))
+        .collect();
+    for (kind, meta, message) in ignored {
+        let key = results.track(kind, &meta);
+        results.pending(&key, Reason::IgnoredClass, message);
     }
+}
 
-    /// The tags of an entity, its payload hash included, recording dropped user tags as
-    /// warnings.
-    ///
-    /// The hash is computed from the REAL entity, Secret-derived config values included: a
-    /// changed Secret must change the hash, or the controller would see no drift. It is the
-    /// first 12 hex digits of the SHA-256 of the whole canonical entity, so it does not reveal
-    /// a high-entropy secret. It can still confirm a guess of a low-entropy one by someone who
-    /// sees every other field of the entity (which `render` prints), so printers hide the hash
-    /// tag of a plugin with Secret-derived values along with the values themselves
-    /// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
-    /// the tag written there adds nothing.
-    fn tags_of<T: Serialize>(&mut self, built: &Built<T>) -> Vec<Tag> {
-        let hash = tags::payload_hash(&built.entity);
-        let (tags, warnings) = tags::build_after(&self.head_tags, &built.source, &hash);
-        for w in warnings {
-            self.results.warn(&built.origin, w);
-        }
-        tags
+/// The tags of an entity, its payload hash included, recording dropped user tags as
+/// warnings. `head` holds the managed-by and owner tags, the same on every entity: made once.
+///
+/// The hash is computed from the REAL entity, Secret-derived config values included: a
+/// changed Secret must change the hash, or the controller would see no drift. It is the
+/// first 12 hex digits of the SHA-256 of the whole canonical entity, so it does not reveal
+/// a high-entropy secret. It can still confirm a guess of a low-entropy one by someone who
+/// sees every other field of the entity (which `render` prints), so printers hide the hash
+/// tag of a plugin with Secret-derived values along with the values themselves
+/// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
+/// the tag written there adds nothing.
+fn tags_of<T: Serialize>(head: &[Tag; 2], built: &Built<T>, results: &mut Results) -> Vec<Tag> {
+    let hash = tags::payload_hash(&built.entity);
+    let (tags, warnings) = tags::build_after(head, &built.source, &hash);
+    for w in warnings {
+        results.warn(&built.origin, w);
     }
+    tags
+}
 
-    fn finish(mut self) -> DesiredState {
-        let services = std::mem::take(&mut self.services);
-        let routes = std::mem::take(&mut self.routes);
-        let consumers::Consumers {
-            consumers,
-            groups,
-            memberships,
-        } = std::mem::take(&mut self.consumers);
-        let plugins = std::mem::take(&mut self.plugins);
-        let mut out = DesiredState {
-            services: Vec::with_capacity(services.len()),
-            routes: Vec::with_capacity(routes.len()),
-            consumers: Vec::with_capacity(consumers.len()),
-            consumer_groups: Vec::with_capacity(groups.len()),
-            plugins: Vec::with_capacity(plugins.len()),
-            ..DesiredState::default()
+/// The desired state: what the steps built, the held entities left out, each entity with its
+/// tags; the held ids; the results.
+fn finish(
+    opts: &TranslateOptions,
+    mut services: ServiceMap,
+    mut routes: BTreeMap<String, BuiltRoute>,
+    mut consumers: Consumers,
+    plugins: Plugins,
+    mut results: Results,
+) -> DesiredState {
+    let Plugins { plugins, held } = plugins;
+    held.leave_out(&mut services, &mut routes, &mut consumers);
+    let Consumers {
+        consumers,
+        groups,
+        memberships,
+    } = consumers;
+    let head = tags::head(opts.owner());
+    let mut out = DesiredState {
+        services: Vec::with_capacity(services.len()),
+        routes: Vec::with_capacity(routes.len()),
+        consumers: Vec::with_capacity(consumers.len()),
+        consumer_groups: Vec::with_capacity(groups.len()),
+        plugins: Vec::with_capacity(plugins.len()),
+        ..DesiredState::default()
+    };
+    // Each entity is hashed as built (no tags yet), then moved into the output with them.
+    for (_, s) in services {
+        let b = s.built;
+        let tags = tags_of(&head, &b, &mut results);
+        out.services.push(Service {
+            tags: Some(tags),
+            ..b.entity
+        });
+    }
+    for (_, r) in routes {
+        let b = r.built;
+        let tags = tags_of(&head, &b, &mut results);
+        out.routes.push(Route {
+            tags: Some(tags),
+            ..b.entity
+        });
+    }
+    for (_, (b, _)) in consumers {
+        let tags = tags_of(&head, &b, &mut results);
+        out.consumers.push(Consumer {
+            tags: Some(tags),
+            ..b.entity
+        });
+    }
+    for (_, (b, _)) in groups {
+        let tags = tags_of(&head, &b, &mut results);
+        out.consumer_groups.push(ConsumerGroup {
+            tags: Some(tags),
+            ..b.entity
+        });
+    }
+    finish_plugins(&mut out, &head, plugins, &mut results);
+    out.memberships = memberships.into_iter().collect();
+    out.held = held.ids;
+    out.results = results.finish();
+    out.sort();
+    out
+}
+
+/// [`finish`]'s plugins, with the provenance of their Secret-derived values.
+fn finish_plugins(
+    out: &mut DesiredState,
+    head: &[Tag; 2],
+    plugins: Vec<BuiltPlugin>,
+    results: &mut Results,
+) {
+    for p in plugins {
+        let b = p.built;
+        let tags = tags_of(head, &b, results);
+        let e = Plugin {
+            tags: Some(tags),
+            ..b.entity
         };
-        // Each entity is hashed as built (no tags yet), then moved into the output with them.
-        for (_, s) in services {
-            let b = s.built;
-            let tags = self.tags_of(&b);
-            out.services.push(Service {
-                tags: Some(tags),
-                ..b.entity
-            });
+        if let (Some(id), false) = (&e.id, p.secret_fields.is_empty()) {
+            out.secret_fields.insert(*id, p.secret_fields);
         }
-        for (_, r) in routes {
-            let b = r.built;
-            let tags = self.tags_of(&b);
-            out.routes.push(Route {
-                tags: Some(tags),
-                ..b.entity
-            });
-        }
-        for (_, (b, _)) in consumers {
-            let tags = self.tags_of(&b);
-            out.consumers.push(Consumer {
-                tags: Some(tags),
-                ..b.entity
-            });
-        }
-        for (_, (b, _)) in groups {
-            let tags = self.tags_of(&b);
-            out.consumer_groups.push(ConsumerGroup {
-                tags: Some(tags),
-                ..b.entity
-            });
-        }
-        for p in plugins {
-            let b = p.built;
-            let tags = self.tags_of(&b);
-            let e = Plugin {
-                tags: Some(tags),
-                ..b.entity
-            };
-            if let (Some(id), false) = (&e.id, p.secret_fields.is_empty()) {
-                out.secret_fields.insert(*id, p.secret_fields);
-            }
-            out.plugins.push(e);
-        }
-        out.memberships = memberships.into_iter().collect();
-        out.held = self.held;
-        out.results = self.results.finish();
-        out.sort();
-        out
+        out.plugins.push(e);
     }
 }

@@ -26,13 +26,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::annotations::{self as ann, PluginRef};
-use super::consumers::{Age, age_key};
-use super::hold::{PluginInfo, PluginUse};
+use super::consumers::{Age, Consumers, age_key};
+use super::hold::{Held, PluginInfo, PluginUse};
 use super::ids::{self, PluginParents};
 use super::redact::{Scrubber, SecretField, SecretSource, Shadow, redact_config};
-use super::result::{ObjectRef, Reason};
+use super::result::{ObjectRef, Reason, Results};
+use super::services::ServiceMap;
 use super::tags::SourceMeta;
-use super::{Built, BuiltPlugin, Ctx, Referrer, ns_name, source_meta};
+use super::{Built, BuiltPlugin, BuiltRoute, Index, Referrer, ns_name, source_meta};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering, SecretRef};
 use crate::konnect::models::{ForeignKey, Plugin};
 use crate::schema::{PluginSchema, Registry, ValidationOutcome};
@@ -719,7 +720,7 @@ pub(crate) struct Instance {
     hash: String,
     pub entity: Plugin,
 }
-/// Schema verdicts by (plugin name, configuration JSON), for [`Ctx::resolve_plugin`].
+/// Schema verdicts by (plugin name, configuration JSON), for [`Step::resolve_plugin`].
 type CheckCache = HashMap<(String, Vec<u8>), Result<(), ConfigCheck>>;
 
 /// The field named when an HTTPRoute `ExtensionRef` filter names a plugin.
@@ -735,7 +736,48 @@ struct Referral<'a> {
     refs: Vec<(PluginRef, String)>,
 }
 
-impl<'a> Ctx<'a> {
+/// The plugins step's output.
+pub(crate) struct Plugins {
+    /// The plugin instances, the held ones left out.
+    pub plugins: Vec<BuiltPlugin>,
+    /// What is held back (see [`super::hold`]): the plugin step's entities that must be left
+    /// out of the desired state, and every held id.
+    pub held: Held,
+}
+
+/// Every plugin instance of the plugin objects the services, routes, consumers and consumer
+/// groups refer to, and the global ones (the numbered steps below, each a function of its
+/// own), then what fails closed is held back.
+pub(crate) fn build<'a>(
+    ix: &Index<'a>,
+    schemas: &Registry,
+    services: &ServiceMap,
+    routes: &BTreeMap<String, BuiltRoute<'a>>,
+    consumers: &Consumers<'a>,
+    results: &mut Results,
+) -> Plugins {
+    let mut step = Step {
+        ix,
+        schemas,
+        services,
+        routes,
+        consumers,
+        results,
+    };
+    step.plugins()
+}
+
+/// The step in progress: what it reads, and where its results go.
+pub(super) struct Step<'s, 'a> {
+    pub ix: &'s Index<'a>,
+    pub schemas: &'s Registry,
+    pub services: &'s ServiceMap,
+    pub routes: &'s BTreeMap<String, BuiltRoute<'a>>,
+    pub consumers: &'s Consumers<'a>,
+    pub results: &'s mut Results,
+}
+
+impl<'a> Step<'_, 'a> {
     /// Resolves a plugin object into a [`Base`], recording problems on it. `checked` holds the
     /// schema verdicts of this translation on configurations without Secret values, by plugin
     /// and configuration JSON: many plugin objects carry the same configuration.
@@ -918,7 +960,7 @@ impl<'a> Ctx<'a> {
                     format!(
                         "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
                         pref.name,
-                        self.opts.ingress_class,
+                        self.ix.ingress_class,
                         ann::INGRESS_CLASS
                     )
                 } else {
@@ -964,7 +1006,7 @@ impl<'a> Ctx<'a> {
                 .collect()
         };
         let mut out = Vec::new();
-        for (name, s) in &self.services {
+        for (name, s) in self.services {
             for svc in s
                 .k8s_services
                 .iter()
@@ -984,7 +1026,7 @@ impl<'a> Ctx<'a> {
                 });
             }
         }
-        for (name, r) in &self.routes {
+        for (name, r) in self.routes {
             let mut refs = annotated(&r.referrer);
             refs.extend(
                 r.extra_plugins
@@ -1018,7 +1060,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Builds every plugin instance: the numbered steps below, each a function of its own.
-    pub(crate) fn plugins(&mut self) {
+    fn plugins(&mut self) -> Plugins {
         let cluster_plugins: Vec<(&'a str, &'a KongClusterPlugin)> = self
             .ix
             .cluster_plugins
@@ -1043,12 +1085,13 @@ impl<'a> Ctx<'a> {
         self.report_unreferenced(&bases, &relations, &globals);
         // 9. Fail closed: hold back the referrers of missing or Invalid plugins, and all that
         // derives from them.
-        let instances = self.hold(&uses, &entities, &infos, &relations, instances);
+        let (instances, held) = self.hold(&uses, &entities, &infos, &relations, instances);
+        let mut plugins = Vec::new();
         for inst in instances {
             let Some(Some(base)) = bases.get(&inst.source) else {
                 continue;
             };
-            self.plugins.push(BuiltPlugin {
+            plugins.push(BuiltPlugin {
                 built: Built {
                     entity: inst.entity,
                     source: base.source.clone(),
@@ -1057,6 +1100,7 @@ impl<'a> Ctx<'a> {
                 secret_fields: base.secret_fields.clone(),
             });
         }
+        Plugins { plugins, held }
     }
 
     /// Step 1: Resolves every plugin object we serve, referenced or not, so bad ones are reported;
