@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::result::{ObjectRef, Reason, Results};
 use super::{Built, Index, Referrer, ids, ns_name, source_meta};
 use crate::crd::{KongConsumer, KongConsumerGroup};
-use crate::konnect::models::{Consumer, ConsumerGroup, ConsumerGroupMembership, ForeignKey};
+use crate::konnect::models::{
+    Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, ForeignKey,
+};
 
 const KONG_GROUP: &str = "configuration.konghq.com";
 /// The claim on a consumer's Konnect key (username, else custom_id) in the "taken" map.
@@ -168,38 +170,8 @@ impl<'a> Step<'_, 'a> {
             );
             return;
         };
-        // The field that gives the Konnect key, for messages.
-        let key_field = if username.is_some() {
-            "username"
-        } else {
-            "custom_id"
-        };
-        let claims = [
-            ("username", username.clone()),
-            ("custom_id", custom_id.clone()),
-            (KONNECT_KEY, Some(konnect_name.clone())),
-        ];
-        for (claim, value) in &claims {
-            let Some(value) = value else { continue };
-            if let Some(other) = taken.get(&(*claim, value.clone())) {
-                let other = other.clone();
-                let message = if *claim == KONNECT_KEY {
-                    format!(
-                        "{key_field}: {value:?} is the Konnect consumer key (name and id) of {other} too, which is older and wins; this consumer is not created"
-                    )
-                } else {
-                    format!(
-                        "{claim}: {value:?} is already used by {other}, which is older and wins"
-                    )
-                };
-                self.results.error(&key, Reason::Conflict, message);
-                return;
-            }
-        }
-        for (claim, value) in claims {
-            if let Some(value) = value {
-                taken.insert((claim, value), key.clone());
-            }
+        if !self.claim(&key, &username, &custom_id, &konnect_name, taken) {
+            return;
         }
         if consumer.credentials.as_ref().is_some_and(|c| !c.is_empty()) {
             self.results.warn(
@@ -209,21 +181,7 @@ impl<'a> Step<'_, 'a> {
         }
         let (namespace, _) = ns_name(&consumer.metadata);
         let id = ids::consumer_id(&konnect_name);
-        for (i, group) in consumer.consumer_groups.iter().flatten().enumerate() {
-            match self.group_names.get(&(namespace.clone(), group.clone())) {
-                Some(group_name) => {
-                    self.out.memberships.insert(ConsumerGroupMembership {
-                        consumer_group: ForeignKey::new(ids::consumer_group_id(group_name)),
-                        consumer: ForeignKey::new(id),
-                    });
-                }
-                None => self.results.error(
-                    &key,
-                    Reason::ReferenceNotFound,
-                    format!("consumerGroups[{i}]: KongConsumerGroup {namespace}/{group} not found (or not served by this operator)"),
-                ),
-            }
-        }
+        self.memberships(&key, &namespace, id, consumer);
         let extra = consumer
             .spec
             .as_ref()
@@ -253,6 +211,79 @@ impl<'a> Step<'_, 'a> {
                 referrer,
             ),
         );
+    }
+
+    /// Claims a consumer's unique values in `taken`: its username, custom_id and Konnect key
+    /// (`konnect_name`). When an older consumer holds one, reports the conflict on `key` and
+    /// returns false.
+    fn claim(
+        &mut self,
+        key: &ObjectRef,
+        username: &Option<String>,
+        custom_id: &Option<String>,
+        konnect_name: &str,
+        taken: &mut BTreeMap<(&'static str, String), ObjectRef>,
+    ) -> bool {
+        // The field that gives the Konnect key, for messages.
+        let key_field = if username.is_some() {
+            "username"
+        } else {
+            "custom_id"
+        };
+        let claims = [
+            ("username", username.clone()),
+            ("custom_id", custom_id.clone()),
+            (KONNECT_KEY, Some(konnect_name.to_owned())),
+        ];
+        for (claim, value) in &claims {
+            let Some(value) = value else { continue };
+            if let Some(other) = taken.get(&(*claim, value.clone())) {
+                let other = other.clone();
+                let message = if *claim == KONNECT_KEY {
+                    format!(
+                        "{key_field}: {value:?} is the Konnect consumer key (name and id) of {other} too, which is older and wins; this consumer is not created"
+                    )
+                } else {
+                    format!(
+                        "{claim}: {value:?} is already used by {other}, which is older and wins"
+                    )
+                };
+                self.results.error(key, Reason::Conflict, message);
+                return false;
+            }
+        }
+        for (claim, value) in claims {
+            if let Some(value) = value {
+                taken.insert((claim, value), key.clone());
+            }
+        }
+        true
+    }
+
+    /// The memberships the consumer `id` declares in `consumerGroups` (groups of its
+    /// `namespace`); a group not found is reported on `key`.
+    fn memberships(
+        &mut self,
+        key: &ObjectRef,
+        namespace: &str,
+        id: EntityId,
+        consumer: &KongConsumer,
+    ) {
+        for (i, group) in consumer.consumer_groups.iter().flatten().enumerate() {
+            match self.group_names.get(&(namespace.to_owned(), group.clone())) {
+                Some(group_name) => {
+                    self.out.memberships.insert(ConsumerGroupMembership {
+                        consumer_group: ForeignKey::new(ids::consumer_group_id(group_name)),
+                        consumer: ForeignKey::new(id),
+                    });
+                }
+                None => self.results.error(
+                    key,
+                    Reason::ReferenceNotFound,
+                    format!("consumerGroups[{i}]: KongConsumerGroup {namespace}/{group} not found (or not served by this operator)"),
+                ),
+            }
+        }
     }
 }
 

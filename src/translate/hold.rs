@@ -125,9 +125,7 @@ impl Step<'_, '_> {
     /// entities out of the desired state).
     ///
     /// `entities` lists every (referrer, slot, Konnect entity name) of the referrals;
-    /// `relations` every plugin object's referrers (to a valid plugin or not). A plugin object
-    /// is Invalid when the plugins step recorded an error on it in `self.results` (this
-    /// step's own results: no earlier step reports on plugin objects).
+    /// `relations` every plugin object's referrers (to a valid plugin or not).
     pub(crate) fn hold(
         &mut self,
         uses: &[PluginUse],
@@ -136,74 +134,35 @@ impl Step<'_, '_> {
         relations: &BTreeMap<PluginSource, Relations>,
         instances: Vec<Instance>,
     ) -> (Vec<Instance>, Held) {
-        // Invalid plugin objects, each with the sentence that says why.
-        let invalid: BTreeMap<&PluginSource, String> = infos
+        let invalid = self.invalid_plugins(infos);
+        let mut whys = referrers_held(uses, &invalid);
+        let held = entities_held(self.routes, entities, &mut whys);
+        self.report_held(&whys);
+        let mut held = self.held_by_name(&held);
+        let kept = held.hold_instances(instances);
+        held.hold_invalid(&invalid, infos, relations);
+        (kept, held)
+    }
+
+    /// Invalid plugin objects, each with the sentence that says why. A plugin object is
+    /// Invalid when the plugins step recorded an error on it in `self.results` (this step's
+    /// own results: no earlier step reports on plugin objects).
+    fn invalid_plugins<'i>(
+        &self,
+        infos: &'i BTreeMap<PluginSource, PluginInfo>,
+    ) -> BTreeMap<&'i PluginSource, String> {
+        infos
             .iter()
             .filter(|(_, i)| self.results.has_error(&i.key))
             .map(|(src, i)| {
                 let details = self.results.error_details(&i.key).join("; ");
                 (src, format!("{} is invalid: {details}", describe(i)))
             })
-            .collect();
+            .collect()
+    }
 
-        // 1. Referrers naming a missing, not permitted or Invalid plugin.
-        let mut whys = Whys::default();
-        for u in uses {
-            match &u.found {
-                Err((reason, message)) => whys.add(&u.referrer, *reason, message.clone()),
-                Ok(src) => {
-                    if let Some(why) = invalid.get(src) {
-                        whys.add(&u.referrer, Reason::PluginInvalid, why.clone());
-                    }
-                }
-            }
-        }
-
-        // 2. Their entities.
-        let mut held: BTreeSet<(Slot, &str)> = BTreeSet::new();
-        // Held Konnect service name -> the first core Service holding it.
-        let mut service_by: BTreeMap<&str, &ObjectRef> = BTreeMap::new();
-        for (referrer, slot, name) in entities {
-            if whys.0.contains_key(referrer) {
-                held.insert((*slot, name));
-                if *slot == Slot::Service {
-                    service_by.entry(name).or_insert(referrer);
-                }
-            }
-        }
-
-        // 3. Routes whose service is held.
-        let held_service_ids: BTreeMap<EntityId, &str> = service_by
-            .keys()
-            .map(|name| (ids::service_id(name), *name))
-            .collect();
-        let mut via_service: Vec<(ObjectRef, Reason, String)> = Vec::new();
-        for (route, r) in self.routes {
-            let Some(svc) = r
-                .built
-                .entity
-                .service
-                .as_ref()
-                .and_then(|fk| held_service_ids.get(&fk.id))
-            else {
-                continue;
-            };
-            held.insert((Slot::Route, route));
-            let by = service_by.get(svc);
-            if let Some((reason, why)) = by.and_then(|k| whys.first(k)) {
-                let by = by.map(|k| k.to_string()).unwrap_or_default();
-                via_service.push((
-                    r.referrer.key.clone(),
-                    *reason,
-                    format!("route {route:?} uses service {svc:?}, held back because {by}: {why}"),
-                ));
-            }
-        }
-        for (key, reason, why) in via_service {
-            whys.add(&key, reason, why);
-        }
-
-        // 4. Results: each held referrer is Pending, naming every reason.
+    /// 4. Results: each held referrer is Pending, naming every reason.
+    fn report_held(&mut self, whys: &Whys) {
         for (key, list) in &whys.0 {
             let Some((reason, _)) = list.first() else {
                 continue;
@@ -215,8 +174,11 @@ impl Step<'_, '_> {
                 format!("held back: {}; {KEEPS}", all.join("; ")),
             );
         }
+    }
 
-        // 5. Keep the ids of the held entities (taken out by `Held::leave_out`).
+    /// 5. The held entities by name, with their ids (they are taken out by
+    /// [`Held::leave_out`]).
+    fn held_by_name(&self, held: &BTreeSet<(Slot, &str)>) -> Held {
         let mut held_ids = BTreeSet::new();
         let names = |slot: Slot| -> BTreeSet<String> {
             held.iter()
@@ -246,8 +208,90 @@ impl Step<'_, '_> {
                 held_ids.extend(g.entity.id);
             }
         }
+        Held {
+            services,
+            routes,
+            consumers,
+            groups,
+            ids: held_ids,
+        }
+    }
+}
 
-        // 6. Instances on held entities.
+/// 2. The entities of the held referrers, and 3. routes whose service is held (their
+/// referrers are held too, the service named in `whys`).
+fn entities_held<'e>(
+    routes: &'e BTreeMap<String, BuiltRoute>,
+    entities: &'e [(ObjectRef, Slot, String)],
+    whys: &mut Whys,
+) -> BTreeSet<(Slot, &'e str)> {
+    // 2. Their entities.
+    let mut held: BTreeSet<(Slot, &str)> = BTreeSet::new();
+    // Held Konnect service name -> the first core Service holding it.
+    let mut service_by: BTreeMap<&str, &ObjectRef> = BTreeMap::new();
+    for (referrer, slot, name) in entities {
+        if whys.0.contains_key(referrer) {
+            held.insert((*slot, name));
+            if *slot == Slot::Service {
+                service_by.entry(name).or_insert(referrer);
+            }
+        }
+    }
+
+    // 3. Routes whose service is held.
+    let held_service_ids: BTreeMap<EntityId, &str> = service_by
+        .keys()
+        .map(|name| (ids::service_id(name), *name))
+        .collect();
+    let mut via_service: Vec<(ObjectRef, Reason, String)> = Vec::new();
+    for (route, r) in routes {
+        let Some(svc) = r
+            .built
+            .entity
+            .service
+            .as_ref()
+            .and_then(|fk| held_service_ids.get(&fk.id))
+        else {
+            continue;
+        };
+        held.insert((Slot::Route, route));
+        let by = service_by.get(svc);
+        if let Some((reason, why)) = by.and_then(|k| whys.first(k)) {
+            let by = by.map(|k| k.to_string()).unwrap_or_default();
+            via_service.push((
+                r.referrer.key.clone(),
+                *reason,
+                format!("route {route:?} uses service {svc:?}, held back because {by}: {why}"),
+            ));
+        }
+    }
+    for (key, reason, why) in via_service {
+        whys.add(&key, reason, why);
+    }
+    held
+}
+
+/// 1. Referrers naming a missing, not permitted or Invalid plugin.
+fn referrers_held(uses: &[PluginUse], invalid: &BTreeMap<&PluginSource, String>) -> Whys {
+    let mut whys = Whys::default();
+    for u in uses {
+        match &u.found {
+            Err((reason, message)) => whys.add(&u.referrer, *reason, message.clone()),
+            Ok(src) => {
+                if let Some(why) = invalid.get(src) {
+                    whys.add(&u.referrer, Reason::PluginInvalid, why.clone());
+                }
+            }
+        }
+    }
+    whys
+}
+
+impl Held {
+    /// 6. Instances on held entities: held; the others are returned.
+    fn hold_instances(&mut self, instances: Vec<Instance>) -> Vec<Instance> {
+        let (services, routes) = (&self.services, &self.routes);
+        let (consumers, groups) = (&self.consumers, &self.groups);
         let is_held = |p: &PluginParents| {
             p.service.as_ref().is_some_and(|n| services.contains(n))
                 || p.route.as_ref().is_some_and(|n| routes.contains(n))
@@ -259,13 +303,21 @@ impl Step<'_, '_> {
         let mut kept = Vec::with_capacity(instances.len());
         for inst in instances {
             if is_held(&inst.parents) {
-                held_ids.extend(inst.entity.id);
+                self.ids.extend(inst.entity.id);
             } else {
                 kept.push(inst);
             }
         }
+        kept
+    }
 
-        // 7. The instances Invalid plugins would have had.
+    /// 7. The instances Invalid plugins would have had.
+    fn hold_invalid(
+        &mut self,
+        invalid: &BTreeMap<&PluginSource, String>,
+        infos: &BTreeMap<PluginSource, PluginInfo>,
+        relations: &BTreeMap<PluginSource, Relations>,
+    ) {
         for src in invalid.keys() {
             let Some(info) = infos.get(*src) else {
                 continue;
@@ -275,21 +327,14 @@ impl Step<'_, '_> {
             }
             if let Some(rels) = relations.get(*src) {
                 for parents in rels.combinations() {
-                    held_ids.insert(ids::plugin_id(&info.plugin, &parents));
+                    self.ids.insert(ids::plugin_id(&info.plugin, &parents));
                 }
             }
             if info.global {
-                held_ids.insert(ids::plugin_id(&info.plugin, &PluginParents::default()));
+                self.ids
+                    .insert(ids::plugin_id(&info.plugin, &PluginParents::default()));
             }
         }
-        let held = Held {
-            services,
-            routes,
-            consumers,
-            groups,
-            ids: held_ids,
-        };
-        (kept, held)
     }
 }
 

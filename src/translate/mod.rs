@@ -466,17 +466,12 @@ fn finish(
 ) -> DesiredState {
     let Plugins { plugins, held } = plugins;
     held.leave_out(&mut services, &mut routes, &mut consumers);
-    let Consumers {
-        consumers,
-        groups,
-        memberships,
-    } = consumers;
     let head = tags::head(opts.owner());
     let mut out = DesiredState {
         services: Vec::with_capacity(services.len()),
         routes: Vec::with_capacity(routes.len()),
-        consumers: Vec::with_capacity(consumers.len()),
-        consumer_groups: Vec::with_capacity(groups.len()),
+        consumers: Vec::with_capacity(consumers.consumers.len()),
+        consumer_groups: Vec::with_capacity(consumers.groups.len()),
         plugins: Vec::with_capacity(plugins.len()),
         ..DesiredState::default()
     };
@@ -497,14 +492,14 @@ fn finish(
             ..b.entity
         });
     }
-    for (_, (b, _)) in consumers {
+    for (_, (b, _)) in consumers.consumers {
         let tags = tags_of(&head, &b, &mut results);
         out.consumers.push(Consumer {
             tags: Some(tags),
             ..b.entity
         });
     }
-    for (_, (b, _)) in groups {
+    for (_, (b, _)) in consumers.groups {
         let tags = tags_of(&head, &b, &mut results);
         out.consumer_groups.push(ConsumerGroup {
             tags: Some(tags),
@@ -512,7 +507,7 @@ fn finish(
         });
     }
     finish_plugins(&mut out, &head, plugins, &mut results);
-    out.memberships = memberships.into_iter().collect();
+    out.memberships = consumers.memberships.into_iter().collect();
     out.held = held.ids;
     out.results = results.finish();
     out.sort();

@@ -910,29 +910,7 @@ impl<'a> Step<'_, 'a> {
             .contains_key(&(ns, pref.name.as_str()))
             .then(|| PluginSource::Namespaced(ns.to_owned(), pref.name.clone()));
         match pref.namespace.as_deref() {
-            Some(ns) if ns != own_ns => {
-                let allowed = self.ix.grant_allows(
-                    (referrer.group, referrer.key.kind, own_ns),
-                    ns,
-                    (KONG_GROUP, "KongPlugin", &pref.name),
-                );
-                if !allowed {
-                    Err((
-                        Reason::ReferenceNotPermitted,
-                        format!(
-                            "{field}: plugin \"{pref}\": no ReferenceGrant in namespace {ns} allows {} from namespace {own_ns} to refer to KongPlugin {}",
-                            referrer.key.kind, pref.name
-                        ),
-                    ))
-                } else {
-                    kong_plugin.ok_or_else(|| {
-                        (
-                            Reason::ReferenceNotFound,
-                            format!("{field}: KongPlugin {ns}/{} not found", pref.name),
-                        )
-                    })
-                }
-            }
+            Some(ns) if ns != own_ns => self.find_granted(referrer, pref, field, ns, kong_plugin),
             // `own:name`: no grant is needed (ReferenceGrants only govern cross-namespace
             // references), but a namespace-qualified name names a KongPlugin: it never falls
             // back to a KongClusterPlugin, which has no namespace.
@@ -945,33 +923,77 @@ impl<'a> Step<'_, 'a> {
                     ),
                 )
             }),
-            None => {
-                if let Some(src) = kong_plugin {
-                    return Ok(src);
-                }
-                if self.ix.cluster_plugins.contains_key(pref.name.as_str()) {
-                    return Ok(PluginSource::Cluster(pref.name.clone()));
-                }
-                let message = if self
-                    .ix
-                    .ignored_cluster_plugins
-                    .contains_key(pref.name.as_str())
-                {
-                    format!(
-                        "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
-                        pref.name,
-                        self.ix.ingress_class,
-                        ann::INGRESS_CLASS
-                    )
-                } else {
-                    format!(
-                        "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
-                        pref.name
-                    )
-                };
-                Err((Reason::ReferenceNotFound, message))
-            }
+            None => self.find_bare(pref, field, own_ns, kong_plugin),
         }
+    }
+
+    /// [`Self::find_ref`] of `ns:name` with `ns` another namespace than the referrer's: the
+    /// KongPlugin `kong_plugin` (if it exists), when a ReferenceGrant in `ns` allows it.
+    fn find_granted(
+        &self,
+        referrer: &Referrer,
+        pref: &PluginRef,
+        field: &str,
+        ns: &str,
+        kong_plugin: Option<PluginSource>,
+    ) -> Result<PluginSource, (Reason, String)> {
+        let own_ns = &referrer.namespace;
+        let allowed = self.ix.grant_allows(
+            (referrer.group, referrer.key.kind, own_ns),
+            ns,
+            (KONG_GROUP, "KongPlugin", &pref.name),
+        );
+        if !allowed {
+            Err((
+                Reason::ReferenceNotPermitted,
+                format!(
+                    "{field}: plugin \"{pref}\": no ReferenceGrant in namespace {ns} allows {} from namespace {own_ns} to refer to KongPlugin {}",
+                    referrer.key.kind, pref.name
+                ),
+            ))
+        } else {
+            kong_plugin.ok_or_else(|| {
+                (
+                    Reason::ReferenceNotFound,
+                    format!("{field}: KongPlugin {ns}/{} not found", pref.name),
+                )
+            })
+        }
+    }
+
+    /// [`Self::find_ref`] of a bare name: the KongPlugin `kong_plugin` of the referrer's
+    /// namespace `own_ns` (if it exists), else the KongClusterPlugin of that name.
+    fn find_bare(
+        &self,
+        pref: &PluginRef,
+        field: &str,
+        own_ns: &str,
+        kong_plugin: Option<PluginSource>,
+    ) -> Result<PluginSource, (Reason, String)> {
+        if let Some(src) = kong_plugin {
+            return Ok(src);
+        }
+        if self.ix.cluster_plugins.contains_key(pref.name.as_str()) {
+            return Ok(PluginSource::Cluster(pref.name.clone()));
+        }
+        let message = if self
+            .ix
+            .ignored_cluster_plugins
+            .contains_key(pref.name.as_str())
+        {
+            format!(
+                "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
+                pref.name,
+                self.ix.ingress_class,
+                ann::INGRESS_CLASS
+            )
+        } else {
+            format!(
+                "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
+                pref.name
+            )
+        };
+        Err((Reason::ReferenceNotFound, message))
     }
 
     /// The plugin object a reference names that exists but could not be read (the

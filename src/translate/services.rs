@@ -154,6 +154,18 @@ fn service_entity(
         write_timeout: Some(DEFAULT_TIMEOUT_MS),
         ..Default::default()
     };
+    annotated_settings(results, svc, &mut service, origin);
+    service
+}
+
+/// KIC's `konghq.com/*` Service annotations applied to `service`; a bad value is reported on
+/// `origin` and ignored (the default kept).
+fn annotated_settings(
+    results: &mut Results,
+    svc: &K8sService,
+    service: &mut Service,
+    origin: &ObjectRef,
+) {
     let a = svc.metadata.annotations.as_ref();
     let mut errors = Vec::new();
     if let Some(v) = ann::get(a, ann::PROTOCOL) {
@@ -194,7 +206,6 @@ fn service_entity(
             format!("metadata.annotations[{annotation}]: {e}; the annotation is ignored"),
         );
     }
-    service
 }
 
 /// Services annotated with `konghq.com/plugins` that no route uses still get a Konnect
