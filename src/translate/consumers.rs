@@ -2,6 +2,8 @@
 //! memberships KongConsumer `consumerGroups` declares. Both kinds pass KIC's class filter;
 //! objects whose `controlPlaneRef` hands them to Kong's operator are left alone.
 //! Names are unique in Konnect: when two objects claim one name, the older wins.
+//!
+//! [`build`] returns them ([`Consumers`]): groups first, as consumers name them.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 

@@ -24,6 +24,9 @@
 //! - the instances an Invalid plugin would have had, and an Invalid global plugin's global
 //!   instance (ids by go-kong's scheme);
 //! - memberships whose consumer or group is held are left out (not listed in `held`).
+//!
+//! The plugins step calls [`Step::hold`] last; it returns the instances kept and a [`Held`],
+//! which `finish` uses to leave the held entities out ([`Held::leave_out`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,43 +57,14 @@ pub(crate) struct PluginUse {
     pub found: Result<PluginSource, (Reason, String)>,
 }
 
-/// What is held back: the entities by name, and every held id.
-#[derive(Default)]
+/// What is held back: the entities by name, and the ids of the plugin instances.
 pub(crate) struct Held {
     services: BTreeSet<String>,
     routes: BTreeSet<String>,
     consumers: BTreeSet<String>,
     groups: BTreeSet<String>,
-    /// Ids of the entities held back (see [`DesiredState::held`](super::DesiredState::held)).
-    pub ids: BTreeSet<EntityId>,
-}
-
-impl Held {
-    /// Takes the held services, routes, consumers and groups out of what the steps built (their
-    /// ids are in [`Held::ids`] already), with the memberships of held consumers and groups.
-    pub(crate) fn leave_out(
-        &self,
-        services: &mut ServiceMap,
-        routes: &mut BTreeMap<String, BuiltRoute>,
-        consumers: &mut Consumers,
-    ) {
-        for name in &self.services {
-            services.remove(name);
-        }
-        for name in &self.routes {
-            routes.remove(name);
-        }
-        for name in &self.consumers {
-            consumers.consumers.remove(name);
-        }
-        for name in &self.groups {
-            consumers.groups.remove(name);
-        }
-        let held_ids = &self.ids;
-        consumers.memberships.retain(|m| {
-            !held_ids.contains(&m.consumer.id) && !held_ids.contains(&m.consumer_group.id)
-        });
-    }
+    /// Ids of the plugin instances held back.
+    plugin_ids: BTreeSet<EntityId>,
 }
 
 /// Why each referrer is held, in the order found, without duplicates.
@@ -138,15 +112,15 @@ impl Step<'_, '_> {
         let mut whys = referrers_held(uses, &invalid);
         let held = entities_held(self.routes, entities, &mut whys);
         self.report_held(&whys);
-        let mut held = self.held_by_name(&held);
+        let mut held = by_name(&held);
         let kept = held.hold_instances(instances);
         held.hold_invalid(&invalid, infos, relations);
         (kept, held)
     }
 
     /// Invalid plugin objects, each with the sentence that says why. A plugin object is
-    /// Invalid when the plugins step recorded an error on it in `self.results` (this step's
-    /// own results: no earlier step reports on plugin objects).
+    /// Invalid when `self.results` holds an error on it: recorded by the plugins step, or by
+    /// `malformed` (in `translate_with_schemas`) for a copy of it the loader could not parse.
     fn invalid_plugins<'i>(
         &self,
         infos: &'i BTreeMap<PluginSource, PluginInfo>,
@@ -161,7 +135,7 @@ impl Step<'_, '_> {
             .collect()
     }
 
-    /// 4. Results: each held referrer is Pending, naming every reason.
+    /// Step 4: Results: each held referrer is Pending, naming every reason.
     fn report_held(&mut self, whys: &Whys) {
         for (key, list) in &whys.0 {
             let Some((reason, _)) = list.first() else {
@@ -175,50 +149,25 @@ impl Step<'_, '_> {
             );
         }
     }
-
-    /// 5. The held entities by name, with their ids (they are taken out by
-    /// [`Held::leave_out`]).
-    fn held_by_name(&self, held: &BTreeSet<(Slot, &str)>) -> Held {
-        let mut held_ids = BTreeSet::new();
-        let names = |slot: Slot| -> BTreeSet<String> {
-            held.iter()
-                .filter(|(s, _)| *s == slot)
-                .map(|(_, n)| (*n).to_owned())
-                .collect()
-        };
-        let (services, routes) = (names(Slot::Service), names(Slot::Route));
-        let (consumers, groups) = (names(Slot::Consumer), names(Slot::Group));
-        for name in &services {
-            if let Some(s) = self.services.get(name) {
-                held_ids.extend(s.built.entity.id);
-            }
-        }
-        for name in &routes {
-            if let Some(r) = self.routes.get(name) {
-                held_ids.extend(r.built.entity.id);
-            }
-        }
-        for name in &consumers {
-            if let Some((c, _)) = self.consumers.consumers.get(name) {
-                held_ids.extend(c.entity.id);
-            }
-        }
-        for name in &groups {
-            if let Some((g, _)) = self.consumers.groups.get(name) {
-                held_ids.extend(g.entity.id);
-            }
-        }
-        Held {
-            services,
-            routes,
-            consumers,
-            groups,
-            ids: held_ids,
-        }
-    }
 }
 
-/// 2. The entities of the held referrers, and 3. routes whose service is held (their
+/// Step 1: Referrers naming a missing, not permitted or Invalid plugin.
+fn referrers_held(uses: &[PluginUse], invalid: &BTreeMap<&PluginSource, String>) -> Whys {
+    let mut whys = Whys::default();
+    for u in uses {
+        match &u.found {
+            Err((reason, message)) => whys.add(&u.referrer, *reason, message.clone()),
+            Ok(src) => {
+                if let Some(why) = invalid.get(src) {
+                    whys.add(&u.referrer, Reason::PluginInvalid, why.clone());
+                }
+            }
+        }
+    }
+    whys
+}
+
+/// Steps 2 and 3: the entities of the held referrers, and routes whose service is held (their
 /// referrers are held too, the service named in `whys`).
 fn entities_held<'e>(
     routes: &'e BTreeMap<String, BuiltRoute>,
@@ -271,24 +220,62 @@ fn entities_held<'e>(
     held
 }
 
-/// 1. Referrers naming a missing, not permitted or Invalid plugin.
-fn referrers_held(uses: &[PluginUse], invalid: &BTreeMap<&PluginSource, String>) -> Whys {
-    let mut whys = Whys::default();
-    for u in uses {
-        match &u.found {
-            Err((reason, message)) => whys.add(&u.referrer, *reason, message.clone()),
-            Ok(src) => {
-                if let Some(why) = invalid.get(src) {
-                    whys.add(&u.referrer, Reason::PluginInvalid, why.clone());
-                }
-            }
-        }
+/// Step 5: The held entities by name (taken out by [`Held::leave_out`]).
+fn by_name(held: &BTreeSet<(Slot, &str)>) -> Held {
+    let names = |slot: Slot| -> BTreeSet<String> {
+        held.iter()
+            .filter(|(s, _)| *s == slot)
+            .map(|(_, n)| (*n).to_owned())
+            .collect()
+    };
+    Held {
+        services: names(Slot::Service),
+        routes: names(Slot::Route),
+        consumers: names(Slot::Consumer),
+        groups: names(Slot::Group),
+        plugin_ids: BTreeSet::new(),
     }
-    whys
 }
 
 impl Held {
-    /// 6. Instances on held entities: held; the others are returned.
+    /// Takes the held services, routes, consumers and groups out of what the steps built, with
+    /// the memberships of held consumers and groups, and returns every held id (see
+    /// [`DesiredState::held`](super::DesiredState::held)).
+    pub(crate) fn leave_out(
+        self,
+        services: &mut ServiceMap,
+        routes: &mut BTreeMap<String, BuiltRoute>,
+        consumers: &mut Consumers,
+    ) -> BTreeSet<EntityId> {
+        let mut held_ids = BTreeSet::new();
+        for name in &self.services {
+            if let Some(s) = services.remove(name) {
+                held_ids.extend(s.built.entity.id);
+            }
+        }
+        for name in &self.routes {
+            if let Some(r) = routes.remove(name) {
+                held_ids.extend(r.built.entity.id);
+            }
+        }
+        for name in &self.consumers {
+            if let Some((c, _)) = consumers.consumers.remove(name) {
+                held_ids.extend(c.entity.id);
+            }
+        }
+        for name in &self.groups {
+            if let Some((g, _)) = consumers.groups.remove(name) {
+                held_ids.extend(g.entity.id);
+            }
+        }
+        consumers.memberships.retain(|m| {
+            !held_ids.contains(&m.consumer.id) && !held_ids.contains(&m.consumer_group.id)
+        });
+        held_ids.extend(self.plugin_ids);
+        held_ids
+    }
+
+    /// Step 6: Instances on held entities: held; the others are returned.
     fn hold_instances(&mut self, instances: Vec<Instance>) -> Vec<Instance> {
         let (services, routes) = (&self.services, &self.routes);
         let (consumers, groups) = (&self.consumers, &self.groups);
@@ -303,7 +290,7 @@ impl Held {
         let mut kept = Vec::with_capacity(instances.len());
         for inst in instances {
             if is_held(&inst.parents) {
-                self.ids.extend(inst.entity.id);
+                self.plugin_ids.extend(inst.entity.id);
             } else {
                 kept.push(inst);
             }
@@ -311,7 +298,7 @@ impl Held {
         kept
     }
 
-    /// 7. The instances Invalid plugins would have had.
+    /// Step 7: The instances Invalid plugins would have had.
     fn hold_invalid(
         &mut self,
         invalid: &BTreeMap<&PluginSource, String>,
@@ -327,11 +314,12 @@ impl Held {
             }
             if let Some(rels) = relations.get(*src) {
                 for parents in rels.combinations() {
-                    self.ids.insert(ids::plugin_id(&info.plugin, &parents));
+                    self.plugin_ids
+                        .insert(ids::plugin_id(&info.plugin, &parents));
                 }
             }
             if info.global {
-                self.ids
+                self.plugin_ids
                     .insert(ids::plugin_id(&info.plugin, &PluginParents::default()));
             }
         }

@@ -7,12 +7,23 @@
 //! `docs/compatibility.md`). It must not do I/O, log, or panic: Secrets and
 //! ReferenceGrants arrive in the snapshot, and every problem becomes a result on the object.
 //!
-//! Steps, one submodule each: `consumers` (consumers, groups, memberships), `routes`
-//! (Ingress and HTTPRoute routes, which pull in `services`), then `plugins` (annotation
-//! lookup, configuration resolution, KIC's combination rule, instance names, globals,
-//! conflicts), then ids ([`ids`]) and tags ([`tags`]) on everything. Objects the loader could
-//! not parse ([`snapshot::MalformedObject`]) become Invalid results naming the field; Kong
-//! objects of another ingress class become Pending results with reason `IgnoredClass`.
+//! [`translate_with_schemas`] reads as its data flow. The snapshot is indexed once
+//! (`Index::new`: sorted, deduplicated, class-filtered maps borrowing from it), and the
+//! index is then only read. Each step is a function of the index (and of what the steps
+//! before it returned) that returns its output as a value, one submodule each:
+//! `consumers::build` (consumers, groups, memberships), `routes::build` (Ingress and HTTPRoute
+//! routes, with the Konnect services of their backends, made by `services::ensure_service`),
+//! `services::annotated` (those plus services for Services only `konghq.com/plugins` names),
+//! `plugins::build` (annotation lookup, configuration resolution, KIC's combination rule,
+//! instance names, globals, conflicts, then `hold`: what fails closed), and `finish` (the held
+//! entities left out, tags ([`tags`]) on everything). Each entity gets its id ([`ids`]) as it
+//! is built. Every step records its per-object problems in one `Results` log, passed to
+//! each. Only the plugins step reads it back: a plugin object with an error is Invalid (see
+//! `hold`), an error recorded by the plugins step itself or, for a plugin object that also
+//! came in a copy the loader could not parse, by `malformed`, so `malformed` must run first.
+//! Objects the loader could not parse ([`snapshot::MalformedObject`]) become Invalid results
+//! naming the field; Kong objects of another ingress class become Pending results with reason
+//! `IgnoredClass`.
 //!
 //! Values read from Secrets stay real in the [`DesiredState`] (Konnect needs them), with their
 //! provenance in [`DesiredState::secret_fields`]; [`redact`] hides them wherever a person may
@@ -465,7 +476,7 @@ fn finish(
     mut results: Results,
 ) -> DesiredState {
     let Plugins { plugins, held } = plugins;
-    held.leave_out(&mut services, &mut routes, &mut consumers);
+    let held = held.leave_out(&mut services, &mut routes, &mut consumers);
     let head = tags::head(opts.owner());
     let mut out = DesiredState {
         services: Vec::with_capacity(services.len()),
@@ -508,7 +519,7 @@ fn finish(
     }
     finish_plugins(&mut out, &head, plugins, &mut results);
     out.memberships = consumers.memberships.into_iter().collect();
-    out.held = held.ids;
+    out.held = held;
     out.results = results.finish();
     out.sort();
     out

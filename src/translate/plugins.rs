@@ -17,6 +17,12 @@
 //!   relation-hash suffix (two plugin objects ending with one instance name: the older keeps
 //!   it), global KongClusterPlugins (two of one type are both refused), and "older wins" when
 //!   two plugin objects put the same plugin type on the same target.
+//!
+//! [`build`] reads the index and the services, routes, consumers and groups the earlier steps
+//! returned, and returns the plugin instances with what is held back ([`Plugins`]); its
+//! numbered sub-steps are methods of a private `Step` holding those borrows and the results
+//! sink, [`super::hold`] the last of them.
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
@@ -740,14 +746,15 @@ struct Referral<'a> {
 pub(crate) struct Plugins {
     /// The plugin instances, the held ones left out.
     pub plugins: Vec<BuiltPlugin>,
-    /// What is held back (see [`super::hold`]): the plugin step's entities that must be left
-    /// out of the desired state, and every held id.
+    /// What is held back (see [`super::hold`]): the services, routes, consumers and groups
+    /// to leave out of the desired state, and the held instances' ids.
     pub held: Held,
 }
 
 /// Every plugin instance of the plugin objects the services, routes, consumers and consumer
 /// groups refer to, and the global ones (the numbered steps below, each a function of its
-/// own), then what fails closed is held back.
+/// own), then what fails closed is held back. Reads `results` back: a plugin object with an
+/// error there is Invalid (see [`Step::hold`]).
 pub(crate) fn build<'a>(
     ix: &Index<'a>,
     schemas: &Registry,

@@ -2,6 +2,9 @@
 //! (gateway.networking.k8s.io/v1), translated as KIC 3 does for Kong's `traditional_compatible`
 //! router: one route per (Ingress, host, backend Service, port) with the paths combined, and one
 //! route per HTTPRoute rule match. Backends pull their Konnect services in via [`super::services`].
+//!
+//! [`build`] returns the routes and those services ([`Routes`]); a private `Step` carries the
+//! index, options and results sink through the Ingress and HTTPRoute functions.
 
 use std::collections::BTreeMap;
 

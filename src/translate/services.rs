@@ -2,6 +2,9 @@
 //! ones annotated with `konghq.com/plugins`. Host `<name>.<namespace>.svc` (the external name
 //! for `ExternalName` Services), the Service port, KIC's defaults, and KIC's `konghq.com/*`
 //! Service annotations for protocol, path, timeouts and retries.
+//!
+//! [`ensure_service`] makes (or extends) one in the map it is given, for the routes step;
+//! [`annotated`] takes the routes' services and returns them with the annotated ones added.
 
 use std::collections::{BTreeMap, BTreeSet};
 
