@@ -2,15 +2,19 @@
 //! memberships KongConsumer `consumerGroups` declares. Both kinds pass KIC's class filter;
 //! objects whose `controlPlaneRef` hands them to Kong's operator are left alone.
 //! Names are unique in Konnect: when two objects claim one name, the older wins.
+//!
+//! [`build`] returns them ([`Consumers`]): groups first, as consumers name them.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::result::{ObjectRef, Reason};
-use super::{Built, Ctx, Referrer, ids, ns_name};
+use super::result::{ObjectRef, Reason, Results};
+use super::{Built, Index, Referrer, ids, ns_name, source_meta};
 use crate::crd::{KongConsumer, KongConsumerGroup};
-use crate::konnect::models::{Consumer, ConsumerGroup, ConsumerGroupMembership, ForeignKey};
+use crate::konnect::models::{
+    Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, ForeignKey,
+};
 
 const KONG_GROUP: &str = "configuration.konghq.com";
 /// The claim on a consumer's Konnect key (username, else custom_id) in the "taken" map.
@@ -37,14 +41,47 @@ pub(crate) fn age_key(meta: &ObjectMeta) -> Age {
     }
 }
 
-impl<'a> Ctx<'a> {
-    pub(crate) fn consumer_groups(&mut self) {
+/// The consumers step's output.
+#[derive(Default)]
+pub(crate) struct Consumers<'a> {
+    /// Consumers keyed by their Konnect name (username, or custom_id).
+    pub consumers: BTreeMap<String, (Built<Consumer>, Referrer<'a>)>,
+    /// Consumer groups keyed by their Konnect name.
+    pub groups: BTreeMap<String, (Built<ConsumerGroup>, Referrer<'a>)>,
+    pub memberships: BTreeSet<ConsumerGroupMembership>,
+}
+
+/// The consumer groups, then the consumers with their memberships, of every KongConsumerGroup
+/// and KongConsumer we serve.
+pub(crate) fn build<'a>(ix: &Index<'a>, results: &mut Results) -> Consumers<'a> {
+    let mut step = Step {
+        ix,
+        results,
+        group_names: BTreeMap::new(),
+        out: Consumers::default(),
+    };
+    step.consumer_groups();
+    step.consumers();
+    step.out
+}
+
+/// The step in progress.
+struct Step<'s, 'a> {
+    ix: &'s Index<'a>,
+    results: &'s mut Results,
+    /// KongConsumerGroup (namespace, object name) -> Konnect group name.
+    group_names: BTreeMap<(String, String), String>,
+    out: Consumers<'a>,
+}
+
+impl<'a> Step<'_, 'a> {
+    fn consumer_groups(&mut self) {
         let mut groups: Vec<&KongConsumerGroup> = self
             .ix
             .consumer_groups
             .values()
             .copied()
-            .filter(|g| !g.is_konnect_owned() && self.class_ok(g.metadata.annotations.as_ref()))
+            .filter(|g| !g.is_konnect_owned() && self.ix.class_ok(g.metadata.annotations.as_ref()))
             .collect();
         groups.sort_by_key(|g| age_key(&g.metadata));
         for group in groups {
@@ -55,7 +92,7 @@ impl<'a> Ctx<'a> {
                 .filter(|n| !n.is_empty())
                 .or_else(|| group.metadata.name.clone())
                 .unwrap_or_default();
-            if let Some((_, other)) = self.groups.get(&name) {
+            if let Some((_, other)) = self.out.groups.get(&name) {
                 let other = other.key.clone();
                 self.results.error(
                     &key,
@@ -65,7 +102,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let extra = spec.and_then(|s| s.tags.clone()).unwrap_or_default();
-            let source = Self::source_meta(
+            let source = source_meta(
                 "KongConsumerGroup",
                 KONG_GROUP,
                 "v1beta1",
@@ -86,7 +123,7 @@ impl<'a> Ctx<'a> {
                 namespace,
                 annotations: group.metadata.annotations.as_ref(),
             };
-            self.groups.insert(
+            self.out.groups.insert(
                 name,
                 (
                     Built {
@@ -100,13 +137,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub(crate) fn consumers(&mut self) {
+    fn consumers(&mut self) {
         let mut consumers: Vec<&KongConsumer> = self
             .ix
             .consumers
             .values()
             .copied()
-            .filter(|c| !c.is_konnect_owned() && self.class_ok(c.metadata.annotations.as_ref()))
+            .filter(|c| !c.is_konnect_owned() && self.ix.class_ok(c.metadata.annotations.as_ref()))
             .collect();
         consumers.sort_by_key(|c| age_key(&c.metadata));
         // (field, value) -> the object that claimed it first; a map keeps this O(n log n).
@@ -135,6 +172,60 @@ impl<'a> Ctx<'a> {
             );
             return;
         };
+        if !self.claim(&key, &username, &custom_id, &konnect_name, taken) {
+            return;
+        }
+        if consumer.credentials.as_ref().is_some_and(|c| !c.is_empty()) {
+            self.results.warn(
+                &key,
+                "credentials: not synced by this operator; manage credentials in Konnect",
+            );
+        }
+        let (namespace, _) = ns_name(&consumer.metadata);
+        let id = ids::consumer_id(&konnect_name);
+        self.memberships(&key, &namespace, id, consumer);
+        let extra = consumer
+            .spec
+            .as_ref()
+            .and_then(|s| s.tags.clone())
+            .unwrap_or_default();
+        let source = source_meta("KongConsumer", KONG_GROUP, "v1", &consumer.metadata, &extra);
+        let entity = Consumer {
+            id: Some(id),
+            username,
+            custom_id,
+            ..Default::default()
+        };
+        let referrer = Referrer {
+            key: key.clone(),
+            group: KONG_GROUP,
+            namespace,
+            annotations: consumer.metadata.annotations.as_ref(),
+        };
+        self.out.consumers.insert(
+            konnect_name,
+            (
+                Built {
+                    entity,
+                    source,
+                    origin: key,
+                },
+                referrer,
+            ),
+        );
+    }
+
+    /// Claims a consumer's unique values in `taken`: its username, custom_id and Konnect key
+    /// (`konnect_name`). When an older consumer holds one, reports the conflict on `key` and
+    /// returns false.
+    fn claim(
+        &mut self,
+        key: &ObjectRef,
+        username: &Option<String>,
+        custom_id: &Option<String>,
+        konnect_name: &str,
+        taken: &mut BTreeMap<(&'static str, String), ObjectRef>,
+    ) -> bool {
         // The field that gives the Konnect key, for messages.
         let key_field = if username.is_some() {
             "username"
@@ -144,7 +235,7 @@ impl<'a> Ctx<'a> {
         let claims = [
             ("username", username.clone()),
             ("custom_id", custom_id.clone()),
-            (KONNECT_KEY, Some(konnect_name.clone())),
+            (KONNECT_KEY, Some(konnect_name.to_owned())),
         ];
         for (claim, value) in &claims {
             let Some(value) = value else { continue };
@@ -159,8 +250,8 @@ impl<'a> Ctx<'a> {
                         "{claim}: {value:?} is already used by {other}, which is older and wins"
                     )
                 };
-                self.results.error(&key, Reason::Conflict, message);
-                return;
+                self.results.error(key, Reason::Conflict, message);
+                return false;
             }
         }
         for (claim, value) in claims {
@@ -168,59 +259,33 @@ impl<'a> Ctx<'a> {
                 taken.insert((claim, value), key.clone());
             }
         }
-        if consumer.credentials.as_ref().is_some_and(|c| !c.is_empty()) {
-            self.results.warn(
-                &key,
-                "credentials: not synced by this operator; manage credentials in Konnect",
-            );
-        }
-        let (namespace, _) = ns_name(&consumer.metadata);
-        let id = ids::consumer_id(&konnect_name);
+        true
+    }
+
+    /// The memberships the consumer `id` declares in `consumerGroups` (groups of its
+    /// `namespace`); a group not found is reported on `key`.
+    fn memberships(
+        &mut self,
+        key: &ObjectRef,
+        namespace: &str,
+        id: EntityId,
+        consumer: &KongConsumer,
+    ) {
         for (i, group) in consumer.consumer_groups.iter().flatten().enumerate() {
-            match self.group_names.get(&(namespace.clone(), group.clone())) {
+            match self.group_names.get(&(namespace.to_owned(), group.clone())) {
                 Some(group_name) => {
-                    self.memberships.insert(ConsumerGroupMembership {
+                    self.out.memberships.insert(ConsumerGroupMembership {
                         consumer_group: ForeignKey::new(ids::consumer_group_id(group_name)),
                         consumer: ForeignKey::new(id),
                     });
                 }
                 None => self.results.error(
-                    &key,
+                    key,
                     Reason::ReferenceNotFound,
                     format!("consumerGroups[{i}]: KongConsumerGroup {namespace}/{group} not found (or not served by this operator)"),
                 ),
             }
         }
-        let extra = consumer
-            .spec
-            .as_ref()
-            .and_then(|s| s.tags.clone())
-            .unwrap_or_default();
-        let source =
-            Self::source_meta("KongConsumer", KONG_GROUP, "v1", &consumer.metadata, &extra);
-        let entity = Consumer {
-            id: Some(id),
-            username,
-            custom_id,
-            ..Default::default()
-        };
-        let referrer = Referrer {
-            key: key.clone(),
-            group: KONG_GROUP,
-            namespace,
-            annotations: consumer.metadata.annotations.as_ref(),
-        };
-        self.consumers.insert(
-            konnect_name,
-            (
-                Built {
-                    entity,
-                    source,
-                    origin: key,
-                },
-                referrer,
-            ),
-        );
     }
 }
 

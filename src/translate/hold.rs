@@ -24,13 +24,18 @@
 //! - the instances an Invalid plugin would have had, and an Invalid global plugin's global
 //!   instance (ids by go-kong's scheme);
 //! - memberships whose consumer or group is held are left out (not listed in `held`).
+//!
+//! The plugins step calls [`Step::hold`] last; it returns the instances kept and a [`Held`],
+//! which `finish` uses to leave the held entities out ([`Held::leave_out`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Ctx;
+use super::BuiltRoute;
+use super::consumers::Consumers;
 use super::ids::{self, PluginParents};
-use super::plugins::{Instance, PluginSource, Relations, Slot};
+use super::plugins::{Instance, PluginSource, Relations, Slot, Step};
 use super::result::{ObjectRef, Reason};
+use super::services::ServiceMap;
 use crate::konnect::models::EntityId;
 
 /// The suffix of every held-back message.
@@ -50,6 +55,16 @@ pub(crate) struct PluginUse {
     pub referrer: ObjectRef,
     /// The plugin object, or why there is none (reason, message starting with the field).
     pub found: Result<PluginSource, (Reason, String)>,
+}
+
+/// What is held back: the entities by name, and the ids of the plugin instances.
+pub(crate) struct Held {
+    services: BTreeSet<String>,
+    routes: BTreeSet<String>,
+    consumers: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    /// Ids of the plugin instances held back.
+    plugin_ids: BTreeSet<EntityId>,
 }
 
 /// Why each referrer is held, in the order found, without duplicates.
@@ -78,10 +93,10 @@ fn describe(info: &PluginInfo) -> String {
     }
 }
 
-impl Ctx<'_> {
-    /// Holds back what must be (see the module docs): removes the held services, routes,
-    /// consumers, groups and memberships from the context, records the held ids and the
-    /// Pending results, and returns the instances that are not held.
+impl Step<'_, '_> {
+    /// Holds back what must be (see the module docs): records the Pending results, and returns
+    /// the instances that are not held with what is held ([`Held::leave_out`] takes the held
+    /// entities out of the desired state).
     ///
     /// `entities` lists every (referrer, slot, Konnect entity name) of the referrals;
     /// `relations` every plugin object's referrers (to a valid plugin or not).
@@ -92,75 +107,36 @@ impl Ctx<'_> {
         infos: &BTreeMap<PluginSource, PluginInfo>,
         relations: &BTreeMap<PluginSource, Relations>,
         instances: Vec<Instance>,
-    ) -> Vec<Instance> {
-        // Invalid plugin objects, each with the sentence that says why.
-        let invalid: BTreeMap<&PluginSource, String> = infos
+    ) -> (Vec<Instance>, Held) {
+        let invalid = self.invalid_plugins(infos);
+        let mut whys = referrers_held(uses, &invalid);
+        let held = entities_held(self.routes, entities, &mut whys);
+        self.report_held(&whys);
+        let mut held = by_name(&held);
+        let kept = held.hold_instances(instances);
+        held.hold_invalid(&invalid, infos, relations);
+        (kept, held)
+    }
+
+    /// Invalid plugin objects, each with the sentence that says why. A plugin object is
+    /// Invalid when `self.results` holds an error on it: recorded by the plugins step, or by
+    /// `malformed` (in `translate_with_schemas`) for a copy of it the loader could not parse.
+    fn invalid_plugins<'i>(
+        &self,
+        infos: &'i BTreeMap<PluginSource, PluginInfo>,
+    ) -> BTreeMap<&'i PluginSource, String> {
+        infos
             .iter()
             .filter(|(_, i)| self.results.has_error(&i.key))
             .map(|(src, i)| {
                 let details = self.results.error_details(&i.key).join("; ");
                 (src, format!("{} is invalid: {details}", describe(i)))
             })
-            .collect();
+            .collect()
+    }
 
-        // 1. Referrers naming a missing, not permitted or Invalid plugin.
-        let mut whys = Whys::default();
-        for u in uses {
-            match &u.found {
-                Err((reason, message)) => whys.add(&u.referrer, *reason, message.clone()),
-                Ok(src) => {
-                    if let Some(why) = invalid.get(src) {
-                        whys.add(&u.referrer, Reason::PluginInvalid, why.clone());
-                    }
-                }
-            }
-        }
-
-        // 2. Their entities.
-        let mut held: BTreeSet<(Slot, &str)> = BTreeSet::new();
-        // Held Konnect service name -> the first core Service holding it.
-        let mut service_by: BTreeMap<&str, &ObjectRef> = BTreeMap::new();
-        for (referrer, slot, name) in entities {
-            if whys.0.contains_key(referrer) {
-                held.insert((*slot, name));
-                if *slot == Slot::Service {
-                    service_by.entry(name).or_insert(referrer);
-                }
-            }
-        }
-
-        // 3. Routes whose service is held.
-        let held_service_ids: BTreeMap<EntityId, &str> = service_by
-            .keys()
-            .map(|name| (ids::service_id(name), *name))
-            .collect();
-        let mut via_service: Vec<(ObjectRef, Reason, String)> = Vec::new();
-        for (route, r) in &self.routes {
-            let Some(svc) = r
-                .built
-                .entity
-                .service
-                .as_ref()
-                .and_then(|fk| held_service_ids.get(&fk.id))
-            else {
-                continue;
-            };
-            held.insert((Slot::Route, route));
-            let by = service_by.get(svc);
-            if let Some((reason, why)) = by.and_then(|k| whys.first(k)) {
-                let by = by.map(|k| k.to_string()).unwrap_or_default();
-                via_service.push((
-                    r.referrer.key.clone(),
-                    *reason,
-                    format!("route {route:?} uses service {svc:?}, held back because {by}: {why}"),
-                ));
-            }
-        }
-        for (key, reason, why) in via_service {
-            whys.add(&key, reason, why);
-        }
-
-        // 4. Results: each held referrer is Pending, naming every reason.
+    /// Step 4: Results: each held referrer is Pending, naming every reason.
+    fn report_held(&mut self, whys: &Whys) {
         for (key, list) in &whys.0 {
             let Some((reason, _)) = list.first() else {
                 continue;
@@ -172,42 +148,137 @@ impl Ctx<'_> {
                 format!("held back: {}; {KEEPS}", all.join("; ")),
             );
         }
+    }
+}
 
-        // 5. Take the held entities out, keeping their ids.
-        let names = |slot: Slot| -> BTreeSet<String> {
-            held.iter()
-                .filter(|(s, _)| *s == slot)
-                .map(|(_, n)| (*n).to_owned())
-                .collect()
+/// Step 1: Referrers naming a missing, not permitted or Invalid plugin.
+fn referrers_held(uses: &[PluginUse], invalid: &BTreeMap<&PluginSource, String>) -> Whys {
+    let mut whys = Whys::default();
+    for u in uses {
+        match &u.found {
+            Err((reason, message)) => whys.add(&u.referrer, *reason, message.clone()),
+            Ok(src) => {
+                if let Some(why) = invalid.get(src) {
+                    whys.add(&u.referrer, Reason::PluginInvalid, why.clone());
+                }
+            }
+        }
+    }
+    whys
+}
+
+/// Steps 2 and 3: the entities of the held referrers, and routes whose service is held (their
+/// referrers are held too, the service named in `whys`).
+fn entities_held<'e>(
+    routes: &'e BTreeMap<String, BuiltRoute>,
+    entities: &'e [(ObjectRef, Slot, String)],
+    whys: &mut Whys,
+) -> BTreeSet<(Slot, &'e str)> {
+    // 2. Their entities.
+    let mut held: BTreeSet<(Slot, &str)> = BTreeSet::new();
+    // Held Konnect service name -> the first core Service holding it.
+    let mut service_by: BTreeMap<&str, &ObjectRef> = BTreeMap::new();
+    for (referrer, slot, name) in entities {
+        if whys.0.contains_key(referrer) {
+            held.insert((*slot, name));
+            if *slot == Slot::Service {
+                service_by.entry(name).or_insert(referrer);
+            }
+        }
+    }
+
+    // 3. Routes whose service is held.
+    let held_service_ids: BTreeMap<EntityId, &str> = service_by
+        .keys()
+        .map(|name| (ids::service_id(name), *name))
+        .collect();
+    let mut via_service: Vec<(ObjectRef, Reason, String)> = Vec::new();
+    for (route, r) in routes {
+        let Some(svc) = r
+            .built
+            .entity
+            .service
+            .as_ref()
+            .and_then(|fk| held_service_ids.get(&fk.id))
+        else {
+            continue;
         };
-        let (services, routes) = (names(Slot::Service), names(Slot::Route));
-        let (consumers, groups) = (names(Slot::Consumer), names(Slot::Group));
-        for name in &services {
-            if let Some(s) = self.services.remove(name) {
-                self.held.extend(s.built.entity.id);
+        held.insert((Slot::Route, route));
+        let by = service_by.get(svc);
+        if let Some((reason, why)) = by.and_then(|k| whys.first(k)) {
+            let by = by.map(|k| k.to_string()).unwrap_or_default();
+            via_service.push((
+                r.referrer.key.clone(),
+                *reason,
+                format!("route {route:?} uses service {svc:?}, held back because {by}: {why}"),
+            ));
+        }
+    }
+    for (key, reason, why) in via_service {
+        whys.add(&key, reason, why);
+    }
+    held
+}
+
+/// Step 5: The held entities by name (taken out by [`Held::leave_out`]).
+fn by_name(held: &BTreeSet<(Slot, &str)>) -> Held {
+    let names = |slot: Slot| -> BTreeSet<String> {
+        held.iter()
+            .filter(|(s, _)| *s == slot)
+            .map(|(_, n)| (*n).to_owned())
+            .collect()
+    };
+    Held {
+        services: names(Slot::Service),
+        routes: names(Slot::Route),
+        consumers: names(Slot::Consumer),
+        groups: names(Slot::Group),
+        plugin_ids: BTreeSet::new(),
+    }
+}
+
+impl Held {
+    /// Takes the held services, routes, consumers and groups out of what the steps built, with
+    /// the memberships of held consumers and groups, and returns every held id (see
+    /// [`DesiredState::held`](super::DesiredState::held)).
+    pub(crate) fn leave_out(
+        self,
+        services: &mut ServiceMap,
+        routes: &mut BTreeMap<String, BuiltRoute>,
+        consumers: &mut Consumers,
+    ) -> BTreeSet<EntityId> {
+        let mut held_ids = BTreeSet::new();
+        for name in &self.services {
+            if let Some(s) = services.remove(name) {
+                held_ids.extend(s.built.entity.id);
             }
         }
-        for name in &routes {
-            if let Some(r) = self.routes.remove(name) {
-                self.held.extend(r.built.entity.id);
+        for name in &self.routes {
+            if let Some(r) = routes.remove(name) {
+                held_ids.extend(r.built.entity.id);
             }
         }
-        for name in &consumers {
-            if let Some((c, _)) = self.consumers.remove(name) {
-                self.held.extend(c.entity.id);
+        for name in &self.consumers {
+            if let Some((c, _)) = consumers.consumers.remove(name) {
+                held_ids.extend(c.entity.id);
             }
         }
-        for name in &groups {
-            if let Some((g, _)) = self.groups.remove(name) {
-                self.held.extend(g.entity.id);
+        for name in &self.groups {
+            if let Some((g, _)) = consumers.groups.remove(name) {
+                held_ids.extend(g.entity.id);
             }
         }
-        let held_ids = &self.held;
-        self.memberships.retain(|m| {
+        consumers.memberships.retain(|m| {
             !held_ids.contains(&m.consumer.id) && !held_ids.contains(&m.consumer_group.id)
         });
+        held_ids.extend(self.plugin_ids);
+        held_ids
+    }
 
-        // 6. Instances on held entities.
+    /// Step 6: Instances on held entities: held; the others are returned.
+    fn hold_instances(&mut self, instances: Vec<Instance>) -> Vec<Instance> {
+        let (services, routes) = (&self.services, &self.routes);
+        let (consumers, groups) = (&self.consumers, &self.groups);
         let is_held = |p: &PluginParents| {
             p.service.as_ref().is_some_and(|n| services.contains(n))
                 || p.route.as_ref().is_some_and(|n| routes.contains(n))
@@ -219,13 +290,21 @@ impl Ctx<'_> {
         let mut kept = Vec::with_capacity(instances.len());
         for inst in instances {
             if is_held(&inst.parents) {
-                self.held.extend(inst.entity.id);
+                self.plugin_ids.extend(inst.entity.id);
             } else {
                 kept.push(inst);
             }
         }
+        kept
+    }
 
-        // 7. The instances Invalid plugins would have had.
+    /// Step 7: The instances Invalid plugins would have had.
+    fn hold_invalid(
+        &mut self,
+        invalid: &BTreeMap<&PluginSource, String>,
+        infos: &BTreeMap<PluginSource, PluginInfo>,
+        relations: &BTreeMap<PluginSource, Relations>,
+    ) {
         for src in invalid.keys() {
             let Some(info) = infos.get(*src) else {
                 continue;
@@ -235,15 +314,15 @@ impl Ctx<'_> {
             }
             if let Some(rels) = relations.get(*src) {
                 for parents in rels.combinations() {
-                    self.held.insert(ids::plugin_id(&info.plugin, &parents));
+                    self.plugin_ids
+                        .insert(ids::plugin_id(&info.plugin, &parents));
                 }
             }
             if info.global {
-                self.held
+                self.plugin_ids
                     .insert(ids::plugin_id(&info.plugin, &PluginParents::default()));
             }
         }
-        kept
     }
 }
 

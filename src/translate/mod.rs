@@ -7,12 +7,23 @@
 //! `docs/compatibility.md`). It must not do I/O, log, or panic: Secrets and
 //! ReferenceGrants arrive in the snapshot, and every problem becomes a result on the object.
 //!
-//! Steps, one submodule each: `consumers` (consumers, groups, memberships), `routes`
-//! (Ingress and HTTPRoute routes, which pull in `services`), then `plugins` (annotation
-//! lookup, configuration resolution, KIC's combination rule, instance names, globals,
-//! conflicts), then ids ([`ids`]) and tags ([`tags`]) on everything. Objects the loader could
-//! not parse ([`snapshot::MalformedObject`]) become Invalid results naming the field; Kong
-//! objects of another ingress class become Pending results with reason `IgnoredClass`.
+//! [`translate_with_schemas`] reads as its data flow. The snapshot is indexed once
+//! (`Index::new`: sorted, deduplicated, class-filtered maps borrowing from it), and the
+//! index is then only read. Each step is a function of the index (and of what the steps
+//! before it returned) that returns its output as a value, one submodule each:
+//! `consumers::build` (consumers, groups, memberships), `routes::build` (Ingress and HTTPRoute
+//! routes, with the Konnect services of their backends, made by `services::ensure_service`),
+//! `services::annotated` (those plus services for Services only `konghq.com/plugins` names),
+//! `plugins::build` (annotation lookup, configuration resolution, KIC's combination rule,
+//! instance names, globals, conflicts, then `hold`: what fails closed), and `finish` (the held
+//! entities left out, tags ([`tags`]) on everything). Each entity gets its id ([`ids`]) as it
+//! is built. Every step records its per-object problems in one `Results` log, passed to
+//! each. Only the plugins step reads it back: a plugin object with an error is Invalid (see
+//! `hold`), an error recorded by the plugins step itself or, for a plugin object that also
+//! came in a copy the loader could not parse, by `malformed`, so `malformed` must run first.
+//! Objects the loader could not parse ([`snapshot::MalformedObject`]) become Invalid results
+//! naming the field; Kong objects of another ingress class become Pending results with reason
+//! `IgnoredClass`.
 //!
 //! Values read from Secrets stay real in the [`DesiredState`] (Konnect needs them), with their
 //! provenance in [`DesiredState::secret_fields`]; [`redact`] hides them wherever a person may
@@ -51,11 +62,12 @@ pub use render::Secrets;
 pub use result::{ObjectRef, ObjectResult, Reason, Status};
 pub use snapshot::{Snapshot, TranslateOptions};
 
-use crate::konnect::models::{
-    Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, Plugin, Route, Service, Tag,
-};
+use crate::konnect::models::{Consumer, ConsumerGroup, Plugin, Route, Service, Tag};
 use annotations::Annotations;
+use consumers::Consumers;
+use plugins::Plugins;
 use result::Results;
+use services::ServiceMap;
 use tags::SourceMeta;
 
 /// Translates a snapshot into the desired Konnect state. Pure and deterministic: the same
@@ -74,17 +86,16 @@ pub fn translate_with_schemas(
     opts: &TranslateOptions,
     schemas: &crate::schema::Registry,
 ) -> DesiredState {
-    let mut ctx = Ctx::new(snapshot, opts, schemas);
-    ctx.malformed(&snapshot.malformed);
-    ctx.nameless(snapshot);
-    ctx.ignored_by_class();
-    ctx.consumer_groups();
-    ctx.consumers();
-    ctx.ingresses();
-    ctx.http_routes();
-    ctx.annotated_services();
-    ctx.plugins();
-    ctx.finish()
+    let ix = Index::new(snapshot, opts);
+    let mut results = Results::default();
+    malformed(&snapshot.malformed, &mut results);
+    nameless_objects(snapshot, &mut results);
+    ignored_by_class(&ix, &mut results);
+    let consumers = consumers::build(&ix, &mut results);
+    let routes::Routes { routes, services } = routes::build(&ix, opts, &mut results);
+    let services = services::annotated(&ix, services, &mut results);
+    let plugins = plugins::build(&ix, schemas, &services, &routes, &consumers, &mut results);
+    finish(opts, services, routes, consumers, plugins, results)
 }
 
 /// An entity under construction, with the object it comes from (for tags and warnings).
@@ -151,13 +162,101 @@ pub(crate) struct Index<'a> {
     pub consumer_groups: BTreeMap<NsName<'a>, &'a crate::crd::KongConsumerGroup>,
     /// Objects of the snapshot that could not be parsed.
     pub malformed: BTreeSet<ObjectRef>,
+    /// The IngressClass we serve.
+    pub ingress_class: &'a str,
     /// True when objects without a class are ours.
     pub default_class: bool,
 }
 
+impl<'a> Index<'a> {
+    /// Indexes `snap`: the only place the snapshot is read, except for the objects left out
+    /// of the index (malformed and nameless ones), which get their results from it directly.
+    pub fn new(snap: &'a Snapshot, opts: &'a TranslateOptions) -> Self {
+        let default_class = opts.ingress_class_is_default
+            || snap.ingress_classes.iter().any(|c| {
+                c.metadata.name.as_deref() == Some(opts.ingress_class.as_str())
+                    && annotations::get(
+                        c.metadata.annotations.as_ref(),
+                        annotations::DEFAULT_INGRESS_CLASS,
+                    )
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+            });
+        let class_ok =
+            |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
+                Some(class) => class.trim() == opts.ingress_class,
+                None => default_class,
+            };
+        let (cluster_plugins, ignored_cluster_plugins) =
+            index_by(&snap.kong_cluster_plugins, |p| {
+                p.metadata.name.as_deref().unwrap_or_default()
+            })
+            .into_iter()
+            .partition(|(_, p)| class_ok(p.metadata.annotations.as_ref()));
+        Index {
+            services: index_by(&snap.services, |o| ns_key(&o.metadata)),
+            secrets: index_by(&snap.secrets, |o| ns_key(&o.metadata)),
+            ingresses: index_by(&snap.ingresses, |o| ns_key(&o.metadata)),
+            http_routes: index_by(&snap.http_routes, |o| ns_key(&o.metadata)),
+            gateways: index_by(&snap.gateways, |o| ns_key(&o.metadata)),
+            gateway_classes: index_by(&snap.gateway_classes, |o| {
+                o.metadata.name.as_deref().unwrap_or_default()
+            }),
+            grants: index_by(&snap.reference_grants, |o| ns_key(&o.metadata)),
+            kong_plugins: index_by(&snap.kong_plugins, |o| ns_key(&o.metadata)),
+            cluster_plugins,
+            ignored_cluster_plugins,
+            consumers: index_by(&snap.kong_consumers, |o| ns_key(&o.metadata)),
+            consumer_groups: index_by(&snap.kong_consumer_groups, |o| ns_key(&o.metadata)),
+            malformed: snap
+                .malformed
+                .iter()
+                .map(|m| ObjectRef {
+                    kind: m.kind,
+                    namespace: m.namespace.clone(),
+                    name: m.name.clone(),
+                })
+                .collect(),
+            ingress_class: &opts.ingress_class,
+            default_class,
+        }
+    }
+
+    /// KIC's class filter for KongClusterPlugins, KongConsumers and KongConsumerGroups.
+    pub fn class_ok(&self, annotations: Option<&Annotations>) -> bool {
+        match annotations::get(annotations, annotations::INGRESS_CLASS) {
+            Some(class) => class.trim() == self.ingress_class,
+            None => self.default_class,
+        }
+    }
+
+    /// True when a ReferenceGrant in `to_namespace` lets `from` (group, kind, namespace) refer
+    /// to `to_group`/`to_kind` named `to_name`.
+    pub fn grant_allows(
+        &self,
+        from: (&str, &str, &str),
+        to_namespace: &str,
+        to: (&str, &str, &str),
+    ) -> bool {
+        self.grants
+            .range((to_namespace, "")..)
+            .take_while(|((ns, _), _)| *ns == to_namespace)
+            .any(|(_, grant)| {
+                let from_ok = grant
+                    .spec
+                    .from
+                    .iter()
+                    .any(|f| f.group == from.0 && f.kind == from.1 && f.namespace == from.2);
+                let to_ok = grant.spec.to.iter().any(|t| {
+                    t.group == to.0 && t.kind == to.1 && t.name.as_deref().is_none_or(|n| n == to.2)
+                });
+                from_ok && to_ok
+            })
+    }
+}
+
 /// Builds a map keyed by namespace/name; on a duplicate key the object with the smaller JSON
 /// form wins, so the choice does not depend on input order.
-/// Objects without a name are left out (see [`Ctx::nameless`]).
+/// Objects without a name are left out (see [`nameless_objects`]).
 fn index_by<'a, T: Serialize + Meta, K: Ord>(
     items: &'a [std::sync::Arc<T>],
     key: impl Fn(&'a T) -> K,
@@ -237,334 +336,228 @@ pub(crate) fn ns_name(meta: &ObjectMeta) -> (String, String) {
     )
 }
 
-/// The translation in progress.
-pub(crate) struct Ctx<'a> {
-    pub opts: &'a TranslateOptions,
-    pub schemas: &'a crate::schema::Registry,
-    pub ix: Index<'a>,
-    pub results: Results,
-    pub services: BTreeMap<String, BuiltService>,
-    pub routes: BTreeMap<String, BuiltRoute<'a>>,
-    /// Consumers keyed by their Konnect name (username, or custom_id).
-    pub consumers: BTreeMap<String, (Built<Consumer>, Referrer<'a>)>,
-    /// Consumer groups keyed by their Konnect name.
-    pub groups: BTreeMap<String, (Built<ConsumerGroup>, Referrer<'a>)>,
-    /// KongConsumerGroup (namespace, object name) -> Konnect group name.
-    pub group_names: BTreeMap<(String, String), String>,
-    pub memberships: BTreeSet<ConsumerGroupMembership>,
-    pub plugins: Vec<BuiltPlugin>,
-    /// Ids of the entities held back (fail closed; see [`DesiredState::held`]).
-    pub held: BTreeSet<EntityId>,
-    /// The managed-by and owner tags, the same on every entity: made once.
-    head_tags: [Tag; 2],
+/// Source metadata of an object, for tags.
+pub(crate) fn source_meta(
+    kind: &str,
+    group: &str,
+    version: &str,
+    meta: &ObjectMeta,
+    extra_tags: &[String],
+) -> Rc<SourceMeta> {
+    let mut user_tags = annotations::user_tags(meta.annotations.as_ref());
+    user_tags.extend(extra_tags.iter().cloned());
+    Rc::new(SourceMeta {
+        kind: kind.into(),
+        group: group.into(),
+        version: version.into(),
+        name: meta.name.clone().unwrap_or_default(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        user_tags,
+    })
 }
 
-impl<'a> Ctx<'a> {
-    fn new(
-        snap: &'a Snapshot,
-        opts: &'a TranslateOptions,
-        schemas: &'a crate::schema::Registry,
-    ) -> Self {
-        let default_class = opts.ingress_class_is_default
-            || snap.ingress_classes.iter().any(|c| {
-                c.metadata.name.as_deref() == Some(opts.ingress_class.as_str())
-                    && annotations::get(
-                        c.metadata.annotations.as_ref(),
-                        annotations::DEFAULT_INGRESS_CLASS,
-                    )
-                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-            });
-        let class_ok =
-            |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
-                Some(class) => class.trim() == opts.ingress_class,
-                None => default_class,
-            };
-        let (cluster_plugins, ignored_cluster_plugins) =
-            index_by(&snap.kong_cluster_plugins, |p| {
-                p.metadata.name.as_deref().unwrap_or_default()
-            })
-            .into_iter()
-            .partition(|(_, p)| class_ok(p.metadata.annotations.as_ref()));
-        let ix = Index {
-            services: index_by(&snap.services, |o| ns_key(&o.metadata)),
-            secrets: index_by(&snap.secrets, |o| ns_key(&o.metadata)),
-            ingresses: index_by(&snap.ingresses, |o| ns_key(&o.metadata)),
-            http_routes: index_by(&snap.http_routes, |o| ns_key(&o.metadata)),
-            gateways: index_by(&snap.gateways, |o| ns_key(&o.metadata)),
-            gateway_classes: index_by(&snap.gateway_classes, |o| {
-                o.metadata.name.as_deref().unwrap_or_default()
-            }),
-            grants: index_by(&snap.reference_grants, |o| ns_key(&o.metadata)),
-            kong_plugins: index_by(&snap.kong_plugins, |o| ns_key(&o.metadata)),
-            cluster_plugins,
-            ignored_cluster_plugins,
-            consumers: index_by(&snap.kong_consumers, |o| ns_key(&o.metadata)),
-            consumer_groups: index_by(&snap.kong_consumer_groups, |o| ns_key(&o.metadata)),
-            malformed: snap
-                .malformed
+/// Objects that could not be parsed: Invalid, with the field path their message starts with.
+fn malformed(malformed: &[snapshot::MalformedObject], results: &mut Results) {
+    for m in malformed {
+        let key = ObjectRef {
+            kind: m.kind,
+            namespace: m.namespace.clone(),
+            name: m.name.clone(),
+        };
+        results.error(&key, Reason::InvalidSpec, m.message.clone());
+    }
+}
+
+/// Objects without `metadata.name` (missing, empty or null): Invalid; the index leaves
+/// them out, so nothing is built from them.
+fn nameless_objects(snap: &Snapshot, results: &mut Results) {
+    fn each<T: Meta>(
+        out: &mut Vec<(&'static str, ObjectMeta)>,
+        kind: &'static str,
+        items: &[std::sync::Arc<T>],
+    ) {
+        out.extend(
+            items
                 .iter()
-                .map(|m| ObjectRef {
-                    kind: m.kind,
-                    namespace: m.namespace.clone(),
-                    name: m.name.clone(),
-                })
-                .collect(),
-            default_class,
-        };
-        Self {
-            opts,
-            schemas,
-            ix,
-            results: Results::default(),
-            services: BTreeMap::new(),
-            routes: BTreeMap::new(),
-            consumers: BTreeMap::new(),
-            groups: BTreeMap::new(),
-            group_names: BTreeMap::new(),
-            memberships: BTreeSet::new(),
-            plugins: Vec::new(),
-            held: BTreeSet::new(),
-            head_tags: tags::head(opts.owner()),
-        }
+                .filter(|o| nameless(o.meta()))
+                .map(|o| (kind, o.meta().clone())),
+        );
     }
-
-    /// KIC's class filter for KongClusterPlugins, KongConsumers and KongConsumerGroups.
-    pub fn class_ok(&self, annotations: Option<&Annotations>) -> bool {
-        match annotations::get(annotations, annotations::INGRESS_CLASS) {
-            Some(class) => class.trim() == self.opts.ingress_class,
-            None => self.ix.default_class,
-        }
+    let mut found = Vec::new();
+    each(&mut found, "Service", &snap.services);
+    each(&mut found, "Ingress", &snap.ingresses);
+    each(&mut found, "IngressClass", &snap.ingress_classes);
+    each(&mut found, "Secret", &snap.secrets);
+    each(&mut found, "HTTPRoute", &snap.http_routes);
+    each(&mut found, "Gateway", &snap.gateways);
+    each(&mut found, "GatewayClass", &snap.gateway_classes);
+    each(&mut found, "ReferenceGrant", &snap.reference_grants);
+    each(&mut found, "KongPlugin", &snap.kong_plugins);
+    each(&mut found, "KongClusterPlugin", &snap.kong_cluster_plugins);
+    each(&mut found, "KongConsumer", &snap.kong_consumers);
+    each(&mut found, "KongConsumerGroup", &snap.kong_consumer_groups);
+    for (kind, meta) in found {
+        let key = results.track(kind, &meta);
+        results.error(&key, Reason::InvalidSpec, "metadata.name: required");
     }
+}
 
-    /// True when a ReferenceGrant in `to_namespace` lets `from` (group, kind, namespace) refer
-    /// to `to_group`/`to_kind` named `to_name`.
-    pub fn grant_allows(
-        &self,
-        from: (&str, &str, &str),
-        to_namespace: &str,
-        to: (&str, &str, &str),
-    ) -> bool {
-        self.ix
-            .grants
-            .range((to_namespace, "")..)
-            .take_while(|((ns, _), _)| *ns == to_namespace)
-            .any(|(_, grant)| {
-                let from_ok = grant
-                    .spec
-                    .from
-                    .iter()
-                    .any(|f| f.group == from.0 && f.kind == from.1 && f.namespace == from.2);
-                let to_ok = grant.spec.to.iter().any(|t| {
-                    t.group == to.0 && t.kind == to.1 && t.name.as_deref().is_none_or(|n| n == to.2)
-                });
-                from_ok && to_ok
-            })
-    }
-
-    /// Objects that could not be parsed: Invalid, with the field path their message starts with.
-    fn malformed(&mut self, malformed: &[snapshot::MalformedObject]) {
-        for m in malformed {
-            let key = ObjectRef {
-                kind: m.kind,
-                namespace: m.namespace.clone(),
-                name: m.name.clone(),
-            };
-            self.results
-                .error(&key, Reason::InvalidSpec, m.message.clone());
-        }
-    }
-
-    /// Objects without `metadata.name` (missing, empty or null): Invalid; the index leaves
-    /// them out, so nothing is built from them.
-    fn nameless(&mut self, snap: &Snapshot) {
-        fn each<T: Meta>(
-            out: &mut Vec<(&'static str, ObjectMeta)>,
-            kind: &'static str,
-            items: &[std::sync::Arc<T>],
-        ) {
-            out.extend(
-                items
-                    .iter()
-                    .filter(|o| nameless(o.meta()))
-                    .map(|o| (kind, o.meta().clone())),
-            );
-        }
-        let mut found = Vec::new();
-        each(&mut found, "Service", &snap.services);
-        each(&mut found, "Ingress", &snap.ingresses);
-        each(&mut found, "IngressClass", &snap.ingress_classes);
-        each(&mut found, "Secret", &snap.secrets);
-        each(&mut found, "HTTPRoute", &snap.http_routes);
-        each(&mut found, "Gateway", &snap.gateways);
-        each(&mut found, "GatewayClass", &snap.gateway_classes);
-        each(&mut found, "ReferenceGrant", &snap.reference_grants);
-        each(&mut found, "KongPlugin", &snap.kong_plugins);
-        each(&mut found, "KongClusterPlugin", &snap.kong_cluster_plugins);
-        each(&mut found, "KongConsumer", &snap.kong_consumers);
-        each(&mut found, "KongConsumerGroup", &snap.kong_consumer_groups);
-        for (kind, meta) in found {
-            let key = self.results.track(kind, &meta);
-            self.results
-                .error(&key, Reason::InvalidSpec, "metadata.name: required");
-        }
-    }
-
-    /// Kong objects that fail the class filter get a Pending `IgnoredClass` result, so `render`
-    /// shows why nothing came of them.
-    fn ignored_by_class(&mut self) {
-        let why = |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
-            Some(class) => format!(
-                "metadata.annotations[{}]: class {:?} is not ours ({:?}); ignored",
-                annotations::INGRESS_CLASS,
-                class.trim(),
-                self.opts.ingress_class
-            ),
-            None => format!(
-                "metadata.annotations[{}]: no class, and {:?} is not the default IngressClass; ignored",
-                annotations::INGRESS_CLASS,
-                self.opts.ingress_class
-            ),
-        };
-        let mut ignored: Vec<(&'static str, &ObjectMeta)> = self
-            .ix
-            .ignored_cluster_plugins
+/// Kong objects that fail the class filter get a Pending `IgnoredClass` result, so `render`
+/// shows why nothing came of them.
+fn ignored_by_class(ix: &Index, results: &mut Results) {
+    let why = |a: Option<&Annotations>| match annotations::get(a, annotations::INGRESS_CLASS) {
+        Some(class) => format!(
+            "metadata.annotations[{}]: class {:?} is not ours ({:?}); ignored",
+            annotations::INGRESS_CLASS,
+            class.trim(),
+            ix.ingress_class
+        ),
+        None => format!(
+            "metadata.annotations[{}]: no class, and {:?} is not the default IngressClass; ignored",
+            annotations::INGRESS_CLASS,
+            ix.ingress_class
+        ),
+    };
+    let mut ignored: Vec<(&'static str, &ObjectMeta)> = ix
+        .ignored_cluster_plugins
+        .values()
+        .map(|p| ("KongClusterPlugin", &p.metadata))
+        .collect();
+    ignored.extend(
+        ix.consumers
             .values()
-            .map(|p| ("KongClusterPlugin", &p.metadata))
-            .collect();
-        ignored.extend(
-            self.ix
-                .consumers
-                .values()
-                .filter(|c| {
-                    !c.is_konnect_owned() && !self.class_ok(c.metadata.annotations.as_ref())
-                })
-                .map(|c| ("KongConsumer", &c.metadata)),
-        );
-        ignored.extend(
-            self.ix
-                .consumer_groups
-                .values()
-                .filter(|g| {
-                    !g.is_konnect_owned() && !self.class_ok(g.metadata.annotations.as_ref())
-                })
-                .map(|g| ("KongConsumerGroup", &g.metadata)),
-        );
-        let ignored: Vec<(&'static str, ObjectMeta, String)> = ignored
-            .into_iter()
-            .map(|(k, m)| (k, m.clone(), why(m.annotations.as_ref())))
-            .collect();
-        for (kind, meta, message) in ignored {
-            let key = self.results.track(kind, &meta);
-            self.results.pending(&key, Reason::IgnoredClass, message);
-        }
+            .filter(|c| !c.is_konnect_owned() && !ix.class_ok(c.metadata.annotations.as_ref()))
+            .map(|c| ("KongConsumer", &c.metadata)),
+    );
+    ignored.extend(
+        ix.consumer_groups
+            .values()
+            .filter(|g| !g.is_konnect_owned() && !ix.class_ok(g.metadata.annotations.as_ref()))
+            .map(|g| ("KongConsumerGroup", &g.metadata)),
+    );
+    let ignored: Vec<(&'static str, ObjectMeta, String)> = ignored
+        .into_iter()
+        .map(|(k, m)| (k, m.clone(), why(m.annotations.as_ref())))
+        .collect();
+    for (kind, meta, message) in ignored {
+        let key = results.track(kind, &meta);
+        results.pending(&key, Reason::IgnoredClass, message);
     }
+}
 
-    /// Source metadata of an object, for tags.
-    pub fn source_meta(
-        kind: &str,
-        group: &str,
-        version: &str,
-        meta: &ObjectMeta,
-        extra_tags: &[String],
-    ) -> Rc<SourceMeta> {
-        let mut user_tags = annotations::user_tags(meta.annotations.as_ref());
-        user_tags.extend(extra_tags.iter().cloned());
-        Rc::new(SourceMeta {
-            kind: kind.into(),
-            group: group.into(),
-            version: version.into(),
-            name: meta.name.clone().unwrap_or_default(),
-            namespace: meta.namespace.clone(),
-            uid: meta.uid.clone(),
-            user_tags,
-        })
-    }
-
-    /// The entities with their tags, payload hash included ([`tags::tag_all`]), recording
-    /// dropped user tags as warnings on their objects.
-    ///
-    /// The hash is computed from the REAL entity, Secret-derived config values included: a
-    /// changed Secret must change the hash, or the controller would see no drift. It is the
-    /// first 12 hex digits of the SHA-256 of the whole canonical entity, so it does not reveal
-    /// a high-entropy secret. It can still confirm a guess of a low-entropy one by someone who
-    /// sees every other field of the entity (which `render` prints), so printers hide the hash
-    /// tag of a plugin with Secret-derived values along with the values themselves
-    /// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
-    /// the tag written there adds nothing.
-    fn with_tags<T: Serialize + Sync>(&mut self, built: Vec<Built<T>>) -> Vec<(T, Vec<Tag>)> {
-        let items: Vec<(&T, &SourceMeta)> = built.iter().map(|b| (&b.entity, &*b.source)).collect();
-        let tagged = tags::tag_all(&self.head_tags, &items);
-        drop(items);
-        built
-            .into_iter()
-            .zip(tagged)
-            .map(|(b, (tags, warnings))| {
-                for w in warnings {
-                    self.results.warn(&b.origin, w);
-                }
-                (b.entity, tags)
-            })
-            .collect()
-    }
-
-    fn finish(mut self) -> DesiredState {
-        let services = std::mem::take(&mut self.services);
-        let routes = std::mem::take(&mut self.routes);
-        let consumers = std::mem::take(&mut self.consumers);
-        let groups = std::mem::take(&mut self.groups);
-        let plugins = std::mem::take(&mut self.plugins);
-        let mut out = DesiredState::default();
-        // Each entity is hashed as built (no tags yet), then moved into the output with them.
-        out.services = self
-            .with_tags(services.into_values().map(|s| s.built).collect())
-            .into_iter()
-            .map(|(e, tags)| Service {
-                tags: Some(tags),
-                ..e
-            })
-            .collect();
-        out.routes = self
-            .with_tags(routes.into_values().map(|r| r.built).collect())
-            .into_iter()
-            .map(|(e, tags)| Route {
-                tags: Some(tags),
-                ..e
-            })
-            .collect();
-        out.consumers = self
-            .with_tags(consumers.into_values().map(|(b, _)| b).collect())
-            .into_iter()
-            .map(|(e, tags)| Consumer {
-                tags: Some(tags),
-                ..e
-            })
-            .collect();
-        out.consumer_groups = self
-            .with_tags(groups.into_values().map(|(b, _)| b).collect())
-            .into_iter()
-            .map(|(e, tags)| ConsumerGroup {
-                tags: Some(tags),
-                ..e
-            })
-            .collect();
-        let (built, secret_fields): (Vec<_>, Vec<_>) = plugins
-            .into_iter()
-            .map(|p| (p.built, p.secret_fields))
-            .unzip();
-        for ((e, tags), fields) in self.with_tags(built).into_iter().zip(secret_fields) {
-            let e = Plugin {
-                tags: Some(tags),
-                ..e
-            };
-            if let (Some(id), false) = (&e.id, fields.is_empty()) {
-                out.secret_fields.insert(*id, fields);
+/// The entities with their tags, payload hash included ([`tags::tag_all`], over the cores),
+/// recording dropped user tags as warnings on their objects. `head` holds the managed-by and
+/// owner tags, the same on every entity: made once.
+///
+/// The hash is computed from the REAL entity, Secret-derived config values included: a
+/// changed Secret must change the hash, or the controller would see no drift. It is the
+/// first 12 hex digits of the SHA-256 of the whole canonical entity, so it does not reveal
+/// a high-entropy secret. It can still confirm a guess of a low-entropy one by someone who
+/// sees every other field of the entity (which `render` prints), so printers hide the hash
+/// tag of a plugin with Secret-derived values along with the values themselves
+/// ([`render::Secrets::Redact`]). Konnect holds the real config next to the real hash, so
+/// the tag written there adds nothing.
+fn with_tags<T: Serialize + Sync>(
+    head: &[Tag; 2],
+    built: Vec<Built<T>>,
+    results: &mut Results,
+) -> Vec<(T, Vec<Tag>)> {
+    let items: Vec<(&T, &SourceMeta)> = built.iter().map(|b| (&b.entity, &*b.source)).collect();
+    let tagged = tags::tag_all(head, &items);
+    drop(items);
+    built
+        .into_iter()
+        .zip(tagged)
+        .map(|(b, (tags, warnings))| {
+            for w in warnings {
+                results.warn(&b.origin, w);
             }
-            out.plugins.push(e);
+            (b.entity, tags)
+        })
+        .collect()
+}
+
+/// The desired state: what the steps built, the held entities left out, each entity with its
+/// tags; the held ids; the results.
+fn finish(
+    opts: &TranslateOptions,
+    mut services: ServiceMap,
+    mut routes: BTreeMap<String, BuiltRoute>,
+    mut consumers: Consumers,
+    plugins: Plugins,
+    mut results: Results,
+) -> DesiredState {
+    let Plugins { plugins, held } = plugins;
+    let held = held.leave_out(&mut services, &mut routes, &mut consumers);
+    let head = tags::head(opts.owner());
+    let mut out = DesiredState {
+        services: Vec::with_capacity(services.len()),
+        routes: Vec::with_capacity(routes.len()),
+        consumers: Vec::with_capacity(consumers.consumers.len()),
+        consumer_groups: Vec::with_capacity(consumers.groups.len()),
+        plugins: Vec::with_capacity(plugins.len()),
+        ..DesiredState::default()
+    };
+    // Each entity is hashed as built (no tags yet), then moved into the output with them.
+    let services = services.into_values().map(|s| s.built).collect();
+    for (e, tags) in with_tags(&head, services, &mut results) {
+        out.services.push(Service {
+            tags: Some(tags),
+            ..e
+        });
+    }
+    let routes = routes.into_values().map(|r| r.built).collect();
+    for (e, tags) in with_tags(&head, routes, &mut results) {
+        out.routes.push(Route {
+            tags: Some(tags),
+            ..e
+        });
+    }
+    let consumer_list = consumers.consumers.into_values().map(|(b, _)| b).collect();
+    for (e, tags) in with_tags(&head, consumer_list, &mut results) {
+        out.consumers.push(Consumer {
+            tags: Some(tags),
+            ..e
+        });
+    }
+    let groups = consumers.groups.into_values().map(|(b, _)| b).collect();
+    for (e, tags) in with_tags(&head, groups, &mut results) {
+        out.consumer_groups.push(ConsumerGroup {
+            tags: Some(tags),
+            ..e
+        });
+    }
+    finish_plugins(&mut out, &head, plugins, &mut results);
+    out.memberships = consumers.memberships.into_iter().collect();
+    out.held = held;
+    out.results = results.finish();
+    out.sort();
+    out
+}
+
+/// [`finish`]'s plugins, with the provenance of their Secret-derived values.
+fn finish_plugins(
+    out: &mut DesiredState,
+    head: &[Tag; 2],
+    plugins: Vec<BuiltPlugin>,
+    results: &mut Results,
+) {
+    let (built, secret_fields): (Vec<_>, Vec<_>) = plugins
+        .into_iter()
+        .map(|p| (p.built, p.secret_fields))
+        .unzip();
+    for ((e, tags), fields) in with_tags(head, built, results)
+        .into_iter()
+        .zip(secret_fields)
+    {
+        let e = Plugin {
+            tags: Some(tags),
+            ..e
+        };
+        if let (Some(id), false) = (&e.id, fields.is_empty()) {
+            out.secret_fields.insert(*id, fields);
         }
-        out.memberships = self.memberships.into_iter().collect();
-        out.held = self.held;
-        out.results = self.results.finish();
-        out.sort();
-        out
+        out.plugins.push(e);
     }
 }

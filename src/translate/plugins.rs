@@ -17,6 +17,12 @@
 //!   relation-hash suffix (two plugin objects ending with one instance name: the older keeps
 //!   it), global KongClusterPlugins (two of one type are both refused), and "older wins" when
 //!   two plugin objects put the same plugin type on the same target.
+//!
+//! [`build`] reads the index and the services, routes, consumers and groups the earlier steps
+//! returned, and returns the plugin instances with what is held back ([`Plugins`]); its
+//! numbered sub-steps are methods of a private `Step` holding those borrows and the results
+//! sink, [`super::hold`] the last of them.
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
@@ -26,13 +32,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::annotations::{self as ann, PluginRef};
-use super::consumers::{Age, age_key};
-use super::hold::{PluginInfo, PluginUse};
+use super::consumers::{Age, Consumers, age_key};
+use super::hold::{Held, PluginInfo, PluginUse};
 use super::ids::{self, PluginParents};
 use super::redact::{Scrubber, SecretField, SecretSource, Shadow, redact_config};
-use super::result::{ObjectRef, Reason};
+use super::result::{ObjectRef, Reason, Results};
+use super::services::ServiceMap;
 use super::tags::SourceMeta;
-use super::{Built, BuiltPlugin, Ctx, Index, Referrer, ns_name};
+use super::{Built, BuiltPlugin, BuiltRoute, Index, Referrer, ns_name, source_meta};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering, SecretRef};
 use crate::konnect::models::{ForeignKey, Plugin};
 use crate::schema::{PluginSchema, Registry, ValidationOutcome};
@@ -719,7 +726,7 @@ pub(crate) struct Instance {
     hash: String,
     pub entity: Plugin,
 }
-/// Schema verdicts by (plugin name, configuration JSON), for [`Ctx::resolve_plugin`].
+/// Schema verdicts by (plugin name, configuration JSON), for [`Step::resolve_plugin`].
 type CheckCache = HashMap<(String, Vec<u8>), Result<(), ConfigCheck>>;
 
 /// Plugin objects per thread below which [`prechecked`] does not start another thread.
@@ -728,7 +735,7 @@ const CHECKS_PER_THREAD: usize = 64;
 /// The schema verdicts on every distinct configuration without Secret values among the
 /// plugin objects we serve, computed up front over the machine's cores ([`super::par`]): the
 /// checks are the costliest part of resolving plugins, and independent. The keys are those
-/// [`Ctx::check_config`] looks up, so resolving then finds every such verdict made.
+/// [`Step::check_config`] looks up, so resolving then finds every such verdict made.
 fn prechecked(ix: &Index<'_>, schemas: &Registry) -> CheckCache {
     let empty = Value::Object(serde_json::Map::new());
     let fields = ix
@@ -785,7 +792,49 @@ struct Referral<'a> {
     refs: Vec<(PluginRef, String)>,
 }
 
-impl<'a> Ctx<'a> {
+/// The plugins step's output.
+pub(crate) struct Plugins {
+    /// The plugin instances, the held ones left out.
+    pub plugins: Vec<BuiltPlugin>,
+    /// What is held back (see [`super::hold`]): the services, routes, consumers and groups
+    /// to leave out of the desired state, and the held instances' ids.
+    pub held: Held,
+}
+
+/// Every plugin instance of the plugin objects the services, routes, consumers and consumer
+/// groups refer to, and the global ones (the numbered steps below, each a function of its
+/// own), then what fails closed is held back. Reads `results` back: a plugin object with an
+/// error there is Invalid (see [`Step::hold`]).
+pub(crate) fn build<'a>(
+    ix: &Index<'a>,
+    schemas: &Registry,
+    services: &ServiceMap,
+    routes: &BTreeMap<String, BuiltRoute<'a>>,
+    consumers: &Consumers<'a>,
+    results: &mut Results,
+) -> Plugins {
+    let mut step = Step {
+        ix,
+        schemas,
+        services,
+        routes,
+        consumers,
+        results,
+    };
+    step.plugins()
+}
+
+/// The step in progress: what it reads, and where its results go.
+pub(super) struct Step<'s, 'a> {
+    pub ix: &'s Index<'a>,
+    pub schemas: &'s Registry,
+    pub services: &'s ServiceMap,
+    pub routes: &'s BTreeMap<String, BuiltRoute<'a>>,
+    pub consumers: &'s Consumers<'a>,
+    pub results: &'s mut Results,
+}
+
+impl<'a> Step<'_, 'a> {
     /// Resolves a plugin object into a [`Base`], recording problems on it. `checked` holds the
     /// schema verdicts of this translation on configurations without Secret values, by plugin
     /// and configuration JSON: many plugin objects carry the same configuration.
@@ -918,29 +967,7 @@ impl<'a> Ctx<'a> {
             .contains_key(&(ns, pref.name.as_str()))
             .then(|| PluginSource::Namespaced(ns.to_owned(), pref.name.clone()));
         match pref.namespace.as_deref() {
-            Some(ns) if ns != own_ns => {
-                let allowed = self.grant_allows(
-                    (referrer.group, referrer.key.kind, own_ns),
-                    ns,
-                    (KONG_GROUP, "KongPlugin", &pref.name),
-                );
-                if !allowed {
-                    Err((
-                        Reason::ReferenceNotPermitted,
-                        format!(
-                            "{field}: plugin \"{pref}\": no ReferenceGrant in namespace {ns} allows {} from namespace {own_ns} to refer to KongPlugin {}",
-                            referrer.key.kind, pref.name
-                        ),
-                    ))
-                } else {
-                    kong_plugin.ok_or_else(|| {
-                        (
-                            Reason::ReferenceNotFound,
-                            format!("{field}: KongPlugin {ns}/{} not found", pref.name),
-                        )
-                    })
-                }
-            }
+            Some(ns) if ns != own_ns => self.find_granted(referrer, pref, field, ns, kong_plugin),
             // `own:name`: no grant is needed (ReferenceGrants only govern cross-namespace
             // references), but a namespace-qualified name names a KongPlugin: it never falls
             // back to a KongClusterPlugin, which has no namespace.
@@ -953,33 +980,77 @@ impl<'a> Ctx<'a> {
                     ),
                 )
             }),
-            None => {
-                if let Some(src) = kong_plugin {
-                    return Ok(src);
-                }
-                if self.ix.cluster_plugins.contains_key(pref.name.as_str()) {
-                    return Ok(PluginSource::Cluster(pref.name.clone()));
-                }
-                let message = if self
-                    .ix
-                    .ignored_cluster_plugins
-                    .contains_key(pref.name.as_str())
-                {
-                    format!(
-                        "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
-                        pref.name,
-                        self.opts.ingress_class,
-                        ann::INGRESS_CLASS
-                    )
-                } else {
-                    format!(
-                        "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
-                        pref.name
-                    )
-                };
-                Err((Reason::ReferenceNotFound, message))
-            }
+            None => self.find_bare(pref, field, own_ns, kong_plugin),
         }
+    }
+
+    /// [`Self::find_ref`] of `ns:name` with `ns` another namespace than the referrer's: the
+    /// KongPlugin `kong_plugin` (if it exists), when a ReferenceGrant in `ns` allows it.
+    fn find_granted(
+        &self,
+        referrer: &Referrer,
+        pref: &PluginRef,
+        field: &str,
+        ns: &str,
+        kong_plugin: Option<PluginSource>,
+    ) -> Result<PluginSource, (Reason, String)> {
+        let own_ns = &referrer.namespace;
+        let allowed = self.ix.grant_allows(
+            (referrer.group, referrer.key.kind, own_ns),
+            ns,
+            (KONG_GROUP, "KongPlugin", &pref.name),
+        );
+        if !allowed {
+            Err((
+                Reason::ReferenceNotPermitted,
+                format!(
+                    "{field}: plugin \"{pref}\": no ReferenceGrant in namespace {ns} allows {} from namespace {own_ns} to refer to KongPlugin {}",
+                    referrer.key.kind, pref.name
+                ),
+            ))
+        } else {
+            kong_plugin.ok_or_else(|| {
+                (
+                    Reason::ReferenceNotFound,
+                    format!("{field}: KongPlugin {ns}/{} not found", pref.name),
+                )
+            })
+        }
+    }
+
+    /// [`Self::find_ref`] of a bare name: the KongPlugin `kong_plugin` of the referrer's
+    /// namespace `own_ns` (if it exists), else the KongClusterPlugin of that name.
+    fn find_bare(
+        &self,
+        pref: &PluginRef,
+        field: &str,
+        own_ns: &str,
+        kong_plugin: Option<PluginSource>,
+    ) -> Result<PluginSource, (Reason, String)> {
+        if let Some(src) = kong_plugin {
+            return Ok(src);
+        }
+        if self.ix.cluster_plugins.contains_key(pref.name.as_str()) {
+            return Ok(PluginSource::Cluster(pref.name.clone()));
+        }
+        let message = if self
+            .ix
+            .ignored_cluster_plugins
+            .contains_key(pref.name.as_str())
+        {
+            format!(
+                "{field}: no KongPlugin {own_ns}/{0}, and KongClusterPlugin {0} exists but is not of class {1:?} ({2})",
+                pref.name,
+                self.ix.ingress_class,
+                ann::INGRESS_CLASS
+            )
+        } else {
+            format!(
+                "{field}: no KongPlugin {own_ns}/{0} and no KongClusterPlugin {0}",
+                pref.name
+            )
+        };
+        Err((Reason::ReferenceNotFound, message))
     }
 
     /// The plugin object a reference names that exists but could not be read (the
@@ -1014,7 +1085,7 @@ impl<'a> Ctx<'a> {
                 .collect()
         };
         let mut out = Vec::new();
-        for (name, s) in &self.services {
+        for (name, s) in self.services {
             for svc in s
                 .k8s_services
                 .iter()
@@ -1034,7 +1105,7 @@ impl<'a> Ctx<'a> {
                 });
             }
         }
-        for (name, r) in &self.routes {
+        for (name, r) in self.routes {
             let mut refs = annotated(&r.referrer);
             refs.extend(
                 r.extra_plugins
@@ -1048,7 +1119,7 @@ impl<'a> Ctx<'a> {
                 refs,
             });
         }
-        for (name, (_, referrer)) in &self.consumers {
+        for (name, (_, referrer)) in &self.consumers.consumers {
             out.push(Referral {
                 slot: Slot::Consumer,
                 entity: name.clone(),
@@ -1056,7 +1127,7 @@ impl<'a> Ctx<'a> {
                 referrer: referrer.clone(),
             });
         }
-        for (name, (_, referrer)) in &self.groups {
+        for (name, (_, referrer)) in &self.consumers.groups {
             out.push(Referral {
                 slot: Slot::Group,
                 entity: name.clone(),
@@ -1068,7 +1139,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Builds every plugin instance: the numbered steps below, each a function of its own.
-    pub(crate) fn plugins(&mut self) {
+    fn plugins(&mut self) -> Plugins {
         let cluster_plugins: Vec<(&'a str, &'a KongClusterPlugin)> = self
             .ix
             .cluster_plugins
@@ -1093,12 +1164,13 @@ impl<'a> Ctx<'a> {
         self.report_unreferenced(&bases, &relations, &globals);
         // 9. Fail closed: hold back the referrers of missing or Invalid plugins, and all that
         // derives from them.
-        let instances = self.hold(&uses, &entities, &infos, &relations, instances);
+        let (instances, held) = self.hold(&uses, &entities, &infos, &relations, instances);
+        let mut plugins = Vec::new();
         for inst in instances {
             let Some(Some(base)) = bases.get(&inst.source) else {
                 continue;
             };
-            self.plugins.push(BuiltPlugin {
+            plugins.push(BuiltPlugin {
                 built: Built {
                     entity: inst.entity,
                     source: base.source.clone(),
@@ -1107,6 +1179,7 @@ impl<'a> Ctx<'a> {
                 secret_fields: base.secret_fields.clone(),
             });
         }
+        Plugins { plugins, held }
     }
 
     /// Step 1: Resolves every plugin object we serve, referenced or not, so bad ones are reported;
@@ -1117,7 +1190,7 @@ impl<'a> Ctx<'a> {
     ) -> (Bases, Infos) {
         let mut bases = Bases::new();
         let mut infos = Infos::new();
-        let mut checked = prechecked(&self.ix, self.schemas);
+        let mut checked = prechecked(self.ix, self.schemas);
         let kong_plugins: Vec<_> = self.ix.kong_plugins.iter().map(|(k, v)| (*k, *v)).collect();
         for ((ns, name), p) in kong_plugins {
             if is_global(&p.metadata) {
@@ -1505,7 +1578,7 @@ fn base(f: PluginFields<'_>, resolved: ResolvedConfig, origin: ObjectRef) -> Bas
         .ordering
         .and_then(|o| serde_json::to_value(o).ok())
         .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
-    let source = Ctx::source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
+    let source = source_meta(f.kind, KONG_GROUP, "v1", f.meta, f.tags);
     Base {
         plugin: f.plugin.to_owned(),
         config: resolved.config,

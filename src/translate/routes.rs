@@ -2,6 +2,9 @@
 //! (gateway.networking.k8s.io/v1), translated as KIC 3 does for Kong's `traditional_compatible`
 //! router: one route per (Ingress, host, backend Service, port) with the paths combined, and one
 //! route per HTTPRoute rule match. Backends pull their Konnect services in via [`super::services`].
+//!
+//! [`build`] returns the routes and those services ([`Routes`]); a private `Step` carries the
+//! index, options and results sink through the Ingress and HTTPRoute functions.
 
 use std::collections::BTreeMap;
 
@@ -16,10 +19,10 @@ use k8s_openapi::api::networking::v1::{
 
 use super::annotations::{self as ann, PluginRef};
 use super::consumers::age_key;
-use super::result::{ObjectRef, Reason};
-use super::services::PortRef;
-use super::snapshot::KIC_GATEWAY_CONTROLLER;
-use super::{Built, BuiltRoute, Ctx, Referrer, ids, ns_key, ns_name};
+use super::result::{ObjectRef, Reason, Results};
+use super::services::{self, PortRef, ServiceMap};
+use super::snapshot::{KIC_GATEWAY_CONTROLLER, TranslateOptions};
+use super::{Built, BuiltRoute, Index, Referrer, ids, ns_key, ns_name, source_meta};
 use crate::konnect::models::{EntityId, ForeignKey, Route};
 
 /// Kong's prefix marking a route path as a regular expression.
@@ -120,18 +123,73 @@ fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) 
     }
 }
 
-impl<'a> Ctx<'a> {
+/// The routes step's output.
+#[derive(Default)]
+pub(crate) struct Routes<'a> {
+    /// Routes keyed by their name.
+    pub routes: BTreeMap<String, BuiltRoute<'a>>,
+    /// The Konnect services of the routes' backends.
+    pub services: ServiceMap,
+}
+
+/// The routes (and the services of their backends) of every Ingress of our class, then of
+/// every HTTPRoute attached to one of our Gateways.
+pub(crate) fn build<'a>(
+    ix: &Index<'a>,
+    opts: &TranslateOptions,
+    results: &mut Results,
+) -> Routes<'a> {
+    let mut step = Step {
+        ix,
+        opts,
+        results,
+        out: Routes::default(),
+    };
+    step.ingresses();
+    step.http_routes();
+    step.out
+}
+
+/// The step in progress.
+struct Step<'s, 'a> {
+    ix: &'s Index<'a>,
+    opts: &'s TranslateOptions,
+    results: &'s mut Results,
+    out: Routes<'a>,
+}
+
+impl<'a> Step<'_, 'a> {
+    /// [`services::ensure_service`] on this step's services.
+    fn ensure_service(
+        &mut self,
+        name: &str,
+        namespace: &str,
+        svc_name: &str,
+        port: u16,
+    ) -> Option<EntityId> {
+        let services = &mut self.out.services;
+        services::ensure_service(
+            self.ix,
+            services,
+            self.results,
+            name,
+            namespace,
+            svc_name,
+            port,
+        )
+    }
+
     /// Adds a route, unless another source object already generates a route of the same
     /// name (so the same id): then the older object (creation time, then namespace/name)
     /// keeps it, the newer is Invalid (`Conflict`, naming the other) and the winner carries a
     /// warning naming the loser. Two routes of one object never share a name.
-    pub(crate) fn claim_route(&mut self, name: String, route: BuiltRoute<'a>) {
-        let Some(existing) = self.routes.get(&name) else {
-            self.routes.insert(name, route);
+    fn claim_route(&mut self, name: String, route: BuiltRoute<'a>) {
+        let Some(existing) = self.out.routes.get(&name) else {
+            self.out.routes.insert(name, route);
             return;
         };
         if existing.built.origin == route.built.origin {
-            self.routes.insert(name, route);
+            self.out.routes.insert(name, route);
             return;
         }
         let new_wins = (&route.age, &route.built.origin) < (&existing.age, &existing.built.origin);
@@ -150,7 +208,7 @@ impl<'a> Ctx<'a> {
             format!("route {name:?}: {loser} generates a route of the same name too; it is newer, and refused"),
         );
         if new_wins {
-            self.routes.insert(name, route);
+            self.out.routes.insert(name, route);
         }
     }
 
@@ -167,7 +225,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Routes (and their services) from every Ingress of our class.
-    pub(crate) fn ingresses(&mut self) {
+    fn ingresses(&mut self) {
         let ingresses: Vec<&Ingress> = self.ix.ingresses.values().copied().collect();
         for ingress in ingresses {
             if self.ingress_is_ours(ingress) {
@@ -207,8 +265,7 @@ impl<'a> Ctx<'a> {
             namespace: namespace.clone(),
             annotations: ingress.metadata.annotations.as_ref(),
         };
-        let source =
-            Self::source_meta("Ingress", "networking.k8s.io", "v1", &ingress.metadata, &[]);
+        let source = source_meta("Ingress", "networking.k8s.io", "v1", &ingress.metadata, &[]);
         for (route_name, group) in groups {
             let mut route = ingress_route(&route_name, group);
             overrides.apply(&mut route);
@@ -290,7 +347,7 @@ impl<'a> Ctx<'a> {
                 return None;
             }
         };
-        let port_number = match self.resolve_port(namespace, &backend.name, &port) {
+        let port_number = match self.ix.resolve_port(namespace, &backend.name, &port) {
             Ok(n) => n,
             Err((reason, e)) => {
                 self.results
@@ -429,7 +486,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Routes (and their services) from every HTTPRoute attached to one of our Gateways.
-    pub(crate) fn http_routes(&mut self) {
+    fn http_routes(&mut self) {
         let routes: Vec<&HttpRoute> = self.ix.http_routes.values().copied().collect();
         for route in routes {
             if self.http_route_is_ours(route) {
@@ -458,7 +515,7 @@ impl<'a> Ctx<'a> {
             namespace: namespace.clone(),
             annotations: http_route.metadata.annotations.as_ref(),
         };
-        let source = Self::source_meta("HTTPRoute", GATEWAY_GROUP, "v1", &http_route.metadata, &[]);
+        let source = source_meta("HTTPRoute", GATEWAY_GROUP, "v1", &http_route.metadata, &[]);
         let rules: Vec<HttpRule<'a>> = http_route
             .spec
             .rules
@@ -538,7 +595,7 @@ impl<'a> Ctx<'a> {
         };
         let service_id = self.ensure_service(&service_name, &backend.0, &backend.1, backend.2)?;
         for (ns, n, _, _) in first.backends.iter().skip(1) {
-            if let Some(s) = self.services.get_mut(&service_name) {
+            if let Some(s) = self.out.services.get_mut(&service_name) {
                 s.k8s_services.insert((ns.clone(), n.clone()));
             }
         }
@@ -674,7 +731,7 @@ impl<'a> Ctx<'a> {
         }
         let bns = backend.namespace.as_deref().unwrap_or(namespace);
         if bns != namespace
-            && !self.grant_allows(
+            && !self.ix.grant_allows(
                 (GATEWAY_GROUP, "HTTPRoute", namespace),
                 bns,
                 ("", "Service", &backend.name),
@@ -695,7 +752,10 @@ impl<'a> Ctx<'a> {
             );
             return None;
         };
-        let number = match self.resolve_port(bns, &backend.name, &PortRef::Number(port)) {
+        let number = match self
+            .ix
+            .resolve_port(bns, &backend.name, &PortRef::Number(port))
+        {
             Ok(n) => n,
             Err((reason, e)) => {
                 self.results.error(key, reason, format!("{bfield}: {e}"));

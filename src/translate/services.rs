@@ -2,15 +2,21 @@
 //! ones annotated with `konghq.com/plugins`. Host `<name>.<namespace>.svc` (the external name
 //! for `ExternalName` Services), the Service port, KIC's defaults, and KIC's `konghq.com/*`
 //! Service annotations for protocol, path, timeouts and retries.
+//!
+//! [`ensure_service`] makes (or extends) one in the map it is given, for the routes step;
+//! [`annotated`] takes the routes' services and returns them with the annotated ones added.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Service as K8sService;
 
 use super::annotations as ann;
-use super::result::{ObjectRef, Reason};
-use super::{Built, BuiltService, Ctx, ids, ns_name};
+use super::result::{ObjectRef, Reason, Results};
+use super::{Built, BuiltService, Index, ids, ns_name, source_meta};
 use crate::konnect::models::{EntityId, Service};
+
+/// Konnect services under construction, keyed by name.
+pub(crate) type ServiceMap = BTreeMap<String, BuiltService>;
 
 /// How a backend names its Service port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +43,7 @@ const MAX_TIMEOUT_MS: u32 = 2_147_483_646;
 /// Kong's upper bound on retries.
 const MAX_RETRIES: u32 = 32_767;
 
-impl Ctx<'_> {
+impl Index<'_> {
     /// Resolves a backend's port on the Service; the error names the Service.
     pub(crate) fn resolve_port(
         &self,
@@ -45,7 +51,7 @@ impl Ctx<'_> {
         name: &str,
         port: &PortRef,
     ) -> Result<u16, (Reason, String)> {
-        let Some(svc) = self.ix.services.get(&(namespace, name)) else {
+        let Some(svc) = self.services.get(&(namespace, name)) else {
             return Err((
                 Reason::ReferenceNotFound,
                 format!("Service {namespace}/{name} not found"),
@@ -86,172 +92,190 @@ impl Ctx<'_> {
                 )
             })
     }
+}
 
-    /// Ensures the Konnect service `name` exists, built from the core Service
-    /// `namespace/svc_name` on `port`; adds that core Service to its plugin sources.
-    pub(crate) fn ensure_service(
-        &mut self,
-        name: &str,
-        namespace: &str,
-        svc_name: &str,
-        port: u16,
-    ) -> Option<EntityId> {
-        let svc = *self.ix.services.get(&(namespace, svc_name))?;
-        let key = (namespace.to_owned(), svc_name.to_owned());
-        if let Some(existing) = self.services.get_mut(name) {
-            existing.k8s_services.insert(key);
-            return existing.built.entity.id;
-        }
-        let origin = self.results.track("Service", &svc.metadata);
-        let entity = self.service_entity(svc, name, port, &origin);
-        let id = entity.id;
-        let source = Self::source_meta("Service", "", "v1", &svc.metadata, &[]);
-        self.services.insert(
-            name.to_owned(),
-            BuiltService {
-                built: Built {
-                    entity,
-                    source,
-                    origin,
-                },
-                k8s_services: BTreeSet::from([key]),
-            },
-        );
-        id
+/// Ensures the Konnect service `name` exists in `services`, built from the core Service
+/// `namespace/svc_name` on `port`; adds that core Service to its plugin sources.
+pub(crate) fn ensure_service(
+    ix: &Index,
+    services: &mut ServiceMap,
+    results: &mut Results,
+    name: &str,
+    namespace: &str,
+    svc_name: &str,
+    port: u16,
+) -> Option<EntityId> {
+    let svc = *ix.services.get(&(namespace, svc_name))?;
+    let key = (namespace.to_owned(), svc_name.to_owned());
+    if let Some(existing) = services.get_mut(name) {
+        existing.k8s_services.insert(key);
+        return existing.built.entity.id;
     }
-
-    fn service_entity(
-        &mut self,
-        svc: &K8sService,
-        name: &str,
-        port: u16,
-        origin: &ObjectRef,
-    ) -> Service {
-        let (namespace, svc_name) = ns_name(&svc.metadata);
-        let spec = svc.spec.as_ref();
-        let host = match spec.and_then(|s| s.external_name.as_deref()) {
-            Some(ext) if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") => {
-                ext.to_owned()
-            }
-            _ => format!("{svc_name}.{namespace}.svc"),
-        };
-        let mut service = Service {
-            id: Some(ids::service_id(name)),
-            name: Some(name.to_owned()),
-            host,
-            port: Some(port),
-            protocol: Some("http".into()),
-            path: Some("/".into()),
-            retries: Some(DEFAULT_RETRIES),
-            connect_timeout: Some(DEFAULT_TIMEOUT_MS),
-            read_timeout: Some(DEFAULT_TIMEOUT_MS),
-            write_timeout: Some(DEFAULT_TIMEOUT_MS),
-            ..Default::default()
-        };
-        let a = svc.metadata.annotations.as_ref();
-        let mut errors = Vec::new();
-        if let Some(v) = ann::get(a, ann::PROTOCOL) {
-            match ann::protocol(v, ann::KONG_PROTOCOLS) {
-                Ok(p) => service.protocol = Some(p),
-                Err(e) => errors.push((ann::PROTOCOL, e)),
-            }
-        }
-        if let Some(v) = ann::get(a, ann::PATH) {
-            match ann::service_path(v) {
-                Ok(p) => service.path = Some(p),
-                Err(e) => errors.push((ann::PATH, e)),
-            }
-        }
-        for (annotation, field) in [
-            (ann::CONNECT_TIMEOUT, &mut service.connect_timeout),
-            (ann::READ_TIMEOUT, &mut service.read_timeout),
-            (ann::WRITE_TIMEOUT, &mut service.write_timeout),
-        ] {
-            if let Some(v) = ann::get(a, annotation) {
-                match ann::bounded_u32(v, MAX_TIMEOUT_MS) {
-                    Ok(0) => errors.push((annotation, format!("{v:?} must be at least 1"))),
-                    Ok(n) => *field = Some(n),
-                    Err(e) => errors.push((annotation, e)),
-                }
-            }
-        }
-        if let Some(v) = ann::get(a, ann::RETRIES) {
-            match ann::bounded_u32(v, MAX_RETRIES) {
-                Ok(n) => service.retries = Some(n),
-                Err(e) => errors.push((ann::RETRIES, e)),
-            }
-        }
-        for (annotation, e) in errors {
-            self.results.error(
+    let origin = results.track("Service", &svc.metadata);
+    let entity = service_entity(results, svc, name, port, &origin);
+    let id = entity.id;
+    let source = source_meta("Service", "", "v1", &svc.metadata, &[]);
+    services.insert(
+        name.to_owned(),
+        BuiltService {
+            built: Built {
+                entity,
+                source,
                 origin,
-                Reason::InvalidAnnotation,
-                format!("metadata.annotations[{annotation}]: {e}; the annotation is ignored"),
+            },
+            k8s_services: BTreeSet::from([key]),
+        },
+    );
+    id
+}
+
+fn service_entity(
+    results: &mut Results,
+    svc: &K8sService,
+    name: &str,
+    port: u16,
+    origin: &ObjectRef,
+) -> Service {
+    let (namespace, svc_name) = ns_name(&svc.metadata);
+    let spec = svc.spec.as_ref();
+    let host = match spec.and_then(|s| s.external_name.as_deref()) {
+        Some(ext) if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") => {
+            ext.to_owned()
+        }
+        _ => format!("{svc_name}.{namespace}.svc"),
+    };
+    let mut service = Service {
+        id: Some(ids::service_id(name)),
+        name: Some(name.to_owned()),
+        host,
+        port: Some(port),
+        protocol: Some("http".into()),
+        path: Some("/".into()),
+        retries: Some(DEFAULT_RETRIES),
+        connect_timeout: Some(DEFAULT_TIMEOUT_MS),
+        read_timeout: Some(DEFAULT_TIMEOUT_MS),
+        write_timeout: Some(DEFAULT_TIMEOUT_MS),
+        ..Default::default()
+    };
+    annotated_settings(results, svc, &mut service, origin);
+    service
+}
+
+/// KIC's `konghq.com/*` Service annotations applied to `service`; a bad value is reported on
+/// `origin` and ignored (the default kept).
+fn annotated_settings(
+    results: &mut Results,
+    svc: &K8sService,
+    service: &mut Service,
+    origin: &ObjectRef,
+) {
+    let a = svc.metadata.annotations.as_ref();
+    let mut errors = Vec::new();
+    if let Some(v) = ann::get(a, ann::PROTOCOL) {
+        match ann::protocol(v, ann::KONG_PROTOCOLS) {
+            Ok(p) => service.protocol = Some(p),
+            Err(e) => errors.push((ann::PROTOCOL, e)),
+        }
+    }
+    if let Some(v) = ann::get(a, ann::PATH) {
+        match ann::service_path(v) {
+            Ok(p) => service.path = Some(p),
+            Err(e) => errors.push((ann::PATH, e)),
+        }
+    }
+    for (annotation, field) in [
+        (ann::CONNECT_TIMEOUT, &mut service.connect_timeout),
+        (ann::READ_TIMEOUT, &mut service.read_timeout),
+        (ann::WRITE_TIMEOUT, &mut service.write_timeout),
+    ] {
+        if let Some(v) = ann::get(a, annotation) {
+            match ann::bounded_u32(v, MAX_TIMEOUT_MS) {
+                Ok(0) => errors.push((annotation, format!("{v:?} must be at least 1"))),
+                Ok(n) => *field = Some(n),
+                Err(e) => errors.push((annotation, e)),
+            }
+        }
+    }
+    if let Some(v) = ann::get(a, ann::RETRIES) {
+        match ann::bounded_u32(v, MAX_RETRIES) {
+            Ok(n) => service.retries = Some(n),
+            Err(e) => errors.push((ann::RETRIES, e)),
+        }
+    }
+    for (annotation, e) in errors {
+        results.error(
+            origin,
+            Reason::InvalidAnnotation,
+            format!("metadata.annotations[{annotation}]: {e}; the annotation is ignored"),
+        );
+    }
+}
+
+/// Services annotated with `konghq.com/plugins` that no route uses still get a Konnect
+/// service per port, so their plugins have a parent: `services` (the routes' ones) with
+/// those added.
+pub(crate) fn annotated(ix: &Index, mut services: ServiceMap, results: &mut Results) -> ServiceMap {
+    let used: BTreeSet<(&str, &str)> = services
+        .values()
+        .flat_map(|s| s.k8s_services.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+        .collect();
+    let candidates: Vec<_> = ix
+        .services
+        .iter()
+        .filter(|(key, svc)| {
+            !used.contains(*key) && !ann::plugin_refs(svc.metadata.annotations.as_ref()).is_empty()
+        })
+        .map(|(key, svc)| (*key, *svc))
+        .collect();
+    for ((namespace, name), svc) in candidates {
+        let listed = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_deref())
+            .unwrap_or_default();
+        let ports: Vec<u16> = listed
+            .iter()
+            .filter_map(|p| u16::try_from(p.port).ok().filter(|n| *n > 0))
+            .collect();
+        let is_external =
+            svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ExternalName");
+        let ports = match (ports.is_empty(), listed.is_empty()) {
+            (false, _) => ports,
+            // An ExternalName Service may list no port: KIC's default port then.
+            (true, true) if is_external => vec![80],
+            (true, _) => {
+                let key = results.track("Service", &svc.metadata);
+                let detail = if listed.is_empty() {
+                    "spec.ports: no port listed".to_owned()
+                } else {
+                    let bad: Vec<String> = listed.iter().map(|p| p.port.to_string()).collect();
+                    format!(
+                        "spec.ports: no port between 1 and 65535 (found {})",
+                        bad.join(", ")
+                    )
+                };
+                results.error(
+                    &key,
+                    Reason::InvalidSpec,
+                    format!("{detail}; no Konnect service is created for its konghq.com/plugins"),
+                );
+                continue;
+            }
+        };
+        for port in ports {
+            let konnect_name = format!("{namespace}.{name}.{port}");
+            ensure_service(
+                ix,
+                &mut services,
+                results,
+                &konnect_name,
+                namespace,
+                name,
+                port,
             );
         }
-        service
     }
-
-    /// Services annotated with `konghq.com/plugins` that no route uses still get a Konnect
-    /// service per port, so their plugins have a parent.
-    pub(crate) fn annotated_services(&mut self) {
-        let used: BTreeSet<(&str, &str)> = self
-            .services
-            .values()
-            .flat_map(|s| s.k8s_services.iter().map(|(a, b)| (a.as_str(), b.as_str())))
-            .collect();
-        let candidates: Vec<_> = self
-            .ix
-            .services
-            .iter()
-            .filter(|(key, svc)| {
-                !used.contains(*key)
-                    && !ann::plugin_refs(svc.metadata.annotations.as_ref()).is_empty()
-            })
-            .map(|(key, svc)| (*key, *svc))
-            .collect();
-        for ((namespace, name), svc) in candidates {
-            let listed = svc
-                .spec
-                .as_ref()
-                .and_then(|s| s.ports.as_deref())
-                .unwrap_or_default();
-            let ports: Vec<u16> = listed
-                .iter()
-                .filter_map(|p| u16::try_from(p.port).ok().filter(|n| *n > 0))
-                .collect();
-            let is_external =
-                svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ExternalName");
-            let ports = match (ports.is_empty(), listed.is_empty()) {
-                (false, _) => ports,
-                // An ExternalName Service may list no port: KIC's default port then.
-                (true, true) if is_external => vec![80],
-                (true, _) => {
-                    let key = self.results.track("Service", &svc.metadata);
-                    let detail = if listed.is_empty() {
-                        "spec.ports: no port listed".to_owned()
-                    } else {
-                        let bad: Vec<String> = listed.iter().map(|p| p.port.to_string()).collect();
-                        format!(
-                            "spec.ports: no port between 1 and 65535 (found {})",
-                            bad.join(", ")
-                        )
-                    };
-                    self.results.error(
-                        &key,
-                        Reason::InvalidSpec,
-                        format!(
-                            "{detail}; no Konnect service is created for its konghq.com/plugins"
-                        ),
-                    );
-                    continue;
-                }
-            };
-            for port in ports {
-                let konnect_name = format!("{namespace}.{name}.{port}");
-                self.ensure_service(&konnect_name, namespace, name, port);
-            }
-        }
-    }
+    services
 }
 
 #[cfg(test)]
