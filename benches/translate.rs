@@ -240,6 +240,11 @@ fn main() {
         .filter(|n| *n > 0)
         .unwrap_or(DEFAULT_ITERS);
     println!("== translate: 10k-object snapshot (target < 50 ms per translation) ==");
+    // Translation spreads its costliest loops over the cores (translate::par): say how many.
+    println!(
+        "cores available: {}",
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    );
     print_memory("at start");
 
     let build = Instant::now();

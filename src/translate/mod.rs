@@ -25,6 +25,10 @@
 //! naming the field; Kong objects of another ingress class become Pending results with reason
 //! `IgnoredClass`.
 //!
+//! The schema checks of the plugins step and the tags (payload hashes) of `finish` run over
+//! the machine's cores (`par`, scoped threads): each item depends on itself alone and results
+//! come back in input order, so the output is the one-thread output.
+//!
 //! Values read from Secrets stay real in the [`DesiredState`] (Konnect needs them), with their
 //! provenance in [`DesiredState::secret_fields`]; [`redact`] hides them wherever a person may
 //! read them, and [`render`] does so unless told [`Secrets::Show`].
