@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::KONG_GROUP;
 use super::result::{ObjectRef, Reason, Results};
 use super::{Built, Index, Referrer, ids, ns_name, source_meta};
 use crate::crd::{KongConsumer, KongConsumerGroup};
@@ -16,7 +17,6 @@ use crate::konnect::models::{
     Consumer, ConsumerGroup, ConsumerGroupMembership, EntityId, ForeignKey,
 };
 
-const KONG_GROUP: &str = "configuration.konghq.com";
 /// The claim on a consumer's Konnect key (username, else custom_id) in the "taken" map.
 const KONNECT_KEY: &str = "konnect key";
 
@@ -117,12 +117,7 @@ impl<'a> Step<'_, 'a> {
                 name: name.clone(),
                 ..Default::default()
             };
-            let referrer = Referrer {
-                key: key.clone(),
-                group: KONG_GROUP,
-                namespace,
-                annotations: group.metadata.annotations.as_ref(),
-            };
+            let referrer = Referrer::kong(&key, namespace, &group.metadata);
             self.out.groups.insert(
                 name,
                 (
@@ -196,12 +191,7 @@ impl<'a> Step<'_, 'a> {
             custom_id,
             ..Default::default()
         };
-        let referrer = Referrer {
-            key: key.clone(),
-            group: KONG_GROUP,
-            namespace,
-            annotations: consumer.metadata.annotations.as_ref(),
-        };
+        let referrer = Referrer::kong(&key, namespace, &consumer.metadata);
         self.out.consumers.insert(
             konnect_name,
             (

@@ -276,7 +276,7 @@ impl Held {
     }
 
     /// Step 6: Instances on held entities: held; the others are returned.
-    fn hold_instances(&mut self, instances: Vec<Instance>) -> Vec<Instance> {
+    fn hold_instances(&mut self, mut instances: Vec<Instance>) -> Vec<Instance> {
         let (services, routes) = (&self.services, &self.routes);
         let (consumers, groups) = (&self.consumers, &self.groups);
         let is_held = |p: &PluginParents| {
@@ -287,15 +287,17 @@ impl Held {
                     .as_ref()
                     .is_some_and(|n| groups.contains(n))
         };
-        let mut kept = Vec::with_capacity(instances.len());
-        for inst in instances {
-            if is_held(&inst.parents) {
-                self.plugin_ids.extend(inst.entity.id);
-            } else {
-                kept.push(inst);
+        // In place: a second vector of instances would double the step's largest buffer.
+        let mut held = Vec::new();
+        instances.retain(|inst| {
+            let hold = is_held(&inst.parents);
+            if hold {
+                held.extend(inst.entity.id);
             }
-        }
-        kept
+            !hold
+        });
+        self.plugin_ids.extend(held);
+        instances
     }
 
     /// Step 7: The instances Invalid plugins would have had.

@@ -207,6 +207,14 @@ pub struct Results {
 }
 
 impl Results {
+    /// Room for `objects` objects up front: growing a large table copies it, and holds the old
+    /// and the new one at once.
+    pub fn with_capacity(objects: usize) -> Self {
+        Results {
+            objects: HashMap::with_capacity(objects),
+        }
+    }
+
     /// The findings of an object, created empty on first use. Looks the key up before cloning
     /// it: most calls are about an object already tracked.
     fn acc(&mut self, key: &ObjectRef) -> &mut Acc {

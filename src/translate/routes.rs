@@ -17,6 +17,7 @@ use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, Ingress, IngressServiceBackend, IngressSpec,
 };
 
+use super::KONG_GROUP;
 use super::annotations::{self as ann, PluginRef};
 use super::consumers::age_key;
 use super::result::{ObjectRef, Reason, Results};
@@ -28,7 +29,6 @@ use crate::konnect::models::{EntityId, ForeignKey, Route};
 /// Kong's prefix marking a route path as a regular expression.
 const REGEX_PREFIX: &str = "~";
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
-const KONG_GROUP: &str = "configuration.konghq.com";
 
 /// KIC's default marker of a regular-expression Ingress path (`ControllerPathRegexPrefix`);
 /// `konghq.com/regex-prefix` replaces it.
@@ -596,7 +596,7 @@ impl<'a> Step<'_, 'a> {
         let service_id = self.ensure_service(&service_name, &backend.0, &backend.1, backend.2)?;
         for (ns, n, _, _) in first.backends.iter().skip(1) {
             if let Some(s) = self.out.services.get_mut(&service_name) {
-                s.k8s_services.insert((ns.clone(), n.clone()));
+                s.k8s_services.insert(ns, n);
             }
         }
         Some(service_id)

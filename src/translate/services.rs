@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Service as K8sService;
 
 use super::annotations as ann;
 use super::result::{ObjectRef, Reason, Results};
-use super::{Built, BuiltService, Index, ids, ns_name, source_meta};
+use super::{Built, BuiltService, Index, K8sServices, ids, ns_name, source_meta};
 use crate::konnect::models::{EntityId, Service};
 
 /// Konnect services under construction, keyed by name.
@@ -106,9 +106,8 @@ pub(crate) fn ensure_service(
     port: u16,
 ) -> Option<EntityId> {
     let svc = *ix.services.get(&(namespace, svc_name))?;
-    let key = (namespace.to_owned(), svc_name.to_owned());
     if let Some(existing) = services.get_mut(name) {
-        existing.k8s_services.insert(key);
+        existing.k8s_services.insert(namespace, svc_name);
         return existing.built.entity.id;
     }
     let origin = results.track("Service", &svc.metadata);
@@ -123,7 +122,7 @@ pub(crate) fn ensure_service(
                 source,
                 origin,
             },
-            k8s_services: BTreeSet::from([key]),
+            k8s_services: K8sServices::one(namespace, svc_name),
         },
     );
     id
@@ -217,7 +216,7 @@ fn annotated_settings(
 pub(crate) fn annotated(ix: &Index, mut services: ServiceMap, results: &mut Results) -> ServiceMap {
     let used: BTreeSet<(&str, &str)> = services
         .values()
-        .flat_map(|s| s.k8s_services.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+        .flat_map(|s| s.k8s_services.iter())
         .collect();
     let candidates: Vec<_> = ix
         .services
