@@ -522,7 +522,11 @@ fn with_tags<T: Serialize + Sync>(
         }
         set_tags(&mut b.entity, tags);
     }
-    built.into_iter().map(|b| b.entity).collect()
+    // The collect may reuse the larger buffer of `built`; the desired state outlives this
+    // translation (the controller keeps it), so it gives back the room it does not use.
+    let mut entities: Vec<T> = built.into_iter().map(|b| b.entity).collect();
+    entities.shrink_to_fit();
+    entities
 }
 
 /// The desired state: what the steps built, the held entities left out, each entity with its
@@ -579,6 +583,50 @@ fn finish_plugins(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The desired state outlives a translation (the controller keeps it): its entity lists
+    /// hold no spare room, whatever buffer `with_tags` collected them into.
+    #[test]
+    fn entity_lists_hold_no_spare_room() {
+        use fixtures as fx;
+        let mut fixture = fx::Fixture::new();
+        for i in 0..7 {
+            fixture = fixture
+                .with(
+                    fx::service("default", &format!("s{i}"))
+                        .port(80)
+                        .annotation(annotations::PLUGINS, &format!("p{i}")),
+                )
+                .with(
+                    fx::kong_plugin("default", &format!("p{i}"), "rate-limiting")
+                        .config(serde_json::json!({ "minute": i + 1 })),
+                )
+                .with(fx::ingress("default", &format!("i{i}")).path(
+                    "app.example.com",
+                    &format!("/{i}"),
+                    "Prefix",
+                    &format!("s{i}"),
+                    80,
+                ));
+        }
+        let state = fixture.translate();
+        assert_eq!(
+            (
+                state.services.len(),
+                state.routes.len(),
+                state.plugins.len()
+            ),
+            (7, 7, 7)
+        );
+        assert_eq!(state.services.capacity(), state.services.len());
+        assert_eq!(state.routes.capacity(), state.routes.len());
+        assert_eq!(state.consumers.capacity(), state.consumers.len());
+        assert_eq!(
+            state.consumer_groups.capacity(),
+            state.consumer_groups.len()
+        );
+        assert_eq!(state.plugins.capacity(), state.plugins.len());
+    }
 
     proptest! {
         /// `K8sServices` holds what a `BTreeSet` of the same pairs would, in the same order.
