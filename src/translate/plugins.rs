@@ -40,6 +40,7 @@ use super::ids::{self, PluginParents};
 use super::redact::{Scrubber, SecretField, SecretSource, Shadow, redact_config};
 use super::result::{ObjectRef, Reason, Results};
 use super::services::ServiceMap;
+use super::sorted::{SortedMap, SortedSet};
 use super::tags::SourceMeta;
 use super::{Built, BuiltPlugin, BuiltRoute, Index, Referrer, ns_name, source_meta};
 use crate::crd::{KongClusterPlugin, KongPlugin, PluginOrdering, SecretRef};
@@ -69,43 +70,7 @@ pub(crate) struct Relations {
 
 /// Entity names, sorted and without duplicates. Most plugin objects have one referrer; a
 /// `BTreeSet` would allocate a node of eleven slots for it.
-#[derive(Default)]
-pub(crate) struct NameSet(Vec<String>);
-
-impl NameSet {
-    fn insert(&mut self, name: String) {
-        if let Err(at) = self.0.binary_search(&name) {
-            self.0.insert(at, name);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn iter(&self) -> std::slice::Iter<'_, String> {
-        self.0.iter()
-    }
-}
-
-impl<'s> IntoIterator for &'s NameSet {
-    type Item = &'s String;
-    type IntoIter = std::slice::Iter<'s, String>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl FromIterator<String> for NameSet {
-    fn from_iter<I: IntoIterator<Item = String>>(names: I) -> Self {
-        let mut set = NameSet::default();
-        for name in names {
-            set.insert(name);
-        }
-        set
-    }
-}
+pub(crate) type NameSet = SortedSet<String>;
 
 /// Which kind of parent a referrer gives a plugin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -1241,9 +1206,7 @@ impl<'a> Step<'_, 'a> {
         &mut self,
         cluster_plugins: &[(&'a str, &'a KongClusterPlugin)],
     ) -> (Bases<'a>, Infos) {
-        let mut bases = Bases(Vec::with_capacity(
-            self.ix.kong_plugins.len() + cluster_plugins.len(),
-        ));
+        let mut bases = Bases::with_capacity(self.ix.kong_plugins.len() + cluster_plugins.len());
         let mut infos = Infos::new();
         let mut checked = prechecked(self.ix, self.schemas);
         let kong_plugins: Vec<_> = self.ix.kong_plugins.iter().map(|(k, v)| (*k, *v)).collect();
@@ -1292,7 +1255,7 @@ impl<'a> Step<'_, 'a> {
                         .entry(src.clone())
                         .or_default()
                         .slot(referral.slot)
-                        .insert(referral.entity.clone());
+                        .add(referral.entity.clone());
                 }
                 out.uses.push(PluginUse {
                     referrer: referral.referrer.key.clone(),
@@ -1490,31 +1453,8 @@ impl<'a> Step<'_, 'a> {
 /// Every plugin object we serve, by source: its [`Base`], or `None` when it is Invalid. A
 /// vector sorted by source: the plugin objects arrive in order, and a `BTreeMap` filled in
 /// order leaves its nodes half empty (10k bases in `render_memory`).
-#[derive(Default)]
-struct Bases<'a>(Vec<(PluginSource, Option<Base<'a>>)>);
+type Bases<'a> = SortedMap<PluginSource, Option<Base<'a>>>;
 
-impl<'a> Bases<'a> {
-    fn position(&self, src: &PluginSource) -> Result<usize, usize> {
-        self.0.binary_search_by(|(s, _)| s.cmp(src))
-    }
-
-    fn get(&self, src: &PluginSource) -> Option<&Option<Base<'a>>> {
-        self.position(src).ok().map(|i| &self.0[i].1)
-    }
-
-    /// Sets the base of `src`, replacing any.
-    fn insert(&mut self, src: PluginSource, base: Option<Base<'a>>) {
-        match self.position(&src) {
-            Ok(i) => self.0[i].1 = base,
-            Err(i) => self.0.insert(i, (src, base)),
-        }
-    }
-
-    /// Every plugin object and its base, sorted by source.
-    fn iter(&self) -> impl Iterator<Item = (&PluginSource, &Option<Base<'a>>)> {
-        self.0.iter().map(|(s, b)| (s, b))
-    }
-}
 /// Every plugin object's result key and plugin type, valid or not (for holding).
 type Infos = BTreeMap<PluginSource, PluginInfo>;
 /// Global KongClusterPlugins by plugin type: (object name, result key) of each.
@@ -1565,7 +1505,7 @@ fn scope_errors(schema: &PluginSchema, plugin: &str, rels: &Relations) -> Vec<St
     ];
     let mut errors = Vec::new();
     for (field, names) in slots {
-        let Some(name) = names.iter().next() else {
+        let Some(name) = names.keys().next() else {
             continue;
         };
         let mut scope = serde_json::Map::new();
@@ -1730,17 +1670,6 @@ fn plugin_entity(base: &Base<'_>, parents: &PluginParents) -> Plugin {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    proptest::proptest! {
-        /// `NameSet` holds what a `BTreeSet` of the same names would, in the same order.
-        #[test]
-        fn name_set_is_a_sorted_set(names in proptest::collection::vec("[a-c]{0,3}", 0..20)) {
-            let set: NameSet = names.iter().cloned().collect();
-            let expected: BTreeSet<&String> = names.iter().collect();
-            proptest::prop_assert_eq!(set.iter().collect::<Vec<_>>(), expected.into_iter().collect::<Vec<_>>());
-            proptest::prop_assert_eq!(set.is_empty(), names.is_empty());
-        }
-    }
 
     fn rels(services: &[&str], routes: &[&str], consumers: &[&str], groups: &[&str]) -> Relations {
         let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
