@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::BuiltRoute;
 use super::consumers::Consumers;
 use super::ids::{self, PluginParents};
-use super::plugins::{Instance, PluginSource, Relations, Slot, Step};
+use super::plugins::{Infos, Instance, PluginSource, Relations, Slot, Step};
 use super::result::{ObjectRef, Reason};
 use super::services::ServiceMap;
 use crate::konnect::models::EntityId;
@@ -104,7 +104,7 @@ impl Step<'_, '_> {
         &mut self,
         uses: &[PluginUse],
         entities: &[(ObjectRef, Slot, String)],
-        infos: &BTreeMap<PluginSource, PluginInfo>,
+        infos: &Infos,
         relations: &BTreeMap<PluginSource, Relations>,
         instances: Vec<Instance>,
     ) -> (Vec<Instance>, Held) {
@@ -121,10 +121,7 @@ impl Step<'_, '_> {
     /// Invalid plugin objects, each with the sentence that says why. A plugin object is
     /// Invalid when `self.results` holds an error on it: recorded by the plugins step, or by
     /// `malformed` (in `translate_with_schemas`) for a copy of it the loader could not parse.
-    fn invalid_plugins<'i>(
-        &self,
-        infos: &'i BTreeMap<PluginSource, PluginInfo>,
-    ) -> BTreeMap<&'i PluginSource, String> {
+    fn invalid_plugins<'i>(&self, infos: &'i Infos) -> BTreeMap<&'i PluginSource, String> {
         infos
             .iter()
             .filter(|(_, i)| self.results.has_error(&i.key))
@@ -304,7 +301,7 @@ impl Held {
     fn hold_invalid(
         &mut self,
         invalid: &BTreeMap<&PluginSource, String>,
-        infos: &BTreeMap<PluginSource, PluginInfo>,
+        infos: &Infos,
         relations: &BTreeMap<PluginSource, Relations>,
     ) {
         for src in invalid.keys() {

@@ -390,18 +390,18 @@ pub(crate) fn ns_name(meta: &ObjectMeta) -> (String, String) {
 
 /// Source metadata of an object, for tags.
 pub(crate) fn source_meta(
-    kind: &str,
-    group: &str,
-    version: &str,
+    kind: &'static str,
+    group: &'static str,
+    version: &'static str,
     meta: &ObjectMeta,
     extra_tags: &[String],
 ) -> Rc<SourceMeta> {
     let mut user_tags = annotations::user_tags(meta.annotations.as_ref());
     user_tags.extend(extra_tags.iter().cloned());
     Rc::new(SourceMeta {
-        kind: kind.into(),
-        group: group.into(),
-        version: version.into(),
+        kind,
+        group,
+        version,
         name: meta.name.clone().unwrap_or_default(),
         namespace: meta.namespace.clone(),
         uid: meta.uid.clone(),

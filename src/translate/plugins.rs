@@ -91,6 +91,19 @@ impl Relations {
         }
     }
 
+    /// How many [`Relations::combinations`] there are, without listing them.
+    pub(crate) fn combination_count(&self) -> usize {
+        let scoped = self.services.len() + self.routes.len();
+        let per = |n: usize| if scoped > 0 { n * scoped } else { n };
+        if !self.consumers.is_empty() {
+            per(self.consumers.len())
+        } else if !self.groups.is_empty() {
+            per(self.groups.len())
+        } else {
+            scoped
+        }
+    }
+
     /// KIC's `ForeignRelations.GetCombinations`.
     pub(crate) fn combinations(&self) -> Vec<PluginParents> {
         let mut out = Vec::new();
@@ -733,7 +746,8 @@ fn describe_target(parents: &PluginParents) -> String {
     }
 }
 
-/// A plugin instance under construction.
+/// A plugin instance under construction; its entity's configuration is set last (see
+/// [`plugin_entity`]).
 pub(crate) struct Instance {
     pub source: PluginSource,
     pub parents: PluginParents,
@@ -1183,20 +1197,27 @@ impl<'a> Step<'_, 'a> {
         // Freed before the instances are copied into their final form, which is this step's
         // peak of memory.
         drop((uses, entities, infos, relations, globals));
-        let mut plugins = Vec::with_capacity(instances.len());
-        for inst in instances {
-            let Some(Some(base)) = bases.get(&inst.source) else {
-                continue;
-            };
-            plugins.push(BuiltPlugin {
-                built: Built {
-                    entity: inst.entity,
-                    source: base.source.clone(),
-                    origin: base.origin.clone(),
-                },
-                secret_fields: base.secret_fields.clone(),
-            });
-        }
+        // Each instance becomes its final form in place (an instance is larger than a built
+        // plugin, so the vector's buffer is reused), and only now gets its own copy of its
+        // configuration: until here it was read from the plugin object's base.
+        let plugins = instances
+            .into_iter()
+            .filter_map(|inst| {
+                let Some(Some(base)) = bases.get(&inst.source) else {
+                    return None;
+                };
+                let mut entity = inst.entity;
+                entity.config = base.config.as_ref().clone();
+                Some(BuiltPlugin {
+                    built: Built {
+                        entity,
+                        source: base.source.clone(),
+                        origin: base.origin.clone(),
+                    },
+                    secret_fields: base.secret_fields.clone(),
+                })
+            })
+            .collect();
         Plugins { plugins, held }
     }
 
@@ -1206,8 +1227,9 @@ impl<'a> Step<'_, 'a> {
         &mut self,
         cluster_plugins: &[(&'a str, &'a KongClusterPlugin)],
     ) -> (Bases<'a>, Infos) {
-        let mut bases = Bases::with_capacity(self.ix.kong_plugins.len() + cluster_plugins.len());
-        let mut infos = Infos::new();
+        let objects = self.ix.kong_plugins.len() + cluster_plugins.len();
+        let mut bases = Bases::with_capacity(objects);
+        let mut infos = Infos::with_capacity(objects);
         let mut checked = prechecked(self.ix, self.schemas);
         let kong_plugins: Vec<_> = self.ix.kong_plugins.iter().map(|(k, v)| (*k, *v)).collect();
         for ((ns, name), p) in kong_plugins {
@@ -1246,8 +1268,14 @@ impl<'a> Step<'_, 'a> {
     /// Step 2: Relations: who refers to which plugin object. Every reference, to a plugin valid or
     /// not, is kept for holding (step 9); a missing one makes no relation.
     fn references(&self) -> References {
-        let mut out = References::default();
-        for referral in self.referrals() {
+        let referrals = self.referrals();
+        // Sized exactly: these lists live through this step's peak of memory.
+        let mut out = References {
+            relations: BTreeMap::new(),
+            uses: Vec::with_capacity(referrals.iter().map(|r| r.refs.len()).sum()),
+            entities: Vec::with_capacity(referrals.len()),
+        };
+        for referral in referrals {
             for (pref, field) in &referral.refs {
                 let found = self.resolve_ref(&referral.referrer, pref, field);
                 if let Ok(src) = &found {
@@ -1455,8 +1483,9 @@ impl<'a> Step<'_, 'a> {
 /// order leaves its nodes half empty (10k bases in `render_memory`).
 type Bases<'a> = SortedMap<PluginSource, Option<Base<'a>>>;
 
-/// Every plugin object's result key and plugin type, valid or not (for holding).
-type Infos = BTreeMap<PluginSource, PluginInfo>;
+/// Every plugin object's result key and plugin type, valid or not (for holding); sorted by
+/// source, filled in order like [`Bases`].
+pub(crate) type Infos = SortedMap<PluginSource, PluginInfo>;
 /// Global KongClusterPlugins by plugin type: (object name, result key) of each.
 type Globals = BTreeMap<String, Vec<(String, ObjectRef)>>;
 
@@ -1528,18 +1557,21 @@ fn scope_errors(schema: &PluginSchema, plugin: &str, rels: &Relations) -> Vec<St
 /// Step 3: Instances, by KIC's combination rule: one per combination of each valid plugin
 /// object's referrers.
 fn instantiate(relations: &BTreeMap<PluginSource, Relations>, bases: &Bases<'_>) -> Vec<Instance> {
+    let served = || {
+        relations
+            .iter()
+            .filter_map(|(src, rels)| match bases.get(src) {
+                Some(Some(base)) => Some((src, base, rels)),
+                _ => None,
+            })
+    };
     // Counted first: an instance is large, and a vector grown by doubling would hold up to
-    // twice the room, and both buffers while it moves.
-    let combinations: Vec<(&PluginSource, &Base<'_>, Vec<PluginParents>)> = relations
-        .iter()
-        .filter_map(|(src, rels)| match bases.get(src) {
-            Some(Some(base)) => Some((src, base, rels.combinations())),
-            _ => None,
-        })
-        .collect();
-    let mut instances = Vec::with_capacity(combinations.iter().map(|(_, _, c)| c.len()).sum());
-    for (src, base, combinations) in combinations {
-        for parents in combinations {
+    // twice the room, and both buffers while it moves. Counted, not listed: a list of every
+    // object's combinations would be this step's peak.
+    let count = served().map(|(_, _, rels)| rels.combination_count()).sum();
+    let mut instances = Vec::with_capacity(count);
+    for (src, base, rels) in served() {
+        for parents in rels.combinations() {
             // The relation hash only serves instance names (step 5).
             let hash = if base.instance_name.is_some() {
                 relation_hash(&parents)
@@ -1637,12 +1669,16 @@ fn is_global(meta: &ObjectMeta) -> bool {
 }
 
 /// One plugin instance from its base and parents.
+/// The plugin entity of one instance, without its configuration (`null`): instances are
+/// filtered, named and held before they become final, and a copy of each configuration made
+/// here would be this step's largest allocation (the final step in [`Step::plugins`] copies
+/// the configuration of each instance kept).
 fn plugin_entity(base: &Base<'_>, parents: &PluginParents) -> Plugin {
     Plugin {
         id: Some(ids::plugin_id(base.plugin, parents)),
         name: base.plugin.to_owned(),
         instance_name: base.instance_name.clone(),
-        config: base.config.as_ref().clone(),
+        config: Value::Null,
         enabled: Some(base.enabled),
         protocols: base.protocols.clone(),
         service: parents
@@ -1678,6 +1714,25 @@ mod tests {
             routes: set(routes),
             consumers: set(consumers),
             groups: set(groups),
+        }
+    }
+
+    proptest::proptest! {
+        /// The count `instantiate` sizes its vector with is the number of combinations.
+        #[test]
+        fn combination_count_counts_the_combinations(
+            sizes in proptest::collection::vec(0usize..4, 4),
+        ) {
+            let names = |prefix: &str, n: usize| -> Vec<String> {
+                (0..n).map(|i| format!("{prefix}{i}")).collect()
+            };
+            let [s, r, c, g] = [("s", sizes[0]), ("r", sizes[1]), ("c", sizes[2]), ("g", sizes[3])]
+                .map(|(p, n)| names(p, n));
+            fn strs(v: &[String]) -> Vec<&str> {
+                v.iter().map(String::as_str).collect()
+            }
+            let rels = rels(&strs(&s), &strs(&r), &strs(&c), &strs(&g));
+            proptest::prop_assert_eq!(rels.combination_count(), rels.combinations().len());
         }
     }
 

@@ -15,8 +15,10 @@ use super::result::{ObjectRef, Reason, Results};
 use super::{Built, BuiltService, Index, K8sServices, ids, ns_name, source_meta};
 use crate::konnect::models::{EntityId, Service};
 
-/// Konnect services under construction, keyed by name.
-pub(crate) type ServiceMap = BTreeMap<String, BuiltService>;
+/// Konnect services under construction, keyed by name. Boxed: a tree node holds eleven
+/// entries, filled in no particular order, and a service under construction is large (at 10k
+/// services inline values left about 2 MiB of empty slots).
+pub(crate) type ServiceMap = BTreeMap<String, Box<BuiltService>>;
 
 /// How a backend names its Service port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,14 +118,14 @@ pub(crate) fn ensure_service(
     let source = source_meta("Service", "", "v1", &svc.metadata, &[]);
     services.insert(
         name.to_owned(),
-        BuiltService {
+        Box::new(BuiltService {
             built: Built {
                 entity,
                 source,
                 origin,
             },
             k8s_services: K8sServices::one(namespace, svc_name),
-        },
+        }),
     );
     id
 }

@@ -45,9 +45,11 @@ pub fn redacted_hash_tag() -> Tag {
 /// The identity of the Kubernetes object an entity comes from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceMeta {
-    pub kind: String,
-    pub group: String,
-    pub version: String,
+    /// The kind, API group (empty for the core group) and version: always one of the kinds
+    /// translation reads, so constants rather than a copy per object.
+    pub kind: &'static str,
+    pub group: &'static str,
+    pub version: &'static str,
     pub name: String,
     pub namespace: Option<String>,
     pub uid: Option<String>,
@@ -61,11 +63,11 @@ impl SourceMeta {
         [
             Some(("k8s-name:", self.name.as_str())),
             self.namespace.as_deref().map(|ns| ("k8s-namespace:", ns)),
-            Some(("k8s-kind:", self.kind.as_str())),
+            Some(("k8s-kind:", self.kind)),
             self.uid.as_deref().map(|uid| ("k8s-uid:", uid)),
             // KIC omits the group tag for the core group.
-            (!self.group.is_empty()).then_some(("k8s-group:", self.group.as_str())),
-            Some(("k8s-version:", self.version.as_str())),
+            (!self.group.is_empty()).then_some(("k8s-group:", self.group)),
+            Some(("k8s-version:", self.version)),
         ]
         .into_iter()
         .flatten()
@@ -223,9 +225,9 @@ mod tests {
 
     fn source(user: &[&str]) -> SourceMeta {
         SourceMeta {
-            kind: "KongPlugin".into(),
-            group: "configuration.konghq.com".into(),
-            version: "v1".into(),
+            kind: "KongPlugin",
+            group: "configuration.konghq.com",
+            version: "v1",
             name: "p".into(),
             namespace: Some("default".into()),
             uid: Some("u-1".into()),
