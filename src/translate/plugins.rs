@@ -1668,7 +1668,6 @@ fn is_global(meta: &ObjectMeta) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// One plugin instance from its base and parents.
 /// The plugin entity of one instance, without its configuration (`null`): instances are
 /// filtered, named and held before they become final, and a copy of each configuration made
 /// here would be this step's largest allocation (the final step in [`Step::plugins`] copies

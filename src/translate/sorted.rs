@@ -1,11 +1,13 @@
 //! A map kept as one vector sorted by key, and the set made of it (`V = ()`).
 //!
 //! Translation builds many small ordered collections: a plugin object's referrers (nearly always
-//! one), the core Services behind a Konnect service (nearly always one), and one table of
-//! every plugin object filled in key order. A `BTreeMap` allocates a node of eleven slots for
-//! one element and leaves nodes half empty when filled in order; a sorted vector holds exactly
-//! its elements. Lookups are binary searches; an insertion shifts the elements after it, which
-//! is cheap for the small or in-order fills this is used for.
+//! one), the core Services behind a Konnect service (nearly always one), and two tables of
+//! every plugin object filled in key order (its resolved base, its infos). A `BTreeMap`
+//! allocates a node of eleven slots for one element and leaves nodes half empty when filled in
+//! order; a sorted vector holds exactly its elements (a map's first element gets a buffer of
+//! one, where a `Vec` would make room for four). Lookups are binary searches; an insertion
+//! shifts the elements after it, which is cheap for the small or in-order fills this is used
+//! for.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -48,8 +50,17 @@ impl<K: Ord, V> SortedMap<K, V> {
     pub fn insert(&mut self, key: K, value: V) {
         match self.search_by(|k| k.cmp(&key)) {
             Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (key, value)),
+            Err(i) => self.put(i, (key, value)),
         }
+    }
+
+    /// Inserts a pair at `i`. A map without room gets room for one pair: most of these maps
+    /// hold one (a `Vec` would make room for four); from there it grows as a `Vec` does.
+    fn put(&mut self, i: usize, pair: (K, V)) {
+        if self.0.capacity() == 0 {
+            self.0.reserve_exact(1);
+        }
+        self.0.insert(i, pair);
     }
 
     /// Adds the pair `make` builds unless a key equal to the probe is present; `cmp` orders a
@@ -65,7 +76,7 @@ impl<K: Ord, V> SortedMap<K, V> {
             let pair = make();
             debug_assert!(i == 0 || self.0[i - 1].0 < pair.0);
             debug_assert!(i == self.0.len() || pair.0 < self.0[i].0);
-            self.0.insert(i, pair);
+            self.put(i, pair);
         }
     }
 
@@ -160,6 +171,18 @@ mod tests {
             }
             prop_assert_eq!(made, expected.len());
             prop_assert_eq!(map.iter().collect::<Vec<_>>(), expected.iter().collect::<Vec<_>>());
+        }
+
+        /// A map of one pair holds room for one: most referrer sets and a service's core
+        /// Services hold one element, and a `Vec` would make room for four.
+        #[test]
+        fn one_pair_takes_room_for_one(key in "[a-c]{0,3}") {
+            let mut set: SortedSet<String> = SortedSet::default();
+            set.add(key.clone());
+            prop_assert_eq!(set.0.capacity(), 1);
+            let mut pairs: SortedMap<(String, String), ()> = SortedMap::default();
+            pairs.insert_absent_by(|_| std::cmp::Ordering::Less, || ((key.clone(), key), ()));
+            prop_assert_eq!(pairs.0.capacity(), 1);
         }
 
         /// A set collected from names holds what a `BTreeSet` of them holds, in order.
