@@ -1194,8 +1194,7 @@ impl<'a> Step<'_, 'a> {
         // 9. Fail closed: hold back the referrers of missing or Invalid plugins, and all that
         // derives from them.
         let (instances, held) = self.hold(&uses, &entities, &infos, &relations, instances);
-        // Freed before the instances are copied into their final form, which is this step's
-        // peak of memory.
+        // Freed before the instances get their configurations and final form below.
         drop((uses, entities, infos, relations, globals));
         // Each instance becomes its final form in place (an instance is larger than a built
         // plugin, so the vector's buffer is reused), and only now gets its own copy of its
